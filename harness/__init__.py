@@ -1,0 +1,1 @@
+"""Thumbnail pipeline harness: emulator lifecycle, executor plugin, load, faults, observation, reports, CLI."""
