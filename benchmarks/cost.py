@@ -1,0 +1,188 @@
+"""Lambda sizing model: CPU share by memory, price per million images (arm64, x86_64), cheapest memory meeting a target.
+
+Everything here is MODELED from measured local numbers; nothing in this module measures anything.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Iterable, Mapping, Sequence
+
+from .errors import BenchError, expected
+
+# AWS Lambda on-demand prices, us-east-1, first usage tier (the first 6 billion GB-s per month for x86_64, 7.5 billion
+# for arm64), free tier ignored, 1 ms billing granularity, default 512 MB ephemeral storage (free).
+# Source: the AWS Lambda pricing page; these figures have been unchanged since arm64 (Graviton2) launched in
+# September 2021 and were last confirmed by the author in 2025-06. Not re-checked on this machine (no network
+# access to aws.amazon.com from here): check https://aws.amazon.com/lambda/pricing/ before quoting money.
+PRICE_TABLE_DATE = "2025-06"
+PRICE_TABLE_SOURCE = "aws.amazon.com/lambda/pricing, us-east-1, first tier, free tier ignored"
+
+
+@dataclass(frozen=True, slots=True)
+class ArchPrice:
+    """Price of one architecture: USD per GB-second of duration and per million requests."""
+
+    arch: str
+    usd_per_gb_s: float
+    usd_per_million_requests: float
+
+
+PRICES: dict[str, ArchPrice] = {
+    "arm64": ArchPrice("arm64", 0.0000133334, 0.20),
+    "x86_64": ArchPrice("x86_64", 0.0000166667, 0.20),
+}
+
+# Lambda allocates CPU in proportion to configured memory: one full vCPU at 1769 MB (AWS documentation), up to 6 vCPUs
+# at 10240 MB. The job is single-threaded (concurrency 1), so memory above 1769 MB buys no speed.
+FULL_VCPU_MB = 1769
+MIN_MEMORY_MB = 128
+MAX_MEMORY_MB = 10240
+DEFAULT_CEILINGS_MB: tuple[int, ...] = (128, 256, 512, 1024, 1769)
+
+
+def _check_memory(memory_mb: object) -> int:
+    if isinstance(memory_mb, bool) or not isinstance(memory_mb, int) or not MIN_MEMORY_MB <= memory_mb <= MAX_MEMORY_MB:
+        raise BenchError(expected(f"an integer {MIN_MEMORY_MB}..{MAX_MEMORY_MB} (MB)", "Lambda memory", memory_mb))
+    return memory_mb
+
+
+def cpu_share(memory_mb: int) -> float:
+    """Fraction of one vCPU a single-threaded job gets at `memory_mb`: linear below 1769 MB, capped at 1."""
+    return min(1.0, _check_memory(memory_mb) / FULL_VCPU_MB)
+
+
+def modeled_duration_ms(cpu_ms: float, wall_ms: float, memory_mb: int, cpu_speed_factor: float = 1.0) -> float:
+    """Lambda duration of one image: CPU time stretched by the CPU share, plus non-CPU (waiting) time unchanged.
+
+    `cpu_ms` and `wall_ms` are measured locally with a full core. `cpu_speed_factor` is local core speed divided by
+    Lambda core speed (1.0 = same; unknown, so 1.0 by default: this is a model, not a measurement).
+    """
+    for name, v in (("cpu_ms", cpu_ms), ("wall_ms", wall_ms), ("cpu_speed_factor", cpu_speed_factor)):
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+            raise BenchError(expected("a finite non-negative number", name, v))
+    # a multi-threaded burst can use more CPU than wall time; a single-threaded Lambda gets it serially
+    busy = cpu_ms * cpu_speed_factor
+    waiting = max(0.0, wall_ms - cpu_ms)
+    return busy / cpu_share(memory_mb) + waiting
+
+
+def cost_per_million_usd(duration_ms: float, memory_mb: int, arch: str, images_per_invocation: int = 1) -> float:
+    """USD per million images: billed duration (ceil to 1 ms) x GB x price + request price / images per invocation."""
+    if arch not in PRICES:
+        raise BenchError(expected(f"one of {'|'.join(PRICES)}", "architecture", arch))
+    if isinstance(images_per_invocation, bool) or not isinstance(images_per_invocation, int) or images_per_invocation < 1:
+        raise BenchError(expected("a positive integer", "images per invocation", images_per_invocation))
+    if not isinstance(duration_ms, (int, float)) or not math.isfinite(duration_ms) or duration_ms < 0:
+        raise BenchError(expected("a finite non-negative number", "duration_ms", duration_ms))
+    price = PRICES[arch]
+    gb = _check_memory(memory_mb) / 1024.0
+    # one invocation carries `images_per_invocation` images back to back and is billed once, rounded up to 1 ms
+    billed_ms_per_invocation = math.ceil(duration_ms * images_per_invocation)
+    compute = billed_ms_per_invocation / 1000.0 * gb * price.usd_per_gb_s / images_per_invocation
+    request = price.usd_per_million_requests / 1_000_000 / images_per_invocation
+    return (compute + request) * 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class CeilingRun:
+    """Measured: one backend x input under one memory ceiling (locally, full core). ok=False means it failed."""
+
+    backend: str
+    input: str
+    memory_mb: int
+    ok: bool
+    wall_ms: float | None = None  # median over the timed runs
+    cpu_ms: float | None = None
+    peak_rss_mb: float | None = None
+    error_code: str | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SizingRow:
+    """Modeled: one backend x input x memory: Lambda duration and USD per million images for each architecture."""
+
+    backend: str
+    input: str
+    memory_mb: int
+    ok: bool
+    modeled_ms: float | None
+    usd_per_million: dict[str, float]
+    error_code: str | None = None
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def model_rows(runs: Iterable[CeilingRun], *, cpu_speed_factor: float = 1.0,
+               images_per_invocation: int = 1) -> list[SizingRow]:
+    rows: list[SizingRow] = []
+    for run in runs:
+        if not run.ok or run.cpu_ms is None or run.wall_ms is None:
+            rows.append(SizingRow(run.backend, run.input, run.memory_mb, False, None, {}, run.error_code))
+            continue
+        ms = modeled_duration_ms(run.cpu_ms, run.wall_ms, run.memory_mb, cpu_speed_factor)
+        usd = {arch: cost_per_million_usd(ms, run.memory_mb, arch, images_per_invocation) for arch in PRICES}
+        rows.append(SizingRow(run.backend, run.input, run.memory_mb, True, ms, usd))
+    return rows
+
+
+@dataclass(frozen=True, slots=True)
+class Recommendation:
+    """Cheapest memory for one backend and architecture that never failed and meets the latency target."""
+
+    backend: str
+    arch: str
+    memory_mb: int | None  # None: no measured ceiling qualified
+    usd_per_million: float | None  # on the cost input
+    worst_modeled_ms: float | None  # slowest latency input at that memory
+    reason: str
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def recommend(rows: Sequence[SizingRow], *, backend: str, arch: str, latency_target_ms: float,
+              latency_inputs: Sequence[str], cost_input: str, required_inputs: Sequence[str] | None = None
+              ) -> Recommendation:
+    """Pick the cheapest memory (ties: the smaller) where every required input succeeded and every latency input's
+    modeled duration is <= the target. Cost is taken on `cost_input` (the typical image)."""
+    if not isinstance(latency_target_ms, (int, float)) or latency_target_ms <= 0:
+        raise BenchError(expected("a positive number of milliseconds", "latency target", latency_target_ms))
+    mine = [r for r in rows if r.backend == backend]
+    required = set(required_inputs) if required_inputs is not None else {r.input for r in mine}
+    by_mem: dict[int, dict[str, SizingRow]] = {}
+    for r in mine:
+        by_mem.setdefault(r.memory_mb, {})[r.input] = r
+    candidates: list[tuple[float, int, float]] = []
+    rejected: list[str] = []
+    for mem in sorted(by_mem):
+        got = by_mem[mem]
+        failed = sorted(i for i in required if i not in got or not got[i].ok)
+        if failed:
+            rejected.append(f"{mem} MB fails on {', '.join(failed)}")
+            continue
+        lat = [got[i].modeled_ms for i in latency_inputs if i in got]
+        if not lat or cost_input not in got:
+            rejected.append(f"{mem} MB lacks measurements")
+            continue
+        worst = max(v for v in lat if v is not None)
+        if worst > latency_target_ms:
+            rejected.append(f"{mem} MB too slow ({worst:.0f} ms > {latency_target_ms:.0f} ms)")
+            continue
+        candidates.append((got[cost_input].usd_per_million[arch], mem, worst))
+    if not candidates:
+        return Recommendation(backend, arch, None, None, None,
+                              "no measured memory size qualifies: " + "; ".join(rejected))
+    usd, mem, worst = min(candidates, key=lambda c: (round(c[0], 6), c[1]))
+    why = f"cheapest of {len(candidates)} qualifying sizes"
+    if rejected:
+        why += "; rejected: " + "; ".join(rejected)
+    return Recommendation(backend, arch, mem, usd, worst, why)
+
+
+def price_table_rows() -> list[Mapping[str, object]]:
+    return [{"arch": p.arch, "usd_per_gb_s": p.usd_per_gb_s, "usd_per_million_requests": p.usd_per_million_requests}
+            for p in PRICES.values()]

@@ -1,0 +1,129 @@
+"""Error taxonomy of the thumbnailer: every failure is permanent or retryable and carries a stable code."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+
+class ErrorCode(StrEnum):
+    """Stable error codes (they appear in DLQ message attributes, logs and metrics; never rename)."""
+
+    # permanent: retrying cannot help
+    CORRUPT_IMAGE = "CORRUPT_IMAGE"
+    UNSUPPORTED_FORMAT = "UNSUPPORTED_FORMAT"
+    TOO_MANY_PIXELS = "TOO_MANY_PIXELS"
+    TOO_MANY_BYTES = "TOO_MANY_BYTES"
+    EMPTY_INPUT = "EMPTY_INPUT"
+    SOURCE_MISSING = "SOURCE_MISSING"
+    ACCESS_DENIED = "ACCESS_DENIED"
+    INVALID_EVENT = "INVALID_EVENT"
+    INVALID_SPEC = "INVALID_SPEC"
+    # configuration (raised at cold start; never per record)
+    INVALID_CONFIG = "INVALID_CONFIG"
+    UNKNOWN_BACKEND = "UNKNOWN_BACKEND"
+    # retryable: a later attempt may succeed
+    THROTTLED = "THROTTLED"
+    UPSTREAM_ERROR = "UPSTREAM_ERROR"
+    TIMEOUT = "TIMEOUT"
+    STORAGE_ERROR = "STORAGE_ERROR"
+    # an exception we did not classify (treated as retryable; reaches the DLQ with this code on the last receive)
+    UNEXPECTED = "UNEXPECTED"
+
+
+class ThumbnailError(Exception):
+    """Base of every error we raise on purpose; `code` is stable, `message` is for humans."""
+
+    code: ErrorCode = ErrorCode.UNEXPECTED
+    retryable: bool = True
+
+    def __init__(self, message: str, *, code: ErrorCode | str | None = None, **details: Any) -> None:
+        super().__init__(message)
+        if code is not None:
+            self.code = ErrorCode(code)
+        self.message = message
+        self.details: dict[str, Any] = details
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.message}"
+
+    def to_dict(self) -> dict[str, str]:
+        return {"code": str(self.code), "message": self.message}
+
+
+class PermanentError(ThumbnailError):
+    """Retrying cannot help: the record goes to the DLQ at once and is acknowledged."""
+
+    retryable = False
+    code = ErrorCode.CORRUPT_IMAGE
+
+
+class RetryableError(ThumbnailError):
+    """A later attempt may succeed: the record is reported in batchItemFailures."""
+
+    retryable = True
+    code = ErrorCode.UPSTREAM_ERROR
+
+
+class CorruptImage(PermanentError):
+    code = ErrorCode.CORRUPT_IMAGE
+
+
+class UnsupportedFormat(PermanentError):
+    code = ErrorCode.UNSUPPORTED_FORMAT
+
+
+class TooManyPixels(PermanentError):
+    code = ErrorCode.TOO_MANY_PIXELS
+
+
+class TooManyBytes(PermanentError):
+    code = ErrorCode.TOO_MANY_BYTES
+
+
+class EmptyInput(PermanentError):
+    code = ErrorCode.EMPTY_INPUT
+
+
+class SourceMissing(PermanentError):
+    code = ErrorCode.SOURCE_MISSING
+
+
+class AccessDenied(PermanentError):
+    code = ErrorCode.ACCESS_DENIED
+
+
+class InvalidEvent(PermanentError):
+    code = ErrorCode.INVALID_EVENT
+
+
+class InvalidSpec(PermanentError):
+    code = ErrorCode.INVALID_SPEC
+
+
+class ConfigError(ThumbnailError):
+    """Invalid settings: raised at cold start so a misconfigured function fails loudly, never per record."""
+
+    code = ErrorCode.INVALID_CONFIG
+    retryable = False
+
+    def __init__(self, message: str, *, field: str = "", code: ErrorCode | str | None = None) -> None:
+        super().__init__(message, code=code, field=field)
+        self.field = field
+
+
+class Throttled(RetryableError):
+    code = ErrorCode.THROTTLED
+
+
+class UpstreamError(RetryableError):
+    code = ErrorCode.UPSTREAM_ERROR
+
+
+class StorageTimeout(RetryableError):
+    code = ErrorCode.TIMEOUT
+
+
+def expected(what: str, for_: str, received: object) -> str:
+    """The one shape of every validation message: "Expected X for Y but received Z"."""
+    return f"Expected {what} for {for_} but received {received!r}"

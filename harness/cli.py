@@ -1,0 +1,123 @@
+"""The `harness` command line: emulator lifecycle (up/down/status/env) plus the subcommands other parts register."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+import time
+from typing import Callable
+
+from harness import emulator
+from harness.settings import HarnessSettings
+
+# Modules that add subcommands with `register(subparsers)`; missing ones are skipped (optional parts).
+EXTENSIONS = ("infra.cli", "harness.load.cli", "harness.chaos.cli")
+
+
+def _out(line: str = "") -> None:
+    print(line, flush=True)
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    settings = HarnessSettings.from_env()
+    t0 = time.monotonic()
+    try:
+        handle = emulator.ensure_running(settings)
+    except emulator.EmulatorError as exc:
+        _out(f"error: {exc}")
+        return 2
+    how = "started" if handle.started_here else "reusing running"
+    _out(f"==> {how} emulator at {handle.endpoint} ({settings.emulator}, pid {handle.pid or '-'}) "
+         f"in {time.monotonic() - t0:.1f}s")
+    _out(f"    logs and state: {settings.home}")
+    if not args.no_deploy:
+        try:
+            from infra.deploy import deploy_for_harness
+        except ImportError as exc:  # the stack part is optional for `up`
+            _out(f"    (stack not deployed: infra.deploy unavailable: {exc})")
+        else:
+            t1 = time.monotonic()
+            report = deploy_for_harness(settings, stack_name=args.stack, profile=args.profile)
+            for line in report.summary():
+                _out("    " + line)
+            _out(f"    deploy took {time.monotonic() - t1:.1f}s")
+    _out("")
+    _out("Try next:")
+    _out("  make status                     resources, queue and DLQ depths")
+    _out("  make test                       the whole test suite against this emulator")
+    _out(f"  eval $({sys.executable} -m harness env)   then: awslocal s3 ls")
+    _out("  make down                       stop the emulator and every Lambda runtime")
+    return 0
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    settings = HarnessSettings.from_env()
+    for line in emulator.stop(settings):
+        _out(line)
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    settings = HarnessSettings.from_env()
+    doc = emulator.health(settings.endpoint)
+    if doc is None:
+        _out(f"emulator: not running at {settings.endpoint}")
+        return 1
+    running = emulator.find_running(settings)
+    _out(f"emulator: {settings.endpoint} (edition {doc.get('edition', '?')}, version {doc.get('version', '?')}, "
+         f"pid {running.pid if running else 'not ours'})")
+    services = doc.get("services", {})
+    wanted = emulator.SERVICES.split(",")
+    _out("services: " + ", ".join(f"{name}={services.get(name, '?')}" for name in wanted))
+    _out(f"lambda runtimes running: {len(emulator.runtime_pids(settings))}")
+    try:
+        from infra.deploy import describe_for_harness
+    except ImportError:
+        return 0
+    for line in describe_for_harness(settings, stack_name=args.stack):
+        _out(line)
+    return 0
+
+
+def cmd_env(args: argparse.Namespace) -> int:
+    from harness.aws import cli_environment
+
+    for key, value in cli_environment(HarnessSettings.from_env()).items():
+        _out(f"export {key}={value}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="harness", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    up = sub.add_parser("up", help="start (or reuse) the emulator and deploy the pipeline stack")
+    up.add_argument("--no-deploy", action="store_true", help="only start the emulator")
+    up.add_argument("--stack", default="thumbs", help="stack name (default: thumbs)")
+    up.add_argument("--profile", default="default", help="stack profile (default, seed, ...)")
+    up.set_defaults(func=cmd_up)
+    down = sub.add_parser("down", help="stop the emulator and every Lambda runtime process")
+    down.set_defaults(func=cmd_down)
+    status = sub.add_parser("status", help="services, deployed resources, queue and DLQ depths")
+    status.add_argument("--stack", default="thumbs")
+    status.set_defaults(func=cmd_status)
+    env = sub.add_parser("env", help="print shell exports pointing the AWS CLI/awslocal at the emulator")
+    env.set_defaults(func=cmd_env)
+    for name in EXTENSIONS:
+        try:
+            module = importlib.import_module(name)
+        except ImportError:
+            continue
+        register: Callable[[argparse._SubParsersAction], None] | None = getattr(module, "register", None)
+        if register is not None:
+            register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except ValueError as exc:  # settings validation
+        _out(f"error: {exc}")
+        return 2

@@ -1,0 +1,325 @@
+"""Lifecycle of the emulator: start (or reuse) LocalStack on 127.0.0.1, wait for health, stop it and its runtimes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness import paths
+from harness.settings import HarnessSettings
+from harness.waiting import WaitTimeout, wait_until
+
+SERVICES = "s3,sqs,lambda,logs,iam,sts,cloudwatch"
+
+# Environment LocalStack is started with for Lambda and event-source mappings (owned by the executor plugin's author).
+LAMBDA_ENV: dict[str, str] = {
+    "LAMBDA_RUNTIME_EXECUTOR": "local-process",
+    # Default ESM polling caps a mapping near 10 msg/s and delays the first message after idle by seconds.
+    "LAMBDA_EVENT_SOURCE_MAPPING_POLL_INTERVAL_SEC": "0.05",
+    "LAMBDA_EVENT_SOURCE_MAPPING_MAX_BACKOFF_ON_EMPTY_POLL_SEC": "0.5",
+}
+
+HEALTH_PATH = "/_localstack/health"
+START_TIMEOUT_S = 90.0
+STOP_TIMEOUT_S = 20.0
+
+
+class EmulatorError(RuntimeError):
+    """The emulator could not be started, reached or stopped; `code` is stable."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class EmulatorHandle:
+    endpoint: str
+    pid: int | None
+    started_here: bool
+
+
+@dataclass(frozen=True)
+class StatePaths:
+    home: Path
+
+    @property
+    def log(self) -> Path:
+        return self.home / "localstack.log"
+
+    @property
+    def pidfile(self) -> Path:
+        return self.home / "localstack.pid"
+
+    @property
+    def runtimes(self) -> Path:
+        return self.home / "runtimes"
+
+    @property
+    def outputs(self) -> Path:
+        return self.home / "outputs"
+
+    def make(self) -> None:
+        for sub in ("fs", "tmp", "home", "runtimes", "outputs"):
+            (self.home / sub).mkdir(parents=True, exist_ok=True)
+
+
+def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((host, port)) == 0
+
+
+def health(endpoint: str, timeout: float = 2.0) -> dict | None:
+    """LocalStack's health document, or None when nothing (or something else) answers."""
+    try:
+        with urllib.request.urlopen(endpoint + HEALTH_PATH, timeout=timeout) as resp:  # noqa: S310 (loopback)
+            doc = json.loads(resp.read().decode())
+    except (OSError, urllib.error.URLError, ValueError):
+        return None
+    return doc if isinstance(doc, dict) and "services" in doc else None
+
+
+def _read_pid(state: StatePaths) -> int | None:
+    try:
+        pid = int(state.pidfile.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    return pid if _alive(pid) else None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # a zombie still "exists": treat it as dead
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat.rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def emulator_environment(settings: HarnessSettings, base: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment LocalStack runs with: everything it writes stays under settings.home."""
+    env = dict(os.environ if base is None else base)
+    # the emulator venv must not see the project venv
+    for key in ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME"):
+        env.pop(key, None)
+    env.update(
+        {
+            "GATEWAY_LISTEN": f"127.0.0.1:{settings.port}",
+            # LocalStack's default (twisted) gateway ignores the host of GATEWAY_LISTEN and binds every interface;
+            # hypercorn honours it, so the emulator is reachable from this machine only.
+            "GATEWAY_SERVER": "hypercorn",
+            "LOCALSTACK_HOST": f"127.0.0.1:{settings.port}",
+            "SERVICES": SERVICES,
+            "EAGER_SERVICE_LOADING": "0",
+            "DNS_ADDRESS": "0",
+            "OVERRIDE_IN_DOCKER": "0",
+            "FILESYSTEM_ROOT": str(settings.home / "fs"),
+            "TMPDIR": str(settings.home / "tmp"),
+            "HOME": str(settings.home / "home"),
+            "PERSISTENCE": "0",
+            "SQS_ENDPOINT_STRATEGY": "path",
+            "SKIP_SSL_CERT_DOWNLOAD": "1",
+            "DISABLE_EVENTS": "1",
+            "LOCALSTACK_TELEMETRY_DISABLED": "1",
+            "HARNESS_HOME": str(settings.home),
+            "HARNESS_LAMBDA_PYTHON": env.get("HARNESS_LAMBDA_PYTHON") or str(paths.project_python()),
+            "AWS_DEFAULT_REGION": settings.region,
+        }
+    )
+    env.update(LAMBDA_ENV)
+    return env
+
+
+def find_running(settings: HarnessSettings) -> EmulatorHandle | None:
+    """The emulator this harness started for these settings, if it is up and healthy."""
+    state = StatePaths(settings.home)
+    pid = _read_pid(state)
+    if pid is None or "localstack" not in _cmdline(pid):
+        return None
+    if health(settings.endpoint) is None:
+        return None
+    return EmulatorHandle(settings.endpoint, pid, started_here=False)
+
+
+def ensure_running(settings: HarnessSettings, *, timeout: float = START_TIMEOUT_S) -> EmulatorHandle:
+    """Reuse the emulator if it runs, else start it; raise EmulatorError with a clear reason otherwise."""
+    if settings.emulator == "docker" or settings.endpoint_override:
+        return _ensure_external(settings, timeout)
+    running = find_running(settings)
+    if running:
+        return running
+    state = StatePaths(settings.home)
+    if port_in_use(settings.port):
+        pid = _read_pid(state)
+        if pid is not None and "localstack" in _cmdline(pid):
+            # ours, still starting up (or wedged): wait for it
+            try:
+                wait_until(lambda: health(settings.endpoint), timeout, what="LocalStack health")
+            except WaitTimeout as exc:
+                raise EmulatorError(
+                    "EMULATOR_UNHEALTHY",
+                    f"our LocalStack (pid {pid}) holds port {settings.port} but is not healthy; "
+                    f"see {state.log} or run 'make down'",
+                ) from exc
+            return EmulatorHandle(settings.endpoint, pid, started_here=False)
+        other = "a LocalStack not started by this harness" if health(settings.endpoint) else "another program"
+        raise EmulatorError(
+            "PORT_IN_USE",
+            f"port {settings.port} on 127.0.0.1 is taken by {other}. Stop it, or pick another port: "
+            f"HARNESS_PORT=4567 make up (or EMULATOR=docker / HARNESS_ENDPOINT=... to use an emulator you run)",
+        )
+    return _start_embedded(settings, state, timeout)
+
+
+def _start_embedded(settings: HarnessSettings, state: StatePaths, timeout: float) -> EmulatorHandle:
+    python = paths.emulator_python()
+    if not python.exists():
+        raise EmulatorError("EMULATOR_NOT_INSTALLED", f"{python} is missing: run 'make install' first")
+    state.make()
+    log = open(state.log, "ab", buffering=0)
+    log.write(f"\n===== harness: starting LocalStack at {time.strftime('%Y-%m-%dT%H:%M:%S')} =====\n".encode())
+    proc = subprocess.Popen(
+        [str(python), "-m", "localstack.runtime.main"],
+        env=emulator_environment(settings),
+        cwd=str(settings.home),
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # own process group: 'down' signals the whole tree
+    )
+    log.close()
+    state.pidfile.write_text(f"{proc.pid} {settings.port}\n")
+
+    def healthy() -> dict | None:
+        if proc.poll() is not None:
+            raise EmulatorError(
+                "EMULATOR_EXITED",
+                f"LocalStack exited with code {proc.returncode} during start-up; last log lines:\n{tail(state.log)}",
+            )
+        return health(settings.endpoint, timeout=1.0)
+
+    try:
+        wait_until(healthy, timeout, interval=0.2, what="LocalStack /_localstack/health")
+    except WaitTimeout as exc:
+        _terminate_group(proc.pid)
+        raise EmulatorError(
+            "EMULATOR_START_TIMEOUT",
+            f"LocalStack did not become healthy within {timeout:.0f}s; last log lines:\n{tail(state.log)}",
+        ) from exc
+    return EmulatorHandle(settings.endpoint, proc.pid, started_here=True)
+
+
+def _ensure_external(settings: HarnessSettings, timeout: float) -> EmulatorHandle:
+    if settings.emulator == "docker" and not settings.endpoint_override and health(settings.endpoint) is None:
+        compose = paths.ROOT / "docker-compose.yml"
+        env = dict(os.environ, HARNESS_PORT=str(settings.port))
+        result = subprocess.run(
+            ["docker", "compose", "-f", str(compose), "up", "-d"], env=env, capture_output=True, text=True
+        )
+        if result.returncode != 0:
+            raise EmulatorError(
+                "DOCKER_UNAVAILABLE",
+                "EMULATOR=docker needs a running Docker engine with the compose plugin; 'docker compose up -d' said:\n"
+                + (result.stderr or result.stdout).strip(),
+            )
+    try:
+        wait_until(lambda: health(settings.endpoint), timeout, interval=0.5, what="emulator health")
+    except WaitTimeout as exc:
+        raise EmulatorError("EMULATOR_UNREACHABLE", f"no LocalStack answers at {settings.endpoint}") from exc
+    return EmulatorHandle(settings.endpoint, None, started_here=False)
+
+
+def tail(path: Path, lines: int = 25) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def runtime_pids(settings: HarnessSettings) -> list[int]:
+    """Live Lambda runtime processes recorded by the executor plugin under HARNESS_HOME/runtimes."""
+    pids = []
+    for record in sorted(StatePaths(settings.home).runtimes.glob("*.json")):
+        try:
+            pid = int(json.loads(record.read_text())["pid"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if _alive(pid):
+            pids.append(pid)
+    return pids
+
+
+def _terminate_group(pid: int, timeout: float = STOP_TIMEOUT_S) -> None:
+    try:
+        pgid = os.getpgid(pid)
+    except ProcessLookupError:
+        return
+    for sig, wait_s in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(pgid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            wait_until(lambda: not _alive(pid), wait_s, interval=0.1, what=f"pid {pid} to exit")
+            return
+        except WaitTimeout:
+            continue
+
+
+def stop(settings: HarnessSettings) -> list[str]:
+    """Stop our LocalStack and every runtime process; return what was done (lines for the CLI)."""
+    state = StatePaths(settings.home)
+    done: list[str] = []
+    if settings.emulator == "docker":
+        result = subprocess.run(
+            ["docker", "compose", "-f", str(paths.ROOT / "docker-compose.yml"), "down"], capture_output=True, text=True
+        )
+        done.append("docker compose down: " + ("ok" if result.returncode == 0 else result.stderr.strip()))
+        return done
+    pid = _read_pid(state)
+    if pid is not None and "localstack" in _cmdline(pid):
+        _terminate_group(pid)
+        done.append(f"stopped LocalStack (pid {pid})")
+    leftovers = runtime_pids(settings)
+    for rpid in leftovers:
+        _terminate_group(rpid, timeout=3.0)
+        try:
+            os.kill(rpid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    if leftovers:
+        done.append(f"stopped {len(leftovers)} Lambda runtime process(es)")
+    for record in state.runtimes.glob("*.json") if state.runtimes.exists() else []:
+        record.unlink(missing_ok=True)
+    state.pidfile.unlink(missing_ok=True)
+    if pid is not None or leftovers:
+        try:
+            wait_until(lambda: not port_in_use(settings.port), 10.0, what=f"port {settings.port} to be free")
+        except WaitTimeout:
+            done.append(f"warning: something still listens on port {settings.port}")
+    if not done:
+        done.append("no emulator of ours was running")
+    return done

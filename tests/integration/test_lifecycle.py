@@ -1,0 +1,90 @@
+"""Emulator lifecycle through the harness: reuse, port conflicts, and `make down` leaving nothing behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness import emulator as emu
+from harness.aws import client
+from harness.paths import ROOT
+from harness.settings import HarnessSettings
+from tests.lambdas import create_function, unique_name
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _processes_with_home(home: Path) -> list[int]:
+    """Every live process whose environment carries HARNESS_HOME=home (LocalStack and its runtimes)."""
+    needle = f"HARNESS_HOME={home}".encode()
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        try:
+            if needle in (proc / "environ").read_bytes().split(b"\0"):
+                stat = (proc / "stat").read_text()
+                if stat.rsplit(")", 1)[1].split()[0] != "Z":
+                    found.append(int(proc.name))
+        except OSError:
+            continue
+    return found
+
+
+def test_second_up_reuses_the_running_emulator(emulator: emu.EmulatorHandle, harness_settings: HarnessSettings) -> None:
+    again = emu.ensure_running(harness_settings)
+    assert again.started_here is False
+    assert again.endpoint == emulator.endpoint
+    if emulator.pid is not None and harness_settings.emulator == "embedded":
+        assert again.pid == emulator.pid
+
+
+def test_port_taken_by_something_else_is_reported(tmp_path: Path) -> None:
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        port = squatter.getsockname()[1]
+        settings = HarnessSettings(port=port, home=tmp_path)
+        with pytest.raises(emu.EmulatorError) as info:
+            emu.ensure_running(settings, timeout=5)
+    assert info.value.code == "PORT_IN_USE"
+    assert f"port {port}" in str(info.value) and "another program" in str(info.value)
+    assert not (tmp_path / "localstack.pid").exists()
+
+
+@pytest.mark.slow
+def test_make_down_leaves_no_process_and_no_listener(tmp_path: Path) -> None:
+    # GIVEN a second emulator of our own, with a Lambda runtime process alive
+    port = _free_port()
+    home = tmp_path / "state"
+    env = dict(os.environ, HARNESS_PORT=str(port), HARNESS_HOME=str(home))
+    up = subprocess.run([sys.executable, "-m", "harness", "up", "--no-deploy"], cwd=ROOT, env=env,
+                        capture_output=True, text=True, timeout=180)
+    assert up.returncode == 0, up.stdout + up.stderr
+    settings = HarnessSettings(port=port, home=home)
+    try:
+        lam = client("lambda", settings)
+        name = unique_name("lifecycle")
+        create_function(lam, name, "def handler(event, context):\n    return {'ok': True}\n")
+        result = lam.invoke(FunctionName=name, Payload=b"{}")
+        assert json.loads(result["Payload"].read()) == {"ok": True}
+        assert _processes_with_home(home), "expected LocalStack (and a runtime) to be running"
+    finally:
+        # WHEN the user runs make down
+        down = subprocess.run(["make", "--no-print-directory", "down"], cwd=ROOT, env=env,
+                              capture_output=True, text=True, timeout=120)
+    # THEN nothing of ours runs and nothing listens on the port
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert "stopped LocalStack" in down.stdout
+    assert _processes_with_home(home) == []
+    assert not emu.port_in_use(port)
