@@ -96,11 +96,119 @@ clean: clean-state ## remove venvs, state, caches
 	rm -rf $(VENV) $(EVENV) node_modules .pytest_cache .benchmarks
 
 # ---- stack: deploy / destroy / lint / CDK (issue 3) ---------------------------------------------------------
+CDK_DIR       := infra/cdk
+CDK_STAMP     := $(CDK_DIR)/node_modules/.installed
+STACK         ?= thumbs
+STACK_PROFILE ?= default
+# quiet, offline CDK: no telemetry, no version check, no node end-of-life banner from jsii
+CDK_ENV       := CDK_DISABLE_VERSION_CHECK=true CDK_DISABLE_CLI_TELEMETRY=true JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=18,20 JSII_DEPRECATED=quiet
+.PHONY: deploy destroy lint-stack synth deploy-aws destroy-aws cdk-cli
+
+$(CDK_STAMP): $(CDK_DIR)/package.json $(CDK_DIR)/package-lock.json
+	@command -v node >/dev/null 2>&1 || { echo "error: node (20+) is needed for the aws-cdk CLI (apt-get install nodejs)" >&2; exit 2; }
+	@echo "==> aws-cdk CLI (npm ci in $(CDK_DIR))"
+	@cd $(CDK_DIR) && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+cdk-cli: $(CDK_STAMP) ## install the pinned aws-cdk CLI into infra/cdk/node_modules (npm)
+
+# `make install` (and so `make test`) also installs the CDK CLI: the synth/cfn-lint/parity tests need it.
+install: cdk-cli
+
+deploy: venv ## deploy or update the stack on the running emulator (STACK=thumbs STACK_PROFILE=default|seed)
+	@$(PY) -m infra deploy --stack $(STACK) --profile $(STACK_PROFILE)
+
+destroy: venv ## delete every resource of the stack from the emulator
+	@$(PY) -m infra destroy --stack $(STACK)
+
+lint-stack: venv ## lint the stack definition against AWS guidance (STACK_PROFILE=seed shows the seed's mistakes)
+	@$(PY) -m infra lint --stack $(STACK) --profile $(STACK_PROFILE)
+
+synth: venv cdk-cli ## cdk synth (offline) into infra/cdk.out, then cfn-lint the template
+	@$(CDK_ENV) $(PY) -m infra synth --stack $(STACK) --profile $(STACK_PROFILE)
+	@$(VENV)/bin/cfn-lint infra/cdk.out/$(STACK)-pipeline.template.json && echo "cfn-lint: clean"
+
+deploy-aws: venv cdk-cli ## deploy to REAL AWS with CDK (needs credentials, e.g. AWS_PROFILE=..., a bootstrapped account and `make package`; never in CI)
+	@if [ -n "$$CI" ]; then echo "error: deploy-aws talks to real AWS and never runs in CI" >&2; exit 2; fi
+	@test -f .package/lambda-arm64.zip || { echo "error: .package/lambda-arm64.zip is missing: run 'make package' first" >&2; exit 2; }
+	@$(PY) -m infra lint --stack $(STACK) --profile $(STACK_PROFILE)
+	cd $(CDK_DIR) && $(CDK_ENV) ./node_modules/.bin/cdk deploy $(STACK)-pipeline --require-approval broadening \
+	    -c stack=$(STACK) -c profile=$(STACK_PROFILE) -c artifact=$(CURDIR)/.package/lambda-arm64.zip
+
+destroy-aws: venv cdk-cli ## delete the CDK stack from REAL AWS (buckets are retained: empty and delete them yourself)
+	@if [ -n "$$CI" ]; then echo "error: destroy-aws talks to real AWS and never runs in CI" >&2; exit 2; fi
+	cd $(CDK_DIR) && $(CDK_ENV) ./node_modules/.bin/cdk destroy $(STACK)-pipeline -c stack=$(STACK) -c profile=$(STACK_PROFILE)
+
 
 # ---- benchmarks (issue 5) -----------------------------------------------------------------------------------
+.PHONY: bench bench-quick bench-deps
+BENCH_ARGS ?=
+BENCH_NODE_STAMP := benchmarks/node_modules/.installed
+
+# sharp (the reference) from the npm registry into benchmarks/node_modules; without npm the benchmark skips sharp.
+$(BENCH_NODE_STAMP): benchmarks/package.json benchmarks/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+	  echo "==> sharp reference (npm ci in benchmarks/)"; \
+	  cd benchmarks && npm ci --no-audit --no-fund --loglevel=error && touch node_modules/.installed; \
+	else \
+	  echo "bench-deps: npm/node not found: the sharp reference will be skipped (install Node.js >= 18 to include it)"; \
+	fi
+
+bench-deps: $(BENCH_NODE_STAMP) ## install the sharp reference (npm) into benchmarks/node_modules
+
+bench: venv fixtures bench-deps ## full benchmark, < 10 min: benchmarks/results/<timestamp>/ (+ results/latest)
+	@$(PY) -m benchmarks $(BENCH_ARGS)
+
+bench-quick: venv fixtures bench-deps ## quick benchmark, < 2 min: 3 inputs, fewer rounds and memory ceilings
+	@$(PY) -m benchmarks --quick $(BENCH_ARGS)
+
 
 # ---- load (issue 6) -----------------------------------------------------------------------------------------
+SCENARIO ?= steady
+LOAD_ARGS ?=
+.PHONY: load load-list load-test
+load: install fixtures ## load test a scenario: make load SCENARIO=steady|spike|soak|smoke|saturate [LOAD_ARGS="--rate 8"]
+	@$(PY) -m harness.load $(SCENARIO) $(LOAD_ARGS)
+
+load-list: venv ## list the load scenarios (benchmarks/scenarios/*.toml)
+	@$(PY) -m harness.load --list
+
+load-test: install fixtures ## the load harness' own tests (unit + the ~100-upload accounting run)
+	@$(PY) -m pytest tests/unit/test_load_*.py tests/integration/test_load_short.py $(PYTEST_ARGS)
+
 
 # ---- chaos (issue 7) ----------------------------------------------------------------------------------------
+CHAOS ?= all
+CHAOS_ARGS ?=
+.PHONY: chaos chaos-list redrive chaos-test
+chaos: install ## fault scenarios under load + invariant table: make chaos [CHAOS=poison|crash|...] [CHAOS_ARGS="--scale 0.5"]
+	@$(PY) -m harness.chaos $(CHAOS) $(CHAOS_ARGS)
+
+chaos-list: venv ## list the chaos scenarios
+	@$(PY) -m harness.chaos list
+
+redrive: venv ## move DLQ messages back to the queue after a fix: make redrive [STACK=thumbs] [REDRIVE_ARGS="--code ACCESS_DENIED"]
+	@$(PY) -m harness.chaos redrive --stack $${STACK:-thumbs} $(REDRIVE_ARGS)
+
+chaos-test: install ## the chaos harness' own tests (unit + the four integration checks)
+	@$(PY) -m pytest tests/unit/test_chaos_*.py tests/integration/test_chaos*.py $(PYTEST_ARGS)
 
 # ---- ARM64 package (issue 8) --------------------------------------------------------------------------------
+# The Lambda zip (handlers + Pillow, pyvips, pyvips-binary, Powertools from manylinux wheels for python3.13), checked
+# for size limits, ELF machine, GLIBC <= 2.34 and CPython ABI. test-arm64 runs it under qemu-aarch64 (docs/arm64-and-aws.md).
+ARCH ?= arm64
+
+.PHONY: package arm64-tools test-arm64
+
+package: venv ## build + check the Lambda zip for ARCH=arm64 (default) or ARCH=x86_64 into .package/
+	@$(PY) -m infra.artifact --arch $(ARCH)
+
+arm64-tools: ## install qemu-user-static + mmdebstrap with apt-get if missing (needs root)
+	@if ! command -v qemu-aarch64-static >/dev/null 2>&1 || ! command -v mmdebstrap >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" != 0 ]; then echo "error: qemu-user-static and mmdebstrap are missing; run as root or: sudo apt-get install qemu-user-static mmdebstrap" >&2; exit 2; fi; \
+	  echo "==> apt-get install qemu-user-static mmdebstrap"; \
+	  apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q qemu-user-static mmdebstrap >/dev/null; \
+	fi
+
+test-arm64: venv arm64-tools ## arm64 zip under qemu (neoverse-n1) vs native x86_64: same thumbnails; bad zips fail
+	@$(PY) -m pytest tests/arm64 -m arm64 $(PYTEST_ARGS)

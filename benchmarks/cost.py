@@ -40,6 +40,7 @@ FULL_VCPU_MB = 1769
 MIN_MEMORY_MB = 128
 MAX_MEMORY_MB = 10240
 DEFAULT_CEILINGS_MB: tuple[int, ...] = (128, 256, 512, 1024, 1769)
+COST_TIE_TOLERANCE = 0.01
 
 
 def _check_memory(memory_mb: object) -> int:
@@ -98,6 +99,15 @@ class CeilingRun:
     peak_rss_mb: float | None = None
     error_code: str | None = None
     error: str | None = None
+    inferred_from_mb: int | None = None  # not run at this ceiling: passed at this lower one (memory is monotonic)
+
+    @property
+    def measured(self) -> bool:
+        """False when the run was skipped (time budget), so it neither passed nor failed."""
+        return self.error_code != SKIPPED
+
+
+SKIPPED = "BENCH_SKIPPED"
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,14 +126,18 @@ class SizingRow:
         return asdict(self)
 
 
-def model_rows(runs: Iterable[CeilingRun], *, cpu_speed_factor: float = 1.0,
-               images_per_invocation: int = 1) -> list[SizingRow]:
+def model_rows(runs: Iterable[CeilingRun], *, cpu_speed_factor: float = 1.0, images_per_invocation: int = 1,
+               io_wait_ms: float = 0.0) -> list[SizingRow]:
+    """Modeled duration and cost of each measured run. `io_wait_ms` adds a modeled, memory-independent wait per image
+    (S3 GET + PUT in the real pipeline; 0 by default: only the measured job is priced)."""
+    if isinstance(io_wait_ms, bool) or not isinstance(io_wait_ms, (int, float)) or io_wait_ms < 0:
+        raise BenchError(expected("a non-negative number of milliseconds", "io_wait_ms", io_wait_ms))
     rows: list[SizingRow] = []
     for run in runs:
         if not run.ok or run.cpu_ms is None or run.wall_ms is None:
             rows.append(SizingRow(run.backend, run.input, run.memory_mb, False, None, {}, run.error_code))
             continue
-        ms = modeled_duration_ms(run.cpu_ms, run.wall_ms, run.memory_mb, cpu_speed_factor)
+        ms = modeled_duration_ms(run.cpu_ms, run.wall_ms, run.memory_mb, cpu_speed_factor) + io_wait_ms
         usd = {arch: cost_per_million_usd(ms, run.memory_mb, arch, images_per_invocation) for arch in PRICES}
         rows.append(SizingRow(run.backend, run.input, run.memory_mb, True, ms, usd))
     return rows
@@ -160,9 +174,13 @@ def recommend(rows: Sequence[SizingRow], *, backend: str, arch: str, latency_tar
     rejected: list[str] = []
     for mem in sorted(by_mem):
         got = by_mem[mem]
-        failed = sorted(i for i in required if i not in got or not got[i].ok)
+        failed = sorted(i for i in required if i in got and not got[i].ok and got[i].error_code != SKIPPED)
         if failed:
             rejected.append(f"{mem} MB fails on {', '.join(failed)}")
+            continue
+        unmeasured = sorted(i for i in required if i not in got or got[i].error_code == SKIPPED)
+        if unmeasured:
+            rejected.append(f"{mem} MB not measured for {', '.join(unmeasured)}")
             continue
         lat = [got[i].modeled_ms for i in latency_inputs if i in got]
         if not lat or cost_input not in got:
@@ -176,8 +194,14 @@ def recommend(rows: Sequence[SizingRow], *, backend: str, arch: str, latency_tar
     if not candidates:
         return Recommendation(backend, arch, None, None, None,
                               "no measured memory size qualifies: " + "; ".join(rejected))
-    usd, mem, worst = min(candidates, key=lambda c: (round(c[0], 6), c[1]))
+    cheapest = min(c[0] for c in candidates)
+    # CPU-bound below 1769 MB, duration x memory is constant: costs differ only by 1 ms rounding. Within
+    # COST_TIE_TOLERANCE they are a tie, and the smallest memory wins (the least memory reserved per concurrent image).
+    ties = [c for c in candidates if c[0] <= cheapest * (1 + COST_TIE_TOLERANCE)]
+    usd, mem, worst = min(ties, key=lambda c: c[1])
     why = f"cheapest of {len(candidates)} qualifying sizes"
+    if len(ties) > 1:
+        why += f" (within {COST_TIE_TOLERANCE:.0%} of it: {', '.join(str(c[1]) for c in sorted(ties, key=lambda c: c[1]))} MB; smallest taken)"
     if rejected:
         why += "; rejected: " + "; ".join(rejected)
     return Recommendation(backend, arch, mem, usd, worst, why)

@@ -21,9 +21,13 @@ SERVICES = "s3,sqs,lambda,logs,iam,sts,cloudwatch"
 
 # Environment LocalStack is started with for Lambda and event-source mappings (owned by the executor plugin's author).
 LAMBDA_ENV: dict[str, str] = {
+    # our executor plugin (harness/executor): each execution environment is a local process
     "LAMBDA_RUNTIME_EXECUTOR": "local-process",
-    # Default ESM polling caps a mapping near 10 msg/s and delays the first message after idle by seconds.
-    "LAMBDA_EVENT_SOURCE_MAPPING_POLL_INTERVAL_SEC": "0.05",
+    # SQS mappings long-poll (3 s) when they have no batching window: a message is picked up as soon as it arrives
+    # and an idle mapping costs one request per 3 s. The poll interval is the pause between two non-empty polls.
+    "HARNESS_ESM_LONG_POLL_SEC": "3",
+    "LAMBDA_EVENT_SOURCE_MAPPING_POLL_INTERVAL_SEC": "0.02",
+    # only used without long polling (HARNESS_ESM_LONG_POLL_SEC=0): LocalStack's default 10 s delays pickup by seconds
     "LAMBDA_EVENT_SOURCE_MAPPING_MAX_BACKOFF_ON_EMPTY_POLL_SEC": "0.5",
 }
 

@@ -26,6 +26,7 @@ class S3Request:
     method: str
     bucket: str
     key: str
+    call_id: str = ""  # botocore's amz-sdk-invocation-id: the same for every retry of one SDK call
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,8 @@ class FaultRule:
     rate      probability per matching request (deterministic with the injector's seed)
     count     at most this many faults in total (None = no limit)
     per_key   at most this many faults per object key (with rate 1: its first `per_key` requests fail)
+    calls_per_key  fault every attempt of the first `calls_per_key` SDK calls per key, whatever the client's
+              retry policy (so a handler delivery fails for sure, and a later delivery succeeds)
     """
 
     method: str
@@ -43,6 +46,7 @@ class FaultRule:
     rate: float = 1.0
     count: int | None = None
     per_key: int | None = None
+    calls_per_key: int | None = None
     key_prefix: str = ""
     bucket: str | None = None
 
@@ -57,7 +61,7 @@ class FaultRule:
             raise InvalidFaultSpec(f"Expected a rate in (0, 1] for rate but received {self.rate!r}")
         if self.delay_s < 0:
             raise InvalidFaultSpec(f"Expected a non-negative number for delay_s but received {self.delay_s!r}")
-        for name in ("count", "per_key"):
+        for name in ("count", "per_key", "calls_per_key"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value < 1):
                 raise InvalidFaultSpec(f"Expected a positive integer for {name} but received {value!r}")
@@ -100,7 +104,7 @@ class FaultRule:
             for name, value in options.items():
                 if name in ("rate", "delay", "delay_s"):
                     kwargs["delay_s" if name.startswith("delay") else "rate"] = float(value)
-                elif name in ("count", "per_key"):
+                elif name in ("count", "per_key", "calls_per_key"):
                     kwargs[name] = int(value)
                 elif name in ("prefix", "key_prefix"):
                     kwargs["key_prefix"] = value
@@ -108,7 +112,7 @@ class FaultRule:
                     kwargs["bucket"] = value
                 else:
                     raise InvalidFaultSpec(
-                        f"Expected rate, delay, count, per_key, prefix or bucket in fault spec but received {name!r}"
+                        f"Expected rate, delay, count, per_key, calls_per_key, prefix or bucket in fault spec but received {name!r}"
                     )
         except ValueError:
             raise InvalidFaultSpec(f"Expected numbers for rate/delay/count/per_key but received {spec!r}") from None
@@ -141,6 +145,7 @@ class FaultInjector:
     _rng: random.Random = field(init=False, repr=False)
     _fired: Counter[FaultRule] = field(default_factory=Counter, repr=False)
     _per_key: Counter[tuple[FaultRule, str]] = field(default_factory=Counter, repr=False)
+    _calls: dict[tuple[FaultRule, str], set[str]] = field(default_factory=dict, repr=False)
     injected: Counter[str] = field(default_factory=Counter)
 
     def __post_init__(self) -> None:
@@ -151,6 +156,7 @@ class FaultInjector:
             self.rules = tuple(rules)
             self._fired.clear()
             self._per_key.clear()
+            self._calls.clear()
 
     def clear(self) -> None:
         self.set_rules(())
@@ -163,9 +169,14 @@ class FaultInjector:
                 if rule.count is not None and self._fired[rule] >= rule.count:
                     continue
                 slot = (rule, f"{request.bucket}/{request.key}")
-                if rule.per_key is not None:
-                    if self._per_key[slot] >= rule.per_key:
-                        continue
+                if rule.per_key is not None and self._per_key[slot] >= rule.per_key:
+                    continue
+                if rule.calls_per_key is not None:
+                    calls = self._calls.setdefault(slot, set())
+                    if request.call_id not in calls:
+                        if len(calls) >= rule.calls_per_key:
+                            continue
+                        calls.add(request.call_id)
                 if rule.rate < 1.0 and self._rng.random() >= rule.rate:
                     continue
                 self._fired[rule] += 1

@@ -20,6 +20,7 @@ HOP_BY_HOP = frozenset(
      "transfer-encoding", "upgrade", "expect", "content-length"}
 )
 UPSTREAM_TIMEOUT_S = 60.0
+CLIENT_GONE = 499  # recorded status when the client disconnected before the answer was written
 
 
 @dataclass(frozen=True)
@@ -30,7 +31,7 @@ class Exchange:
     method: str
     bucket: str
     key: str
-    status: int  # what the client got (0 = upstream unreachable, answered 502)
+    status: int  # what the client got (0 = upstream unreachable, answered 502; 499 = client gone before the answer)
     injected: str | None  # S3 error code injected, or None
     delayed_s: float
     invocation_id: str  # botocore's amz-sdk-invocation-id: constant across client retries of one call
@@ -55,6 +56,16 @@ def parse_attempt(header: str | None) -> int:
     return 1
 
 
+class _QuietServer(ThreadingHTTPServer):
+    """Counts broken client connections instead of printing their tracebacks."""
+
+    proxy: "FaultProxy"
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        with self.proxy._lock:
+            self.proxy.client_errors += 1
+
+
 class FaultProxy:
     """A threaded HTTP proxy: `with FaultProxy(upstream) as proxy:` then point clients at `proxy.endpoint`.
 
@@ -73,10 +84,12 @@ class FaultProxy:
         self.exchanges: deque[Exchange] = deque(maxlen=max_records)
         self.on_exchange: list[Callable[[Exchange], None]] = []
         self.upstream_errors = 0
+        self.client_errors = 0  # connections that broke while being read (e.g. a runtime SIGKILLed mid-request)
         self._lock = threading.Lock()
         self._stopping = threading.Event()
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler_class())
+        self._server = _QuietServer(("127.0.0.1", port), self._handler_class())
         self._server.daemon_threads = True
+        self._server.proxy = self
         self._thread: threading.Thread | None = None
 
     # ---- lifecycle ------------------------------------------------------------------------------------------
@@ -179,22 +192,27 @@ class FaultProxy:
                 method = self.command
                 body = self._read_body()
                 bucket, key = parse_path(self.path)
-                decision = proxy.injector.decide(S3Request(method=method, bucket=bucket, key=key))
+                call_id = self.headers.get("amz-sdk-invocation-id") or uuid.uuid4().hex
+                decision = proxy.injector.decide(S3Request(method=method, bucket=bucket, key=key, call_id=call_id))
                 if decision.delay_s > 0:
                     proxy._stopping.wait(decision.delay_s)  # the injected stall itself, interruptible on stop
-                status: int
-                if decision.error:
-                    status = decision.status
-                    request_id = uuid.uuid4().hex[:16].upper()
-                    payload = s3_error_body(decision.error, f"/{bucket}/{key}", request_id)
-                    self._send(status, [("Content-Type", "application/xml"), ("x-amz-request-id", request_id)],
-                               payload, head=method == "HEAD")
-                else:
-                    status = self._forward(method, body)
+                status = 0
+                try:
+                    if decision.error:
+                        status = decision.status
+                        request_id = uuid.uuid4().hex[:16].upper()
+                        payload = s3_error_body(decision.error, f"/{bucket}/{key}", request_id)
+                        self._send(status, [("Content-Type", "application/xml"), ("x-amz-request-id", request_id)],
+                                   payload, head=method == "HEAD")
+                    else:
+                        status = self._forward(method, body)
+                except OSError:  # the client went away (e.g. its runtime was killed or timed out during a stall)
+                    self.close_connection = True
+                    status = status or CLIENT_GONE
                 proxy._record(Exchange(
                     at=arrived, method=method, bucket=bucket, key=key, status=status, injected=decision.error,
                     delayed_s=decision.delay_s,
-                    invocation_id=self.headers.get("amz-sdk-invocation-id") or "",
+                    invocation_id=call_id,
                     attempt=parse_attempt(self.headers.get("amz-sdk-request")),
                     body_sha256=hashlib.sha256(body).hexdigest() if method == "PUT" and key else None,
                     body_bytes=len(body),
@@ -209,19 +227,22 @@ class FaultProxy:
                     conn.request(method, self.path, body=body or None, headers=headers)
                     response = conn.getresponse()
                     payload = response.read()
-                    out = [(k, v) for k, v in response.getheaders() if k.lower() not in HOP_BY_HOP]
-                    if method == "HEAD" and response.getheader("Content-Length") is not None:
-                        out.append(("Content-Length", response.getheader("Content-Length") or "0"))
-                    self._send(response.status, out, payload, head=method == "HEAD")
-                    return response.status
                 except OSError:
                     with proxy._lock:
                         proxy.upstream_errors += 1
-                    message = b"upstream unreachable"
-                    self._send(502, [("Content-Type", "text/plain")], message, head=method == "HEAD")
+                    self._send(502, [("Content-Type", "text/plain")], b"upstream unreachable", head=method == "HEAD")
                     return 0
                 finally:
                     conn.close()
+                out = [(k, v) for k, v in response.getheaders() if k.lower() not in HOP_BY_HOP]
+                if method == "HEAD" and response.getheader("Content-Length") is not None:
+                    out.append(("Content-Length", response.getheader("Content-Length") or "0"))
+                try:
+                    self._send(response.status, out, payload, head=method == "HEAD")
+                except OSError:
+                    self.close_connection = True
+                    return CLIENT_GONE
+                return response.status
 
             do_GET = do_PUT = do_HEAD = do_POST = do_DELETE = _handle
 

@@ -46,3 +46,23 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 # ---- pipeline stack fixture (issue 3, infra) -------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def pipeline(emulator: emu.EmulatorHandle, harness_settings: HarnessSettings) -> Iterator[dict[str, Any]]:
+    """The default stack `thumbs` on the emulator, deployed (or brought up to date) once per session.
+
+    Yields its outputs (input_bucket, output_bucket, queue_url, queue_arn, dlq_url, dlq_arn, function_name,
+    stack_name, ...; the same dict as $HARNESS_HOME/outputs/thumbs.json). Destroyed at the end only if this session
+    created it: a stack that `make up` deployed stays.
+    """
+    from infra.deploy import Clients, Target, deploy, destroy, outputs_file, stack_for_target
+
+    clients = Clients(Target.emulator(harness_settings))
+    stack = stack_for_target(clients, "thumbs", "default")
+    report = deploy(stack, clients, outputs_path=outputs_file(harness_settings, stack.name))
+    created_here = any(change.startswith(f"created function {stack.function.name}") for change in report.changes)
+    yield report.outputs
+    if created_here:
+        destroy(stack, clients)
+        outputs_file(harness_settings, stack.name).unlink(missing_ok=True)

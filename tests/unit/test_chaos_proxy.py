@@ -194,3 +194,17 @@ def test_path_and_attempt_parsing() -> None:
     assert parse_path("/bucket?list-type=2") == ("bucket", "")
     assert parse_attempt("attempt=3; max=5") == 3
     assert parse_attempt(None) == 1
+
+
+def test_a_client_that_disconnects_during_a_stall_is_still_recorded(proxy: FaultProxy) -> None:
+    from harness.chaos.proxy import CLIENT_GONE
+    from harness.waiting import wait_until
+
+    FakeS3.objects["/b/slow"] = b"x"
+    proxy.set_rules([FaultRule.parse("GET:delay=0.5")])
+    conn = http.client.HTTPConnection("127.0.0.1", proxy.port, timeout=5)
+    conn.request("GET", "/b/slow")
+    conn.sock.shutdown(2)  # the runtime "timed out": gone before the answer
+    conn.close()
+    recorded = wait_until(lambda: [e for e in proxy.snapshot() if e.key == "slow"], 5.0, what="the exchange")
+    assert recorded[0].delayed_s == 0.5 and recorded[0].status in (200, CLIENT_GONE)

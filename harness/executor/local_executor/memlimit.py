@@ -139,6 +139,7 @@ class MemoryCeiling:
         self._stop = threading.Event()
         self._watchdog: threading.Thread | None = None
         self._closed = False
+        self._final_exceeded = False
         self.mode = self._setup(mode, roots)
 
     # ---- setup ------------------------------------------------------------------------------------------------
@@ -212,6 +213,8 @@ class MemoryCeiling:
 
     def exceeded(self) -> bool:
         """True once a process under this ceiling was killed (or refused memory) for passing the limit."""
+        if self._closed:
+            return self._final_exceeded
         if self.mode == "rss":
             return self._rss_exceeded.is_set()
         if self._cgroup is None:
@@ -238,6 +241,7 @@ class MemoryCeiling:
         """Stop watching, kill what is left in the cgroup and remove it. Idempotent."""
         if self._closed:
             return
+        self._final_exceeded = self.exceeded()
         self._closed = True
         self._stop.set()
         if self._watchdog is not None:
@@ -278,6 +282,24 @@ class MemoryCeiling:
                     except (ProcessLookupError, PermissionError):
                         pass
             self._stop.wait(RSS_POLL_INTERVAL_S)
+
+
+def remove_stale_cgroups(prefix: str, roots: CgroupRoots | None = None) -> int:
+    """Remove empty cgroups named `<prefix><owner-pid>-...` whose owner process is gone; return how many."""
+    roots = roots or CgroupRoots.discover()
+    removed = 0
+    for parent in (roots.v2_dir, roots.v1_dir):
+        if parent is None:
+            continue
+        for cg in parent.glob(f"{prefix}*"):
+            owner = cg.name[len(prefix):].split("-", 1)[0]
+            if owner.isdigit() and not Path(f"/proc/{owner}").exists():
+                try:
+                    cg.rmdir()
+                    removed += 1
+                except OSError:
+                    pass  # still has tasks: leave it
+    return removed
 
 
 def _rmdir_quiet(path: Path) -> None:

@@ -1,0 +1,214 @@
+"""Lambda entry point: SQS batch -> every record processed -> partial batch response; permanent failures to the DLQ."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import Any, TypedDict
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+from .config import Settings, lambda_memory_mb
+from .errors import RetryableError, ThumbnailError
+from .events import ObjectRef, parse_body
+from .pipeline import DeadLetterSink, ObjectStore, SourceObject, describe, fetch, make_thumbnails, should_skip
+from .resizers import get_resizer
+from .resizers.base import Resizer
+
+SERVICE = "thumbnailer"
+METRICS_NAMESPACE = "ThumbnailPipeline"
+
+
+class BatchItemFailure(TypedDict):
+    itemIdentifier: str
+
+
+class PartialBatchResponse(TypedDict):
+    batchItemFailures: list[BatchItemFailure]
+
+
+class Thumbnailer:
+    """The handler's logic with its ports injected (S3 store, DLQ sink, resizer); one instance per execution env."""
+
+    def __init__(self, settings: Settings, store: ObjectStore, dlq: DeadLetterSink | None, resizer: Resizer, *,
+                 logger: Logger | None = None, metrics: Metrics | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.settings = settings
+        self.store = store
+        self.dlq = dlq
+        self.resizer = resizer
+        self.spec = settings.resize_spec()
+        self.logger = logger or Logger(service=SERVICE)
+        self.metrics = metrics or Metrics(namespace=METRICS_NAMESPACE, service=SERVICE)
+        self.metrics.set_default_dimensions(backend=resizer.name)
+        self.clock = clock
+        self._invocation_start_ms = 0
+        self._request_id = ""
+
+    # ---- invocation --------------------------------------------------------------------------------------------
+    def handle(self, event: dict[str, Any], context: Any = None) -> PartialBatchResponse:
+        self._invocation_start_ms = int(self.clock() * 1000)
+        self._request_id = str(getattr(context, "aws_request_id", "") or "")
+        processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+        try:
+            response = process_partial_response(event=event, record_handler=self.process_record,
+                                                processor=processor, context=context)
+        finally:
+            self.metrics.flush_metrics()
+        return {"batchItemFailures": [{"itemIdentifier": str(f["itemIdentifier"])}
+                                      for f in response.get("batchItemFailures", [])]}
+
+    # ---- one SQS record (raises only for what must be retried) -------------------------------------------------
+    def process_record(self, record: SQSRecord) -> None:
+        started = time.perf_counter()
+        receive_count = _receive_count(record)
+        line: dict[str, Any] = {
+            "message_id": record.message_id,
+            "receive_count": receive_count,
+            "backend": self.resizer.name,
+            "sizes": [s.name for s in self.spec.sizes],
+            "request_id": self._request_id,
+        }
+        self.metrics.add_metric(name="RecordsReceived", unit=MetricUnit.Count, value=1)
+        retry: BaseException | None = None
+        try:
+            parsed = parse_body(record.body)
+        except ThumbnailError as exc:  # InvalidEvent: permanent, nothing to fetch
+            self._fail(None, exc, record, receive_count, "", line)
+            self._log(line, started)
+            return
+        if parsed.test_event or not parsed.objects:
+            line.update(outcome="skipped", reason="s3:TestEvent" if parsed.test_event else "no created objects",
+                        ignored=parsed.ignored)
+            self.metrics.add_metric(name="RecordsSkipped", unit=MetricUnit.Count, value=1)
+            self._log(line, started)
+            return
+        outcomes: list[dict[str, Any]] = []
+        for ref in parsed.objects:
+            item: dict[str, Any] = {"bucket": ref.bucket, "key": ref.key, "run_id": ref.run_id}
+            outcomes.append(item)
+            reason = should_skip(ref, self.settings)
+            if reason:
+                item.update(outcome="skipped", reason=reason)
+                continue
+            t_obj = time.perf_counter()
+            src: SourceObject | None = None
+            try:
+                src = fetch(ref, self.store, self.settings)
+                item["run_id"] = src.run_id or ref.run_id
+                done = make_thumbnails(src, self.resizer, self.spec, self.store, self.settings,
+                                       handler_start_ms=self._invocation_start_ms, started=t_obj)
+            except Exception as exc:  # noqa: BLE001 - classified below; unknown errors are retried, never dropped
+                run_id = (src.run_id if src else "") or ref.run_id
+                if self._fail(ref, exc, record, receive_count, run_id, item):
+                    retry = exc
+                item["ms"] = round((time.perf_counter() - t_obj) * 1000, 1)
+                continue
+            item.update(outcome="ok", ms=round(done.total_ms, 1), resize_ms=round(done.result.timings.total_ms, 1),
+                        outputs={t.size: f"{t.width}x{t.height}" for t in done.thumbnails},
+                        source_bytes=len(src.data), source_format=done.result.source.format)
+            self.metrics.add_metric(name="ObjectsProcessed", unit=MetricUnit.Count, value=1)
+            self.metrics.add_metric(name="ThumbnailsWritten", unit=MetricUnit.Count, value=len(done.thumbnails))
+            self.metrics.add_metric(name="ResizeMs", unit=MetricUnit.Milliseconds,
+                                    value=done.result.timings.total_ms)
+            self.metrics.add_metric(name="ObjectMs", unit=MetricUnit.Milliseconds, value=done.total_ms)
+        if len(outcomes) == 1:
+            line.update(outcomes[0])
+        else:
+            line["objects"] = outcomes
+            line["outcome"] = "retry" if retry else ("dlq" if any(o.get("outcome") == "dlq" for o in outcomes)
+                                                     else "ok")
+        self._log(line, started)
+        if retry is not None:
+            raise retry
+
+    # ---- failures ----------------------------------------------------------------------------------------------
+    def _fail(self, ref: ObjectRef | None, exc: BaseException, record: SQSRecord, receive_count: int, run_id: str,
+              item: dict[str, Any]) -> bool:
+        """Dead-letter a permanent failure (or any failure on the last allowed receive); True = retry the record."""
+        code, message = describe(exc)
+        permanent = isinstance(exc, ThumbnailError) and not exc.retryable
+        last = receive_count >= self.settings.max_receive_count
+        item.update(code=code, error=message)
+        if not permanent and not last:
+            item["outcome"] = "retry"
+            self.metrics.add_metric(name="RetryableFailures", unit=MetricUnit.Count, value=1)
+            return True
+        if self.dlq is None:
+            item.update(outcome="retry", dlq="not configured (THUMB_DLQ_URL empty): left to SQS redrive")
+            self.metrics.add_metric(name="RetryableFailures", unit=MetricUnit.Count, value=1)
+            return True
+        if not permanent:
+            message = f"gave up after {receive_count} receives: {message}"
+        body = {
+            "source": ref.to_dict() if ref else None,
+            "error": {"code": code, "message": message, "retryable": not permanent},
+            "run_id": run_id,
+            "backend": self.resizer.name,
+            "message_id": record.message_id,
+            "receive_count": receive_count,
+            "failed_at_ms": int(self.clock() * 1000),
+            "original": _json_or_text(record.body),
+        }
+        try:
+            self.dlq.send(json.dumps(body, ensure_ascii=False),
+                          {"error_code": code, "error_message": message, "run_id": run_id})
+        except ThumbnailError as send_exc:
+            item.update(outcome="retry", dlq_error=str(send_exc))
+            self.metrics.add_metric(name="RetryableFailures", unit=MetricUnit.Count, value=1)
+            return True
+        item["outcome"] = "dlq"
+        self.metrics.add_metric(name="PermanentFailures" if permanent else "GaveUpFailures", unit=MetricUnit.Count,
+                                value=1)
+        self.metrics.add_metric(name="DeadLettered", unit=MetricUnit.Count, value=1)
+        return False
+
+    def _log(self, line: dict[str, Any], started: float) -> None:
+        line["record_ms"] = round((time.perf_counter() - started) * 1000, 1)
+        outcome = line.get("outcome", "ok")
+        level = self.logger.info if outcome in ("ok", "skipped") else self.logger.warning
+        level("thumbnail record", extra=line)
+
+
+def _receive_count(record: SQSRecord) -> int:
+    try:
+        return int(record.attributes.approximate_receive_count or 1)
+    except (KeyError, TypeError, ValueError):
+        return 1
+
+
+def _json_or_text(body: str) -> Any:
+    try:
+        return json.loads(body)
+    except (TypeError, ValueError):
+        return body
+
+
+# ---- Lambda wiring (cold start) ----------------------------------------------------------------------------------
+_APP: Thumbnailer | None = None
+
+
+def build_from_env() -> Thumbnailer:
+    """Settings from THUMB_* env, boto3-backed ports, the configured resizer."""
+    from .storage import S3Store, SqsDeadLetter  # boto3 only here
+
+    settings = Settings.from_env()
+    opts: dict[str, Any] = {}
+    if settings.backend == "vips":
+        opts["threads"] = settings.effective_vips_threads(lambda_memory_mb())
+    dlq = SqsDeadLetter(settings.dlq_url) if settings.dlq_url else None
+    return Thumbnailer(settings, S3Store(), dlq, get_resizer(settings.backend, **opts))
+
+
+def lambda_handler(event: dict[str, Any], context: Any) -> PartialBatchResponse:
+    global _APP
+    if _APP is None:
+        _APP = build_from_env()
+    return _APP.handle(event, context)
+
+
+__all__ = ["PartialBatchResponse", "RetryableError", "Thumbnailer", "build_from_env", "lambda_handler"]

@@ -1,0 +1,224 @@
+"""pyvips resizer: header checks, forced JPEG shrink-on-load, one decode for all sizes, sRGB output, rotated outputs."""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+import pyvips
+
+from ..errors import CorruptImage, InvalidSpec, UnsupportedFormat, expected
+from .base import CONTENT_TYPES, Limits, ResizeResult, ResizeSpec, SizeSpec, SourceInfo, Thumbnail, Timings, fit_box
+from .sniff import check_input, check_pixels
+
+LOADERS = {"jpegload": "jpeg", "pngload": "png", "gifload": "gif", "webpload": "webp", "tiffload": "tiff",
+           "heifload": "heif"}
+KEEP_NONE = 0  # VipsForeignKeep.NONE: strip EXIF, XMP, IPTC, ICC
+_LOAD = {"access": "sequential", "fail_on": "error"}
+
+
+def _ms(t0: float) -> float:
+    return (time.perf_counter() - t0) * 1000.0
+
+
+class VipsResizer:
+    """Resizer backed by libvips through pyvips."""
+
+    name = "vips"
+
+    def __init__(self, *, threads: int | None = None, cache: bool = False, shrink_on_load: bool = True,
+                 kernel: str = "lanczos3", **_ignored: Any) -> None:
+        if threads is not None:
+            if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+                raise InvalidSpec(expected("a positive integer", "vips threads", threads))
+            pyvips.concurrency_set(threads)
+        if not cache:
+            pyvips.cache_set_max(0)  # every call decodes its own input (honest timings, bounded memory)
+        self.shrink_on_load = shrink_on_load
+        self.kernel = kernel
+
+    # ---- header ------------------------------------------------------------------------------------------------
+    def _load(self, data: bytes, limits: Limits, **opts: Any) -> tuple[pyvips.Image, SourceInfo]:
+        sniffed = check_input(data, limits)
+        try:
+            img = pyvips.Image.new_from_buffer(data, "", **_LOAD, **opts)
+            loader = str(img.get("vips-loader")).removesuffix("_buffer").removesuffix("_source")
+        except pyvips.Error as exc:
+            raise CorruptImage(f"Expected a decodable {sniffed.format.upper()} for the source object but libvips "
+                               f"could not read its header: {_first_line(exc)}") from exc
+        fmt = LOADERS.get(loader)
+        if fmt is None:
+            raise UnsupportedFormat(expected("JPEG, PNG, GIF, WebP, TIFF or AVIF/HEIF", "the source format", loader))
+        check_pixels(img.width, img.height, limits)
+        orientation = int(img.get("orientation")) if img.get_typeof("orientation") else 1
+        if orientation not in range(1, 9):
+            orientation = 1
+        frames = int(img.get("n-pages")) if img.get_typeof("n-pages") else 1
+        if fmt == "heif" and sniffed.format == "heif":
+            fmt = "avif" if b"avi" in data[8:12] else "heif"
+        return img, SourceInfo(fmt, img.width, img.height, orientation, bool(img.hasalpha()), frames)
+
+    def probe(self, data: bytes, limits: Limits) -> SourceInfo:
+        return self._load(data, limits)[1]
+
+    # ---- resize ------------------------------------------------------------------------------------------------
+    def resize(self, data: bytes, spec: ResizeSpec) -> ResizeResult:
+        t_start = time.perf_counter()
+        img, info = self._load(data, spec.limits)
+        swap = info.orientation >= 5
+        oriented_w, oriented_h = (info.height, info.width) if swap else (info.width, info.height)
+        first = spec.sizes[0]
+        tw0, th0, _ = fit_box(oriented_w, oriented_h, first.width, first.height, spec.fit, spec.upscale)
+        sw0, sh0 = (th0, tw0) if swap else (tw0, th0)
+        load_opts: dict[str, Any] = {}
+        if info.format == "jpeg" and self.shrink_on_load:
+            shrink = _jpeg_shrink(info.width, info.height, sw0, sh0, spec.fit)
+            if shrink > 1:
+                load_opts["shrink"] = shrink
+                img, _ = self._load(data, spec.limits, **load_opts)
+        fresh = [img]  # a sequential image can be read once: reload for a size not made from the largest output
+        decode_ms = _ms(t_start)  # header + lazy pipeline set-up; pixels are decoded during the first resize
+
+        t_resize = time.perf_counter()
+        outputs: list[tuple[SizeSpec, pyvips.Image]] = []
+        try:
+            for size in spec.sizes:
+                tw, th, _ = fit_box(oriented_w, oriented_h, size.width, size.height, spec.fit, spec.upscale)
+                largest = outputs[0] if outputs else None
+                if largest is not None and _can_reuse(largest[1], largest[0], size, tw, th, spec.fit):
+                    out = _resize_to(largest[1], tw, th, spec.fit, self.kernel)
+                else:
+                    sw, sh = (th, tw) if swap else (tw, th)
+                    source = fresh.pop() if fresh else self._load(data, spec.limits, **load_opts)[0]
+                    # the pixels are decoded here; orientation is applied to the (small) output
+                    out = _orient(_to_srgb(_resize_to(source, sw, sh, spec.fit, self.kernel)).copy_memory(),
+                                  info.orientation)
+                outputs.append((size, out.copy_memory()))
+        except pyvips.Error as exc:
+            raise CorruptImage(f"Expected a complete, decodable {info.format.upper()} for the source object but "
+                               f"decoding failed: {_first_line(exc)}") from exc
+        if outputs and _opaque_alpha(outputs[0][1]):
+            outputs = [(s, o.extract_band(0, n=o.bands - 1) if o.hasalpha() else o) for s, o in outputs]
+        resize_ms = _ms(t_resize)
+
+        t_encode = time.perf_counter()
+        fmt = spec.format if spec.format != "auto" else ("webp" if outputs[0][1].hasalpha() else "jpeg")
+        thumbs = tuple(_encode(size.name, out, fmt, spec.quality) for size, out in outputs)
+        encode_ms = _ms(t_encode)
+        return ResizeResult(thumbs, info, Timings(decode_ms, resize_ms, encode_ms, _ms(t_start)), self.name)
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _jpeg_shrink(w: int, h: int, need_w: int, need_h: int, fit: str) -> int:
+    """The largest libjpeg shrink (8, 4, 2) whose decode still covers what the largest output needs."""
+    if fit != "inside":  # cover needs the scaled image to cover the box on both axes
+        scale = max(need_w / w, need_h / h)
+        need_w, need_h = math.ceil(w * scale), math.ceil(h * scale)
+    for factor in (8, 4, 2):
+        if math.ceil(w / factor) >= need_w and math.ceil(h / factor) >= need_h:
+            return factor
+    return 1
+
+
+def _can_reuse(prev: pyvips.Image, prev_size: SizeSpec, size: SizeSpec, tw: int, th: int, fit: str) -> bool:
+    if fit != "inside" and size.width * prev_size.height != size.height * prev_size.width:
+        return False
+    return bool(prev.width >= tw and prev.height >= th)
+
+
+def _resize_to(img: pyvips.Image, out_w: int, out_h: int, fit: str, kernel: str) -> pyvips.Image:
+    """Resize to exactly out_w x out_h (inside: whole image; cover/attention: scale to cover, then crop)."""
+    if (img.width, img.height) == (out_w, out_h):
+        return img
+    alpha = bool(img.hasalpha())
+    fmt = img.format
+    work = img.premultiply() if alpha else img
+    if fit == "inside":
+        work = work.resize(out_w / img.width, vscale=out_h / img.height, kernel=kernel)
+    else:
+        scale = max(out_w / img.width, out_h / img.height)
+        work = work.resize(scale, kernel=kernel).copy_memory()  # cropping needs random access
+        if fit == "attention":
+            work = work.smartcrop(out_w, out_h, interesting="attention", premultiplied=alpha)
+        else:
+            work = work.crop((work.width - out_w) // 2, (work.height - out_h) // 2, out_w, out_h)
+    if alpha:
+        work = work.unpremultiply().rint().cast(fmt)  # round, do not truncate
+    if (work.width, work.height) != (out_w, out_h):  # guard against a rounding difference in resize
+        work = work.thumbnail_image(out_w, height=out_h, size="force")
+    return work
+
+
+def _to_srgb(img: pyvips.Image) -> pyvips.Image:
+    """Embedded ICC (RGB, grey, CMYK) -> sRGB; CMYK without a profile via libvips' fallback; 16-bit -> 8-bit."""
+    try:
+        if img.get_typeof("icc-profile-data"):
+            img = img.icc_transform("srgb", embedded=True, intent="perceptual", depth=8)
+        elif img.interpretation == "cmyk":
+            img = img.icc_transform("srgb", input_profile="cmyk", intent="perceptual", depth=8)
+    except pyvips.Error:
+        pass  # an unusable profile is ignored: the pixels are used as they are
+    if img.interpretation in ("grey16", "b-w") and img.bands <= 2:
+        img = img.colourspace("b-w")
+    elif img.interpretation not in ("srgb",):
+        img = img.colourspace("srgb")
+    if img.format != "uchar":
+        img = (img / 257).cast("uchar") if img.format == "ushort" else img.cast("uchar")
+    return img
+
+
+def _orient(img: pyvips.Image, orientation: int) -> pyvips.Image:
+    """Apply an EXIF orientation to an output (same mapping as Pillow's exif_transpose)."""
+    if orientation == 2:
+        return img.fliphor()
+    if orientation == 3:
+        return img.rot("d180")
+    if orientation == 4:
+        return img.flipver()
+    if orientation == 5:
+        return img.rot("d90").fliphor()
+    if orientation == 6:
+        return img.rot("d90")
+    if orientation == 7:
+        return img.rot("d270").fliphor()
+    if orientation == 8:
+        return img.rot("d270")
+    return img
+
+
+def _opaque_alpha(img: pyvips.Image) -> bool:
+    if not img.hasalpha():
+        return False
+    return bool(img.extract_band(img.bands - 1).min() >= 255)
+
+
+def _encode(name: str, img: pyvips.Image, fmt: str, quality: int) -> Thumbnail:
+    try:
+        if fmt == "jpeg":
+            if img.hasalpha():
+                img = img.flatten(background=[255] * (img.bands - 1))
+            data = img.jpegsave_buffer(Q=quality, optimize_coding=True, subsample_mode="on", interlace=False,
+                                       keep=KEEP_NONE)
+        elif fmt == "webp":
+            data = img.webpsave_buffer(Q=quality, effort=4, keep=KEEP_NONE)
+        elif fmt == "png":
+            data = img.pngsave_buffer(compression=6, keep=KEEP_NONE)
+        elif fmt == "avif":
+            data = img.heifsave_buffer(Q=quality, compression="av1", effort=2, keep=KEEP_NONE)
+        else:
+            raise InvalidSpec(expected("jpeg|webp|png|avif", "output format", fmt))
+    except pyvips.Error as exc:
+        if fmt == "avif":
+            raise UnsupportedFormat(f"Expected an AVIF encoder in this libvips build for the output format "
+                                    f"but received an error: {_first_line(exc)}") from exc
+        raise CorruptImage(f"Expected an encodable image for the {fmt} output but received an error: "
+                           f"{_first_line(exc)}") from exc
+    return Thumbnail(name, img.width, img.height, fmt, CONTENT_TYPES[fmt], bytes(data))
+
+
+__all__ = ["VipsResizer"]

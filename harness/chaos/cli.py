@@ -1,0 +1,140 @@
+"""The chaos command line: `python -m harness.chaos <scenario>|all|redrive|list` (also `harness chaos ...`)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import Any
+
+from harness.chaos import report, scenarios, storage
+from harness.chaos.errors import ChaosError
+from harness.settings import HarnessSettings
+
+
+def _out(line: str = "") -> None:
+    print(line, flush=True)
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    for name in scenarios.ORDER:
+        _out(f"  {name:<14} {scenarios.SCENARIOS[name].title}")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from harness.chaos.runner import open_session, run_scenario
+
+    names = list(scenarios.ORDER) if args.scenario == "all" else [args.scenario]
+    if args.skip:
+        names = [n for n in names if n not in set(args.skip)]
+    chosen = [scenarios.get(n) for n in names]
+    if args.scale != 1.0:
+        chosen = [s.scaled(args.scale) for s in chosen]
+    settings = HarnessSettings.from_env()
+    t0 = time.monotonic()
+    results: list[dict[str, Any]] = []
+    from harness import emulator
+
+    try:
+        handle = emulator.ensure_running(settings)
+    except emulator.EmulatorError as exc:
+        _out(f"error: {exc}")
+        return 2
+    _out(f"==> chaos against {handle.endpoint} ({'started' if handle.started_here else 'running'}; left running: "
+         f"`make down` stops it): {', '.join(s.name for s in chosen)}")
+    try:
+        session = open_session(settings, stack=args.stack, deploy_stack=not args.no_deploy, log=_out)
+    except ChaosError as exc:
+        _out(f"error: {exc.code}: {exc}")
+        return 2
+    with session:
+        for scenario in chosen:
+            try:
+                results.append(run_scenario(session, scenario).to_dict())
+            except Exception as exc:  # noqa: BLE001 - one broken scenario must not hide the others' figures
+                _out(f"[{scenario.name}] error: {type(exc).__name__}: {exc}")
+                results.append(_errored(scenario, exc))
+    folder, doc = report.write(results, endpoint=settings.endpoint, stack=args.stack,
+                               function=session.target.function_name, wall_s=time.monotonic() - t0)
+    _out("")
+    _out(report.table(results, markdown=False))
+    _out("")
+    _out(f"report: {folder}/report.md  (JSON: report.json), {doc['wall_s']:.0f} s")
+    return 0 if doc["all_held_or_explained"] else 1
+
+
+def _errored(scenario: scenarios.Scenario, exc: BaseException) -> dict[str, Any]:
+    return {
+        "name": scenario.name, "title": scenario.title, "run_id": "-", "uploads": 0, "poison": 0,
+        "faults_injected": {}, "client_retries": 0, "redeliveries": 0, "poison_redeliveries": 0,
+        "duplicate_writes": 0, "duplicates_identical": True, "outcomes": {"ERROR": 1}, "drain_s": None,
+        "settled": False, "invariant_held": False,
+        "verdict": {"held": False, "expected": 0, "by_code": {}, "lost": [], "lost_count": 0, "no_reason": [],
+                    "nonidentical": [], "unexpected": [], "unexpected_count": 0, "conflicts": [], "notes": []},
+        "actions": [], "redrive": None, "notes": [f"scenario failed to run: {type(exc).__name__}: {exc}"[:500]],
+        "wall_s": 0.0,
+    }
+
+
+def cmd_redrive(args: argparse.Namespace) -> int:
+    from harness.aws import client
+    from harness.chaos.runner import read_outputs
+    from harness.load.observe import PipelineTarget
+
+    settings = HarnessSettings.from_env()
+    outputs = read_outputs(settings, args.stack)
+    if outputs is None:
+        _out(f"error: no deploy outputs for stack '{args.stack}' under {settings.home / 'outputs'} (run `make up`)")
+        return 2
+    target = PipelineTarget.from_outputs(outputs)
+    result = storage.redrive(client("sqs", settings), target, run_id=args.run_id,
+                             codes=frozenset(args.code or ()), dry_run=args.dry_run)
+    verb = "would move" if args.dry_run else "moved"
+    _out(f"redrive {target.dlq_url} -> {target.queue_url}: {verb} {result.moved} message(s) "
+         f"{dict(result.by_code)}; {result.skipped} left in the DLQ"
+         + (f"; {len(result.failed)} unparseable" if result.failed else ""))
+    return 0 if not result.failed else 1
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="chaos_command", required=True)
+    lst = sub.add_parser("list", help="list the scenarios")
+    lst.set_defaults(func=cmd_list)
+    for name in (*scenarios.ORDER, "all"):
+        title = scenarios.SCENARIOS[name].title if name in scenarios.SCENARIOS else "every scenario, restart last"
+        p = sub.add_parser(name, help=title.replace("%", "%%"))
+        p.add_argument("--stack", default="chaos", help="stack to break (default: chaos, deployed if needed)")
+        p.add_argument("--no-deploy", action="store_true", help="use the stack's existing deploy outputs")
+        p.add_argument("--scale", type=float, default=1.0, help="multiply the valid images per scenario")
+        p.add_argument("--skip", action="append", help="(all) skip a scenario; repeatable")
+        p.set_defaults(func=cmd_run, scenario=name)
+    r = sub.add_parser("redrive", help="move DLQ messages back to the main queue (after the cause is fixed)")
+    r.add_argument("--stack", default="thumbs", help="stack whose DLQ to redrive (default: thumbs)")
+    r.add_argument("--run-id", help="only this run's messages")
+    r.add_argument("--code", action="append", help="only messages with this error code; repeatable")
+    r.add_argument("--dry-run", action="store_true", help="count, move nothing")
+    r.set_defaults(func=cmd_redrive)
+
+
+def register(subparsers: Any) -> None:
+    """Adds `harness chaos ...` to the main CLI."""
+    add_arguments(subparsers.add_parser("chaos", help="failure injection scenarios and DLQ redrive (issue 7)"))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m harness.chaos", description=__doc__)
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except ChaosError as exc:
+        _out(f"error: {exc.code}: {exc}")
+        return 2
+    except ValueError as exc:
+        _out(f"error: {exc}")
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,76 @@
+"""Records of live execution environments in <HARNESS_HOME>/runtimes/<executor_id>.json (read by load/chaos tools)."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class RuntimeRecord:
+    executor_id: str
+    function_name: str
+    pid: int
+    started_at: float  # epoch seconds
+    memory_mode: str
+    memory_limit_mb: int
+    localstack_pid: int
+
+
+def write_record(folder: Path | None, record: RuntimeRecord) -> Path | None:
+    """Write (atomically) the record of one live environment; None when there is no state folder."""
+    if folder is None:
+        return None
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{record.executor_id}.json"
+    tmp = path.with_suffix(f".json.tmp{os.getpid()}")
+    tmp.write_text(json.dumps(asdict(record)))
+    os.replace(tmp, path)
+    return path
+
+
+def remove_record(folder: Path | None, executor_id: str) -> None:
+    if folder is not None:
+        (folder / f"{executor_id}.json").unlink(missing_ok=True)
+
+
+def read_records(folder: Path) -> list[RuntimeRecord]:
+    records = []
+    for path in sorted(folder.glob("*.json")):
+        try:
+            records.append(RuntimeRecord(**json.loads(path.read_text())))
+        except (OSError, ValueError, TypeError):
+            continue
+    return records
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def sweep_stale(folder: Path | None) -> int:
+    """Remove records whose LocalStack is gone (left by a crash); return how many were removed."""
+    if folder is None or not folder.exists():
+        return 0
+    removed = 0
+    for record in read_records(folder):
+        if record.localstack_pid != os.getpid() and not pid_alive(record.localstack_pid):
+            (folder / f"{record.executor_id}.json").unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
+def now() -> float:
+    return time.time()

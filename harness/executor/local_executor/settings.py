@@ -1,0 +1,77 @@
+"""Executor settings read from LocalStack's environment, once (the only module of the plugin that reads os.environ)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+
+from .memlimit import MODES
+
+# harness/executor/local_executor/settings.py -> the repository root is three folders up
+REPO_ROOT = Path(__file__).resolve().parents[3]
+
+
+class ExecutorSettingsError(ValueError):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+
+
+@dataclass(frozen=True)
+class ExecutorSettings:
+    """HARNESS_LAMBDA_PYTHON   interpreter of the execution environments (default <repo>/.venv/bin/python)
+    HARNESS_HOME              state folder; live environments are recorded in <HARNESS_HOME>/runtimes/<id>.json
+    HARNESS_LAMBDA_MEMORY     memory ceiling mode: auto (cgroup v2, else v1, else RSS watchdog) | cgroup2 | cgroup1
+                              | rss | off  (default auto)
+    HARNESS_ESM_DEFAULT_CONCURRENCY  SQS mapping lanes when ScalingConfig.MaximumConcurrency is unset (default: cores)
+    HARNESS_ESM_MAX_LANES     hard cap on lanes per mapping on this machine (default 16)
+    HARNESS_ESM_LONG_POLL_SEC SQS long-poll wait of mappings without a batching window (default 3; 0 = short polls)
+    """
+
+    python: Path
+    home: Path | None
+    memory_mode: str
+    esm_default_concurrency: int
+    esm_max_lanes: int
+    esm_long_poll_s: int
+    tmp_root: Path
+
+    @property
+    def runtimes_dir(self) -> Path | None:
+        return None if self.home is None else self.home / "runtimes"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> "ExecutorSettings":
+        env = os.environ if env is None else env
+        python = Path(env.get("HARNESS_LAMBDA_PYTHON") or REPO_ROOT / ".venv" / "bin" / "python")
+        mode = env.get("HARNESS_LAMBDA_MEMORY") or "auto"
+        if mode not in MODES:
+            raise ExecutorSettingsError(
+                "INVALID_MEMORY_MODE", f"Expected one of {', '.join(MODES)} for HARNESS_LAMBDA_MEMORY but received {mode!r}"
+            )
+        return cls(
+            python=python,
+            home=Path(env["HARNESS_HOME"]) if env.get("HARNESS_HOME") else None,
+            memory_mode=mode,
+            esm_default_concurrency=_positive_int(env, "HARNESS_ESM_DEFAULT_CONCURRENCY", os.cpu_count() or 2),
+            esm_max_lanes=_positive_int(env, "HARNESS_ESM_MAX_LANES", 16),
+            esm_long_poll_s=_positive_int(env, "HARNESS_ESM_LONG_POLL_SEC", 3, allow_zero=True),
+            tmp_root=Path(tempfile.gettempdir()),
+        )
+
+
+def _positive_int(env: Mapping[str, str], name: str, default: int, allow_zero: bool = False) -> int:
+    text = env.get(name)
+    if not text:
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0 or (value == 0 and not allow_zero):
+        kind = "a non-negative integer" if allow_zero else "a positive integer"
+        raise ExecutorSettingsError("INVALID_SETTING", f"Expected {kind} for {name} but received {text!r}")
+    return value

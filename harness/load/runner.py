@@ -1,0 +1,172 @@
+"""One load scenario end to end: deploy per backend, sample, generate, settle, collect, baseline, report."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from harness.load import report as report_mod
+from harness.load.baseline import measure
+from harness.load.corpus import load_corpus
+from harness.load.errors import STACK_UNAVAILABLE, LoadError
+from harness.load.generator import GenerationResult, Progress, generate
+from harness.load.observe import PipelineTarget, Sampler, collect, environment_counter, settle
+from harness.load.scenario import Scenario
+from harness.load.storage import AwsProbe, S3Uploader, require_loopback
+from harness.paths import ROOT
+from harness.settings import HarnessSettings
+
+RESULTS_DIR = ROOT / "benchmarks" / "results"
+
+
+def new_run_id(prefix: str = "load") -> str:
+    """Short, sortable, unique: load-<yyyymmddThhmmss>-<4 hex>."""
+    return f"{prefix}-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{secrets.token_hex(2)}"
+
+
+def cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+Deployer = Callable[[HarnessSettings, str, Mapping[str, Any]], Mapping[str, Any]]
+
+
+def deploy_stack(settings: HarnessSettings, stack_name: str, overrides: Mapping[str, Any]) -> Mapping[str, Any]:
+    """Deploy (or update in place) the pipeline stack with the scenario's knobs through infra.deploy; its outputs."""
+    try:
+        from infra import deploy as infra_deploy
+    except ImportError as exc:
+        raise LoadError(STACK_UNAVAILABLE, f"Expected infra.deploy to deploy the stack but received ImportError: "
+                                           f"{exc}") from exc
+    clients = infra_deploy.Clients(infra_deploy.Target.emulator(settings))
+    stack = infra_deploy.stack_for_target(clients, stack_name, "default", dict(overrides))
+    result = infra_deploy.deploy(stack, clients, outputs_path=infra_deploy.outputs_file(settings, stack_name))
+    outputs = dict(result.outputs)
+    outputs.setdefault("sizes", stack.config.sizes)
+    return outputs
+
+
+@dataclass
+class RunResult:
+    backend: str
+    summary: dict[str, Any]
+    out_dir: Path
+    files: list[Path] = field(default_factory=list)
+
+
+@dataclass
+class LoadRun:
+    """Runs one scenario on each of its backends against the emulator of `settings`."""
+
+    scenario: Scenario
+    settings: HarnessSettings
+    out_root: Path
+    stack_name: str = "load"
+    deployer: Deployer = deploy_stack
+    on_progress: Callable[[str, Progress], None] | None = None
+    on_phase: Callable[[str], None] | None = None
+    baseline: bool = True
+    cancel: threading.Event = field(default_factory=threading.Event)
+
+    def _phase(self, text: str) -> None:
+        if self.on_phase is not None:
+            self.on_phase(text)
+
+    def run(self) -> list[RunResult]:
+        require_loopback(self.settings.endpoint)
+        results = [self.run_backend(b) for b in self.scenario.backends]
+        if len(results) > 1:
+            (self.out_root / "compare.md").write_text(
+                report_mod.comparison_markdown([r.summary for r in results]), encoding="utf-8")
+        return results
+
+    def overrides(self, backend: str) -> dict[str, Any]:
+        sc = self.scenario
+        out: dict[str, Any] = {"backend": backend, "maximum_concurrency": sc.max_concurrency or max(2, cores())}
+        if sc.batch_size is not None:
+            out["batch_size"] = sc.batch_size
+        return out
+
+    def run_backend(self, backend: str) -> RunResult:
+        sc = self.scenario
+        overrides = self.overrides(backend)
+        self._phase(f"deploying stack {self.stack_name!r} with {overrides}")
+        outputs = self.deployer(self.settings, self.stack_name, overrides)
+        target = PipelineTarget.from_outputs(outputs)
+        corpus_root = Path(sc.corpus_dir) if Path(sc.corpus_dir).is_absolute() else ROOT / sc.corpus_dir
+        corpus = load_corpus(corpus_root, sc.mix)
+        offsets = sc.arrival_offsets()
+        items = corpus.draw(len(offsets), sc.seed)
+        run_id = new_run_id(f"{sc.name[:12]}-{backend}")
+        out_dir = self.out_root / backend
+        out_dir.mkdir(parents=True, exist_ok=True)
+        probe = AwsProbe.for_target(target, self.settings)
+        uploader = S3Uploader.for_target(target, self.settings, sc.concurrency)
+        sampler = Sampler(probe, interval_s=sc.sample_interval_s, environments=environment_counter(self.settings),
+                          max_duration_s=sc.duration_s + sc.drain_timeout_s + 600)
+        self._phase(f"run {run_id}: {len(offsets)} uploads planned over {offsets[-1] if offsets else 0:.1f} s "
+                    f"({sc.profile.kind}, base rate {sc.profile.rate}/s)")
+        processes = int(overrides["maximum_concurrency"])
+        distinct = list({i.name: i.body for i in items}.values())[:200]
+        sizes = str(outputs.get("sizes") or "large:1024x1024,small:256x256")
+        baselines: list[dict[str, Any]] = []
+
+        def run_baseline(when: str) -> None:
+            if self.baseline and sc.baseline_seconds > 0:
+                self._phase(f"raw resize baseline ({when}): {backend}, {processes} processes, "
+                            f"{sc.baseline_seconds:.0f} s")
+                b = measure(backend, distinct, processes=processes, seconds=sc.baseline_seconds, sizes=sizes)
+                baselines.append({**b.to_dict(), "when": when, "loadavg_1m": os.getloadavg()[0]})
+
+        run_baseline("before")
+        loadavg_start = os.getloadavg()[0]
+        since_ms = time.time() * 1000 - 5000
+        dlq_baseline = probe.depths().dlq_visible
+        progress = self.on_progress
+        on_progress = (lambda p: progress(backend, p)) if progress is not None else None
+        sampler.start()
+        try:
+            generation: GenerationResult = generate(
+                run_id, offsets, items, uploader, input_prefix=target.input_prefix, concurrency=sc.concurrency,
+                max_duration_s=sc.duration_s + 5.0, cancel=self.cancel,
+                on_progress=on_progress,
+            )
+            t_settle = time.monotonic()
+            self._phase(f"uploads done ({len(generation.accepted)} accepted); waiting for the pipeline to settle "
+                        f"(at most {sc.drain_timeout_s:.0f} s)")
+            settled = settle(run_id, target, generation.expected_keys, timeout=sc.drain_timeout_s, probe=probe,
+                             dlq_baseline=dlq_baseline)
+            settle_s = time.monotonic() - t_settle
+        finally:
+            samples = sampler.stop()
+        self._phase("collecting outcomes (S3 metadata, DLQ, logs)")
+        t_collect = time.monotonic()
+        accounting = collect(run_id, target, generation.expected_keys, probe=probe, since_ms=since_ms,
+                             read_logs=sc.read_logs)
+        collect_s = time.monotonic() - t_collect
+        loadavg_end = os.getloadavg()[0]
+        run_baseline("after")
+        base = None
+        if baselines:
+            # the same resize work measured just before and just after the run; the mean damps neighbours' noise
+            base = {**baselines[-1], "when": "mean of before/after",
+                    "images_per_s": sum(b["images_per_s"] for b in baselines) / len(baselines),
+                    "runs": baselines}
+        summary = report_mod.summarize(
+            scenario={**asdict(sc), "profile": asdict(sc.profile)}, backend=backend, generation=generation,
+            accounting=accounting, samples=samples, baseline=base, settled=settled, sizes=target.sizes,
+            extra={"target": asdict(target), "overrides": overrides, "cores": cores(),
+                   "settle_s": settle_s, "collect_s": collect_s, "sampler_errors": sampler.errors,
+                   "corpus": corpus.describe(),
+                   "loadavg_1m": {"start": loadavg_start, "end": loadavg_end}},
+        )
+        files = report_mod.write(summary, out_dir)
+        (out_dir / "uploads.jsonl").write_text(
+            "\n".join(json.dumps(asdict(r)) for r in generation.records) + "\n", encoding="utf-8")
+        return RunResult(backend, summary, out_dir, files)

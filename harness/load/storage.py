@@ -1,0 +1,194 @@
+"""The boto3 adapters of the load harness: S3 uploader and the read-only pipeline probe (S3, SQS, CloudWatch Logs)."""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Mapping
+from urllib.parse import unquote, urlparse
+
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from harness.load.errors import ENDPOINT_NOT_LOOPBACK, LoadError
+from harness.load.observe import (
+    DlqObservation,
+    LogObservation,
+    PipelineTarget,
+    QueueDepths,
+    ThumbnailObservation,
+    parse_dlq_message,
+    parse_log_line,
+)
+from harness.aws import client as aws_client
+from harness.settings import HarnessSettings
+
+LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
+
+
+def require_loopback(endpoint: str) -> str:
+    """Load and fault traffic goes to 127.0.0.1 only."""
+    host = urlparse(endpoint).hostname or ""
+    if host not in LOOPBACK_HOSTS and not host.startswith("127."):
+        raise LoadError(ENDPOINT_NOT_LOOPBACK, f"Expected a loopback endpoint (127.0.0.1) for load traffic but "
+                                               f"received {endpoint!r}")
+    return endpoint
+
+
+def client(service: str, settings: HarnessSettings, *, pool: int = 10, retries: int = 2) -> Any:
+    """A boto3 client bound to the emulator endpoint (loopback only), with a connection pool of `pool`."""
+    require_loopback(settings.endpoint)
+    return aws_client(service, settings, config=Config(
+        max_pool_connections=pool, retries={"max_attempts": retries, "mode": "standard"}, connect_timeout=5,
+        read_timeout=60, s3={"addressing_style": "path"},
+    ))
+
+
+class S3Uploader:
+    """Uploader port over S3 PutObject (metadata becomes x-amz-meta-*)."""
+
+    def __init__(self, s3: Any, bucket: str) -> None:
+        self._s3 = s3
+        self._bucket = bucket
+
+    @classmethod
+    def for_target(cls, target: PipelineTarget, settings: HarnessSettings, concurrency: int) -> "S3Uploader":
+        # retries=1: a throttled or failed PUT is recorded as such, not hidden by retries
+        return cls(client("s3", settings, pool=concurrency + 4, retries=1), target.input_bucket)
+
+    def put(self, key: str, body: bytes, metadata: Mapping[str, str], content_type: str) -> str:
+        resp = self._s3.put_object(Bucket=self._bucket, Key=key, Body=body, Metadata=dict(metadata),
+                                   ContentType=content_type)
+        return str(resp.get("ETag", "")).strip('"')
+
+
+def _num(meta: Mapping[str, str], name: str) -> float | None:
+    try:
+        return float(meta[name])
+    except (KeyError, ValueError):
+        return None
+
+
+@dataclass
+class AwsProbe:
+    """PipelineProbe over boto3: thumbnails (list + HeadObject metadata), DLQ (peek), logs, queue depths."""
+
+    target: PipelineTarget
+    s3: Any
+    sqs: Any
+    logs: Any
+    head_threads: int = 16
+    dlq_visibility_s: int = 60
+    read_deadline_s: float = 180.0
+
+    @classmethod
+    def for_target(cls, target: PipelineTarget, settings: HarnessSettings | None = None) -> "AwsProbe":
+        settings = settings or HarnessSettings.from_env()
+        return cls(target, client("s3", settings, pool=24), client("sqs", settings), client("logs", settings))
+
+    # -- S3 ---------------------------------------------------------------------------------------------------
+    def _list(self, prefix: str) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.target.output_bucket, Prefix=prefix):
+            out.extend(page.get("Contents", []))
+        return out
+
+    def _head(self, key: str) -> dict[str, str] | None:
+        try:
+            return dict(self.s3.head_object(Bucket=self.target.output_bucket, Key=key).get("Metadata", {}))
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return None  # deleted between list and head
+            raise
+
+    def thumbnails(self, run_id: str, *, with_metadata: bool = True) -> list[ThumbnailObservation]:
+        listed = []
+        for size in self.target.sizes:
+            # thumbnails/<size>/<run_id>/... mirrors uploads/<run_id>/...
+            rest = self.target.run_prefix(run_id)[len(self.target.input_prefix):]
+            listed.extend(self._list(f"{self.target.output_prefix}{size}/{rest}"))
+        metas: list[dict[str, str] | None] = [None] * len(listed)
+        if with_metadata and listed:
+            with ThreadPoolExecutor(max_workers=self.head_threads, thread_name_prefix="load-head") as pool:
+                metas = list(pool.map(self._head, [o["Key"] for o in listed]))
+        out = []
+        for obj, meta in zip(listed, metas):
+            parsed = self.target.source_of(obj["Key"])
+            if parsed is None:
+                continue
+            size, derived_source = parsed
+            meta = meta or {}
+            source = unquote(meta["source-key"]) if meta.get("source-key") else derived_source  # percent-encoded
+            modified = obj.get("LastModified")
+            out.append(ThumbnailObservation(
+                key=obj["Key"], size=size, source_key=source,
+                run_id=meta.get("run-id"), handler_start_ms=_num(meta, "handler-start-ms"),
+                resize_ms=_num(meta, "resize-ms"), total_ms=_num(meta, "total-ms"), backend=meta.get("backend"),
+                last_modified_ms=modified.timestamp() * 1000 if modified is not None else None,
+            ))
+        return out
+
+    # -- SQS --------------------------------------------------------------------------------------------------
+    def dlq_messages(self) -> list[DlqObservation]:
+        """Peek at every DLQ message: receive with a visibility timeout, then make them visible again."""
+        out: list[DlqObservation] = []
+        handles: list[tuple[str, str]] = []
+        deadline = time.monotonic() + self.read_deadline_s
+        empty = 0
+        try:
+            while empty < 2 and time.monotonic() < deadline:
+                resp = self.sqs.receive_message(
+                    QueueUrl=self.target.dlq_url, MaxNumberOfMessages=10, WaitTimeSeconds=0,
+                    VisibilityTimeout=self.dlq_visibility_s, AttributeNames=["All"], MessageAttributeNames=["All"],
+                )
+                messages = resp.get("Messages", [])
+                empty = 0 if messages else empty + 1
+                for m in messages:
+                    handles.append((m["MessageId"], m["ReceiptHandle"]))
+                    out.extend(parse_dlq_message(m["MessageId"], m.get("Body", ""), m.get("Attributes"),
+                                                 m.get("MessageAttributes"), self.target.input_prefix))
+        finally:
+            for i in range(0, len(handles), 10):
+                entries = [{"Id": str(n), "ReceiptHandle": h, "VisibilityTimeout": 0}
+                           for n, (_, h) in enumerate(handles[i:i + 10])]
+                try:
+                    self.sqs.change_message_visibility_batch(QueueUrl=self.target.dlq_url, Entries=entries)
+                except ClientError:
+                    pass  # they become visible again after dlq_visibility_s anyway
+        return out
+
+    def depths(self) -> QueueDepths:
+        names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
+                 "ApproximateNumberOfMessagesDelayed"]
+        q = self.sqs.get_queue_attributes(QueueUrl=self.target.queue_url, AttributeNames=names)["Attributes"]
+        d = self.sqs.get_queue_attributes(QueueUrl=self.target.dlq_url, AttributeNames=names[:1])["Attributes"]
+        return QueueDepths(int(q.get(names[0], 0)), int(q.get(names[1], 0)), int(q.get(names[2], 0)),
+                           int(d.get(names[0], 0)))
+
+    # -- CloudWatch Logs --------------------------------------------------------------------------------------
+    def log_records(self, since_ms: float, run_id: str) -> list[LogObservation]:
+        out: list[LogObservation] = []
+        if not self.target.function_name:
+            return out
+        deadline = time.monotonic() + self.read_deadline_s
+        kwargs: dict[str, Any] = {"logGroupName": self.target.log_group, "startTime": int(since_ms)}
+        try:
+            while time.monotonic() < deadline:
+                resp = self.logs.filter_log_events(**kwargs)
+                for event in resp.get("events", []):
+                    message = event.get("message", "")
+                    if run_id not in message:
+                        continue
+                    parsed = parse_log_line(message, float(event.get("timestamp", 0)))
+                    if parsed is not None:
+                        out.append(parsed)
+                token = resp.get("nextToken")
+                if not token or token == kwargs.get("nextToken"):
+                    break
+                kwargs["nextToken"] = token
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+                return out
+            raise
+        return out

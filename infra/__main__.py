@@ -1,0 +1,5 @@
+"""Entry point of `python -m infra`."""
+
+from infra.cli import main
+
+raise SystemExit(main())

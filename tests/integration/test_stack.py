@@ -1,0 +1,140 @@
+"""The stack on the emulator: a real awslocal upload makes thumbnails; deploy is idempotent; destroy leaves nothing."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import subprocess
+import uuid
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from harness.aws import cli_environment
+from harness.paths import PROJECT_VENV
+from harness.settings import HarnessSettings
+from harness.waiting import wait_until
+from infra.deploy import Clients, Target, deploy, destroy, describe, stack_for_target
+
+UPLOAD_TO_THUMBNAILS_TIMEOUT_S = 90.0
+
+
+def _photo(path: Path, size: tuple[int, int] = (1600, 1200)) -> Image.Image:
+    """A photo-like gradient with a bright square (so a wrong crop or a wrong aspect shows in the distance)."""
+    w, h = size
+    x = np.linspace(0, 255, w, dtype=np.float32)[None, :]
+    y = np.linspace(0, 255, h, dtype=np.float32)[:, None]
+    rgb = np.stack([np.broadcast_to(x, (h, w)), np.broadcast_to(y, (h, w)), np.full((h, w), 90.0)], axis=-1)
+    rgb[h // 4: h // 2, w // 4: w // 2] = 250.0
+    image = Image.fromarray(rgb.astype(np.uint8), "RGB")
+    image.save(path, "JPEG", quality=90)
+    return image
+
+
+def _distance(a: Image.Image, b: Image.Image) -> float:
+    """Mean absolute difference per channel (0-255) after bringing b to a's size."""
+    arr_a = np.asarray(a.convert("RGB"), dtype=np.float32)
+    arr_b = np.asarray(b.convert("RGB").resize(a.size), dtype=np.float32)
+    return float(np.abs(arr_a - arr_b).mean())
+
+
+def _awslocal(settings: HarnessSettings, *args: str) -> subprocess.CompletedProcess[str]:
+    exe = shutil.which("awslocal", path=str(PROJECT_VENV / "bin")) or shutil.which("awslocal")
+    assert exe, "awslocal (awscli-local) is not installed in the project venv"
+    env = {**os.environ, **cli_environment(settings), "PATH": f"{PROJECT_VENV / 'bin'}:{os.environ.get('PATH', '')}"}
+    return subprocess.run([exe, *args], env=env, capture_output=True, text=True, timeout=120, check=False)
+
+
+@pytest.mark.slow
+def test_awslocal_upload_produces_thumbnails_in_the_output_bucket(
+    pipeline: dict[str, Any], harness_settings: HarnessSettings, aws: Callable[..., Any], tmp_path: Path
+) -> None:
+    # GIVEN the deployed default stack and a 1600x1200 photo
+    source = _photo(tmp_path / "photo.jpg")
+    run = uuid.uuid4().hex[:8]
+    key = f"{pipeline['input_prefix']}stack-test/{run}/photo.jpg"
+    # WHEN the real AWS CLI (through awslocal, pointed at our port) uploads it
+    result = _awslocal(harness_settings, "s3", "cp", str(tmp_path / "photo.jpg"), f"s3://{pipeline['input_bucket']}/{key}")
+    assert result.returncode == 0, result.stderr
+    # THEN both thumbnails appear in the separate output bucket, with the right size and content
+    s3 = aws("s3")
+    rel = key[len(pipeline["input_prefix"]):]
+    expected = {"large": (1024, 768), "small": (256, 192)}
+    keys = {name: f"{pipeline['output_prefix']}{name}/{rel}.jpg" for name in expected}
+
+    def all_there() -> bool:
+        listed = s3.list_objects_v2(Bucket=pipeline["output_bucket"],
+                                    Prefix=pipeline["output_prefix"]).get("Contents", [])
+        return set(keys.values()) <= {o["Key"] for o in listed}
+
+    wait_until(all_there, UPLOAD_TO_THUMBNAILS_TIMEOUT_S, interval=0.2, what=f"thumbnails of {key}")
+    for name, key_out in keys.items():
+        body = s3.get_object(Bucket=pipeline["output_bucket"], Key=key_out)["Body"].read()
+        thumb = Image.open(io.BytesIO(body))
+        assert thumb.size == expected[name]
+        assert _distance(thumb, source) < 8.0, f"{name} thumbnail does not look like the source"
+    # nothing was written back into the input bucket (no recursion), nothing reached the DLQ
+    inputs = s3.list_objects_v2(Bucket=pipeline["input_bucket"], Prefix=f"{pipeline['input_prefix']}stack-test/{run}/")
+    assert [o["Key"] for o in inputs.get("Contents", [])] == [key]
+    dlq = aws("sqs").get_queue_attributes(QueueUrl=pipeline["dlq_url"],
+                                          AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]
+    assert dlq["ApproximateNumberOfMessages"] == "0"
+
+
+def _leftovers(aws: Callable[..., Any], name: str) -> list[str]:
+    """Every resource on the emulator whose name belongs to stack `name`."""
+    found = [f"bucket {b['Name']}" for b in aws("s3").list_buckets().get("Buckets", [])
+             if b["Name"].startswith(f"{name}-")]
+    found += [f"queue {u}" for u in aws("sqs").list_queues(QueueNamePrefix=f"{name}-").get("QueueUrls", [])]
+    lam = aws("lambda")
+    found += [f"function {f['FunctionName']}" for f in
+              lam.get_paginator("list_functions").paginate().build_full_result().get("Functions", [])
+              if f["FunctionName"].startswith(f"{name}-")]
+    found += [f"mapping {m['UUID']}" for m in
+              lam.get_paginator("list_event_source_mappings").paginate().build_full_result()
+              .get("EventSourceMappings", []) if f":{name}-" in m.get("EventSourceArn", "")]
+    found += [f"role {r['RoleName']}" for r in aws("iam").list_roles().get("Roles", [])
+              if r["RoleName"].startswith(f"{name}-")]
+    found += [f"log group {g['logGroupName']}" for g in
+              aws("logs").describe_log_groups(logGroupNamePrefix=f"/aws/lambda/{name}-").get("logGroups", [])]
+    return found
+
+
+@pytest.mark.slow
+def test_deploy_twice_changes_nothing_updates_in_place_and_destroy_leaves_nothing(
+    emulator: Any, harness_settings: HarnessSettings, aws: Callable[..., Any]
+) -> None:
+    name = f"idem-{uuid.uuid4().hex[:6]}"  # its own stack: the shared `thumbs` stays untouched
+    clients = Clients(Target.emulator(harness_settings))
+    stack = stack_for_target(clients, name, "default")
+    try:
+        first = deploy(stack, clients)
+        assert f"created function {name}-thumbnailer" in first.changes
+        assert f"created event source mapping {name}-jobs -> {name}-thumbnailer" in first.changes
+        assert first.outputs["input_bucket"] == f"{name}-input" and first.outputs["function_name"] == stack.function.name
+
+        second = deploy(stack, clients)
+        assert second.changes == [], second.changes
+        assert "no changes" in second.summary()[0]
+        assert second.outputs == first.outputs
+
+        changed = stack_for_target(clients, name, "default", {"memory_mb": "2048", "visibility_timeout_s": "240"})
+        third = deploy(changed, clients)
+        assert sorted(third.changes) == sorted([f"updated function {name}-thumbnailer: MemorySize 1536 -> 2048",
+                                                f"updated queue {name}-jobs: VisibilityTimeout 190 -> 240"])
+        cfg = aws("lambda").get_function_configuration(FunctionName=stack.function.name)
+        assert cfg["MemorySize"] == 2048 and cfg["FunctionArn"] == first.outputs["function_arn"]  # in place
+        assert any("state: Enabled" in line or ": Enabled " in line for line in describe(changed, clients))
+
+        # a versioned object in the input bucket: destroy must remove every version to delete the bucket
+        aws("s3").put_object(Bucket=f"{name}-input", Key="elsewhere/a.txt", Body=b"1")
+        aws("s3").put_object(Bucket=f"{name}-input", Key="elsewhere/a.txt", Body=b"2")
+    finally:
+        report = destroy(stack, clients)
+    assert any(d.startswith(f"bucket {name}-input (2 object version") for d in report.deleted), report.deleted
+    assert _leftovers(aws, name) == []
+    assert destroy(stack, clients).deleted == []  # idempotent too

@@ -1,0 +1,286 @@
+"""Handler behaviour with fakes: every record, DLQ for permanent errors, partial batch response, logs, keys."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import uuid
+from dataclasses import dataclass, field
+from urllib.parse import quote, quote_plus
+
+from aws_lambda_powertools import Logger
+from PIL import Image
+
+from thumbnailer.app import Thumbnailer
+from thumbnailer.config import Settings
+from thumbnailer.errors import SourceMissing, Throttled, UpstreamError
+from thumbnailer.pipeline import SourceObject
+from thumbnailer.resizers import get_resizer
+
+BUCKET = "pipeline-bucket"
+
+
+# ---- fakes -------------------------------------------------------------------------------------------------------
+@dataclass
+class FakeStore:
+    """ObjectStore in memory; `fail_get` injects an error per key."""
+
+    objects: dict[tuple[str, str], SourceObject] = field(default_factory=dict)
+    puts: dict[tuple[str, str], dict[str, object]] = field(default_factory=dict)
+    fail_get: dict[str, Exception] = field(default_factory=dict)
+
+    def add(self, key: str, data: bytes, run_id: str = "run-1") -> None:
+        self.objects[(BUCKET, key)] = SourceObject(BUCKET, key, data, etag=f"etag-{len(self.objects)}",
+                                                   version_id="", metadata={"run-id": run_id})
+
+    def get(self, bucket: str, key: str, *, version_id: str = "", max_bytes: int | None = None) -> SourceObject:
+        if key in self.fail_get:
+            raise self.fail_get[key]
+        try:
+            return self.objects[(bucket, key)]
+        except KeyError:
+            raise SourceMissing(f"Expected an existing object for get s3://{bucket}/{key} but received NoSuchKey (404)") \
+                from None
+
+    def put(self, bucket: str, key: str, data: bytes, *, content_type: str, cache_control: str,
+            metadata: dict[str, str]) -> None:
+        self.puts[(bucket, key)] = {"data": data, "content_type": content_type, "cache_control": cache_control,
+                                    "metadata": metadata}
+
+
+@dataclass
+class FakeDlq:
+    sent: list[tuple[dict[str, object], dict[str, str]]] = field(default_factory=list)
+    fail: Exception | None = None
+
+    def send(self, body: str, attributes: dict[str, str]) -> None:
+        if self.fail:
+            raise self.fail
+        self.sent.append((json.loads(body), attributes))
+
+
+def jpeg(w: int = 96, h: int = 64, colour: tuple[int, int, int] = (200, 80, 40)) -> bytes:
+    im = Image.new("RGB", (w, h), colour)
+    im.paste((20, 30, 200), (w // 4, h // 4, w // 2, h // 2))
+    buf = io.BytesIO()
+    im.save(buf, "JPEG", quality=90)
+    return buf.getvalue()
+
+
+def s3_body(key: str, bucket: str = BUCKET) -> str:
+    """A real-shaped S3 notification; S3 form-encodes the key (space -> '+', '+' -> %2B, UTF-8 -> %XX)."""
+    return json.dumps({"Records": [{
+        "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1",
+        "eventTime": "2026-11-27T23:00:00.000Z", "eventName": "ObjectCreated:Put",
+        "s3": {"s3SchemaVersion": "1.0", "configurationId": "thumbs",
+               "bucket": {"name": bucket, "arn": f"arn:aws:s3:::{bucket}"},
+               "object": {"key": quote_plus(key, safe="/"), "size": 1234, "eTag": "abc", "sequencer": "00A"}},
+    }]})
+
+
+def sqs_record(body: str, message_id: str, receive_count: int = 1) -> dict[str, object]:
+    return {
+        "messageId": message_id, "receiptHandle": f"rh-{message_id}", "body": body,
+        "attributes": {"ApproximateReceiveCount": str(receive_count), "SentTimestamp": "1764284400000",
+                       "SenderId": "AIDA", "ApproximateFirstReceiveTimestamp": "1764284400001"},
+        "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
+        "eventSourceARN": "arn:aws:sqs:us-east-1:000000000000:thumbs", "awsRegion": "us-east-1",
+    }
+
+
+LOGS: dict[int, io.StringIO] = {}
+
+
+def make_app(store: FakeStore, dlq: FakeDlq | None, **overrides: object) -> Thumbnailer:
+    """A Thumbnailer with the real Pillow resizer and a Powertools logger writing into a buffer (see log_lines)."""
+    settings = Settings(dlq_url="https://sqs.example/dlq", **overrides)  # type: ignore[arg-type]
+    buf = io.StringIO()
+    logger = Logger(service=f"thumbnailer-test-{uuid.uuid4().hex}", logger_handler=logging.StreamHandler(buf))
+    app = Thumbnailer(settings, store, dlq, get_resizer("pillow"), logger=logger)
+    LOGS[id(app)] = buf
+    return app
+
+
+def thumbnail_sets(store: FakeStore) -> dict[str, set[str]]:
+    """source key -> size names written for it (from the outputs' metadata)."""
+    sets: dict[str, set[str]] = {}
+    for (_, _key), put in store.puts.items():
+        meta = put["metadata"]
+        assert isinstance(meta, dict)
+        sets.setdefault(meta["source-key"], set()).add(meta["thumbnail-size"])
+    return sets
+
+
+def log_lines(app: Thumbnailer) -> list[dict[str, object]]:
+    """The JSON log lines the handler wrote (every line must be JSON)."""
+    lines = [json.loads(line) for line in LOGS[id(app)].getvalue().splitlines()]
+    return [ln for ln in lines if ln.get("message") == "thumbnail record"]
+
+
+# ---- the brief's scenarios -----------------------------------------------------------------------------------------
+def test_batch_of_ten_with_two_corrupt_and_one_missing() -> None:
+    # GIVEN 7 good uploads (keys with spaces, plus signs, unicode), 2 corrupt ones and 1 that no longer exists
+    store, dlq = FakeStore(), FakeDlq()
+    good = ["uploads/a/x.jpg", "uploads/b/x.jpg", "uploads/my photo.jpg", "uploads/c++/1+1=2.jpg",
+            "uploads/café/naïve ünïcode 写真.jpg", "uploads/deep/er/path/img.jpeg", "uploads/%41 literal.jpg"]
+    for i, key in enumerate(good):
+        store.add(key, jpeg(96 + i, 64), run_id="run-42")
+    store.add("uploads/broken/truncated.jpg", jpeg(400, 300)[:300], run_id="run-42")
+    store.add("uploads/broken/text.jpg", b"just some text, not an image\n" * 3, run_id="run-42")
+    keys = good[:3] + ["uploads/broken/truncated.jpg"] + good[3:5] + ["uploads/gone.jpg"] + good[5:] + [
+        "uploads/broken/text.jpg"]
+    event = {"Records": [sqs_record(s3_body(k), f"m{i}") for i, k in enumerate(keys)]}
+    assert len(event["Records"]) == 10
+
+    # WHEN the batch is handled
+    app = make_app(store, dlq)
+    response = app.handle(event)
+
+    # THEN 7 complete thumbnail sets, 3 DLQ messages with codes, nothing left for retry
+    assert response == {"batchItemFailures": []}
+    sets = thumbnail_sets(store)
+    assert sets == {quote(k, safe="/"): {"large", "small"} for k in good}
+    codes = sorted(str(attrs["error_code"]) for _, attrs in dlq.sent)
+    assert codes == ["CORRUPT_IMAGE", "SOURCE_MISSING", "UNSUPPORTED_FORMAT"]
+    for body, attrs in dlq.sent:
+        assert attrs["error_message"].startswith("Expected ") and body["error"]["code"] == attrs["error_code"]  # type: ignore[index]
+        assert body["original"]["Records"][0]["eventName"] == "ObjectCreated:Put"  # type: ignore[index]
+    by_key = {body["source"]["key"]: attrs for body, attrs in dlq.sent}  # type: ignore[index]
+    assert by_key["uploads/broken/text.jpg"]["run_id"] == "run-42"  # run id read from the source's metadata
+    assert "run_id" not in by_key["uploads/gone.jpg"] or not by_key["uploads/gone.jpg"]["run_id"]
+    # one structured log line per record, with the outcome
+    lines = log_lines(app)
+    assert len(lines) == 10
+    assert sorted(str(ln["outcome"]) for ln in lines) == ["dlq"] * 3 + ["ok"] * 7
+    ok = next(ln for ln in lines if ln["key"] == "uploads/my photo.jpg")
+    assert ok["run_id"] == "run-42" and ok["backend"] == "pillow" and ok["sizes"] == ["large", "small"]
+    assert isinstance(ok["ms"], float) and ok["outputs"] == {"large": "98x64", "small": "98x64"}  # never upscaled
+
+
+def test_outputs_carry_content_type_cache_control_and_links_back() -> None:
+    store = FakeStore()
+    store.add("uploads/a/x.jpg", jpeg(2000, 1000), run_id="run-7")
+    app = make_app(store, FakeDlq(), cache_control="public, max-age=60")
+    assert app.handle({"Records": [sqs_record(s3_body("uploads/a/x.jpg"), "m1")]}) == {"batchItemFailures": []}
+    large = store.puts[(BUCKET, "thumbnails/large/a/x.jpg.jpg")]
+    small = store.puts[(BUCKET, "thumbnails/small/a/x.jpg.jpg")]
+    assert large["content_type"] == small["content_type"] == "image/jpeg"
+    assert large["cache_control"] == "public, max-age=60"
+    meta = large["metadata"]
+    assert isinstance(meta, dict)
+    assert meta["run-id"] == "run-7" and meta["source-key"] == "uploads/a/x.jpg" and meta["backend"] == "pillow"
+    assert meta["source-etag"].startswith("etag-") and int(meta["handler-start-ms"]) > 1_700_000_000_000
+    assert float(meta["resize-ms"]) > 0 and float(meta["total-ms"]) >= float(meta["resize-ms"])
+    assert Image.open(io.BytesIO(large["data"])).size == (1024, 512)  # type: ignore[arg-type]
+    assert Image.open(io.BytesIO(small["data"])).size == (256, 128)  # type: ignore[arg-type]
+
+
+def test_same_file_name_in_two_folders_does_not_collide_and_redelivery_rewrites_same_keys() -> None:
+    store = FakeStore()
+    store.add("uploads/a/x.jpg", jpeg(300, 200, (255, 0, 0)))
+    store.add("uploads/b/x.jpg", jpeg(300, 200, (0, 255, 0)))
+    app = make_app(store, FakeDlq())
+    event = {"Records": [sqs_record(s3_body("uploads/a/x.jpg"), "m1"), sqs_record(s3_body("uploads/b/x.jpg"), "m2")]}
+    app.handle(event)
+    first = dict(store.puts)
+    assert len(first) == 4
+    app.handle(event)  # redelivery
+    assert set(store.puts) == set(first)
+
+
+def test_injected_throttling_puts_that_record_in_batch_item_failures() -> None:
+    store, dlq = FakeStore(), FakeDlq()
+    for k in ("uploads/1.jpg", "uploads/2.jpg", "uploads/3.jpg"):
+        store.add(k, jpeg())
+    store.fail_get["uploads/2.jpg"] = Throttled("get s3://b/uploads/2.jpg failed: SlowDown")
+    event = {"Records": [sqs_record(s3_body(f"uploads/{i}.jpg"), f"m{i}") for i in (1, 2, 3)]}
+    response = make_app(store, dlq).handle(event)
+    assert response == {"batchItemFailures": [{"itemIdentifier": "m2"}]}
+    assert dlq.sent == []
+    assert set(thumbnail_sets(store)) == {"uploads/1.jpg", "uploads/3.jpg"}
+
+
+def test_unknown_exception_is_retried_not_acked() -> None:
+    store = FakeStore()
+    store.add("uploads/1.jpg", jpeg())
+    store.fail_get["uploads/1.jpg"] = RuntimeError("a bug")
+    response = make_app(store, FakeDlq()).handle({"Records": [sqs_record(s3_body("uploads/1.jpg"), "m1")]})
+    assert response == {"batchItemFailures": [{"itemIdentifier": "m1"}]}
+
+
+def test_last_allowed_receive_sends_retryable_failure_to_dlq_with_reason() -> None:
+    store, dlq = FakeStore(), FakeDlq()
+    store.fail_get["uploads/1.jpg"] = Throttled("SlowDown")
+    app = make_app(store, dlq, max_receive_count=3)
+    assert app.handle({"Records": [sqs_record(s3_body("uploads/1.jpg"), "m1", receive_count=2)]})[
+        "batchItemFailures"] == [{"itemIdentifier": "m1"}]
+    assert app.handle({"Records": [sqs_record(s3_body("uploads/1.jpg"), "m1", receive_count=3)]})[
+        "batchItemFailures"] == []
+    (body, attrs), = dlq.sent
+    assert attrs["error_code"] == "THROTTLED" and "gave up after 3 receives" in attrs["error_message"]
+    assert body["error"]["retryable"] is True  # type: ignore[index]
+
+
+def test_dlq_unreachable_means_retry() -> None:
+    store = FakeStore()
+    store.add("uploads/bad.jpg", b"not an image at all")
+    dlq = FakeDlq(fail=UpstreamError("send to DLQ failed: 500"))
+    response = make_app(store, dlq).handle({"Records": [sqs_record(s3_body("uploads/bad.jpg"), "m1")]})
+    assert response == {"batchItemFailures": [{"itemIdentifier": "m1"}]}
+
+
+def test_without_dlq_permanent_failures_are_left_to_sqs_redrive() -> None:
+    store = FakeStore()
+    store.add("uploads/bad.jpg", b"")
+    response = make_app(store, None).handle({"Records": [sqs_record(s3_body("uploads/bad.jpg"), "m1")]})
+    assert response == {"batchItemFailures": [{"itemIdentifier": "m1"}]}
+
+
+def test_s3_test_event_does_nothing() -> None:
+    store, dlq = FakeStore(), FakeDlq()
+    body = json.dumps({"Service": "Amazon S3", "Event": "s3:TestEvent", "Time": "2026-11-27T23:00:00Z",
+                       "Bucket": BUCKET, "RequestId": "r", "HostId": "h"})
+    app = make_app(store, dlq)
+    response = app.handle({"Records": [sqs_record(body, "m1")]})
+    assert response == {"batchItemFailures": []}
+    assert store.puts == {} and dlq.sent == []
+    (line,) = log_lines(app)
+    assert line["outcome"] == "skipped" and line["reason"] == "s3:TestEvent"
+
+
+def test_invalid_body_goes_to_dlq_as_invalid_event() -> None:
+    dlq = FakeDlq()
+    response = make_app(FakeStore(), dlq).handle({"Records": [sqs_record("{not json", "m1")]})
+    assert response == {"batchItemFailures": []}
+    (body, attrs), = dlq.sent
+    assert attrs["error_code"] == "INVALID_EVENT" and body["original"] == "{not json"
+    assert attrs["error_message"].startswith("Expected a JSON message body")
+
+
+def test_thumbnails_in_the_same_bucket_are_not_reprocessed() -> None:
+    store = FakeStore()
+    store.add("thumbnails/small/a.jpg.jpg", jpeg())
+    response = make_app(store, FakeDlq(), input_prefix="").handle(
+        {"Records": [sqs_record(s3_body("thumbnails/small/a.jpg.jpg"), "m1")]})
+    assert response == {"batchItemFailures": []} and store.puts == {}
+
+
+def test_notifier_message_shape_is_processed() -> None:
+    from notifier.message import build_message
+
+    store = FakeStore()
+    store.add("uploads/n/é x+y.jpg", jpeg(), run_id="run-n")
+    body = build_message(BUCKET, "uploads/n/é x+y.jpg", etag="e", version_id="", size=10,
+                         metadata={"run-id": "run-n"}, event_time="2026-11-27T23:00:00Z")
+    response = make_app(store, FakeDlq()).handle({"Records": [sqs_record(json.dumps(body), "m1")]})
+    assert response == {"batchItemFailures": []}
+    assert (BUCKET, "thumbnails/large/n/é x+y.jpg.jpg") in store.puts
+
+
+def test_output_bucket_setting_writes_elsewhere() -> None:
+    store = FakeStore()
+    store.add("uploads/a.jpg", jpeg())
+    make_app(store, FakeDlq(), output_bucket="thumbs-out").handle(
+        {"Records": [sqs_record(s3_body("uploads/a.jpg"), "m1")]})
+    assert {b for b, _ in store.puts} == {"thumbs-out"}
