@@ -132,6 +132,42 @@ def summary_table(results: Mapping[str, Any], basis: str | None = None) -> str:
     return _table(header, rows)
 
 
+def headline(results: Mapping[str, Any], inputs: Sequence[str] = TARGET_INPUTS) -> list[str]:
+    """The numbers to quote: best backend vs sharp, each backend vs the floor, peak RSS on the largest JPEG,
+    recommended memory per backend."""
+    basis = basis_of(results)
+    med = medians(results, basis)
+    ratios = ratio_rows(results, basis)
+    lines: list[str] = []
+    parts = []
+    for i in inputs:
+        best = best_backend(med, i)
+        r = ratios.get((best, i, "sharp")) if best else None
+        if best:
+            parts.append(f"{i}: {best} {_fmt(r['throughput'], 2, '×') if r else 'n/a (no sharp)'}")
+    if parts:
+        lines.append(f"Best backend vs sharp, throughput ({basis} time): " + "; ".join(parts) + ".")
+    for b in BACKENDS:
+        parts = [f"{i} {_fmt(ratios[(b, i, 'floor')]['median'], 2, '×')}" for i in inputs if (b, i, "floor") in ratios]
+        if parts:
+            lines.append(f"{b} vs floor (time): " + "; ".join(parts) + ".")
+    big = max((r for r in results.get("inputs", []) if r["id"] in inputs), key=lambda r: r.get("megapixels", 0),
+              default=None)
+    if big is not None:
+        peaks = [f"{r['variant']} {_fmt(r.get('peak_mb'), 0)} MB" for r in results.get("rss", [])
+                 if r["input"] == big["id"] and r.get("ok")]
+        if peaks:
+            lines.append(f"Peak RSS on {big['id']} (fresh process, one job): " + ", ".join(peaks) + ".")
+    recs = results.get("sizing", {}).get("recommendations", [])
+    if recs:
+        parts = [f"{r['backend']} {r['arch']} {_fmt(r['memory_mb'])} MB"
+                 + (f" (${r['usd_per_million']:.2f}/M images)" if r.get("usd_per_million") is not None else "")
+                 for r in recs]
+        lines.append(f"Recommended memory (<= {_fmt(results['sizing'].get('latency_target_ms'), 0)} ms modeled): "
+                     + "; ".join(parts) + ".")
+    return lines
+
+
 def _machine_line(m: Mapping[str, Any]) -> str:
     return (f"{m.get('cpu_model', '?')}, {m.get('cpus', '?')} CPUs, {m.get('mem_gib', '?')} GiB, "
             f"{m.get('system', '?')}; load average {m.get('loadavg_start', '?')} at start, "
@@ -173,6 +209,8 @@ def render_markdown(results: Mapping[str, Any]) -> str:
     out.append("")
     out.append("Ratios are time ratios (< 1 = faster than the reference) except `best vs sharp`, a throughput ratio "
                "(> 1 = more images per second than sharp).")
+    out.append("")
+    out.extend(f"- {line}" for line in headline(results))
     out.append("")
     skipped = results.get("timing", {}).get("skipped_variants", {})
     for v, why in skipped.items():

@@ -231,30 +231,33 @@ def measure_fresh_rss(inputs: Sequence[BenchInput], variants: Sequence[str], *, 
 
 # ---- memory ceilings -----------------------------------------------------------------------------------------------
 def measure_ceilings(inputs: Sequence[BenchInput], backends: Sequence[str], ceilings_mb: Sequence[int], *, runs: int,
-                     budget_s: float, infer_above_pass: bool = False, progress: Progress = _quiet
-                     ) -> tuple[list[CeilingRun], str]:
+                     budget_s: float, infer_above_pass: bool = False, measure_top: bool = False,
+                     progress: Progress = _quiet) -> tuple[list[CeilingRun], str]:
     """Each backend x input x ceiling (ascending) in a fresh worker put under the ceiling before it starts: one
     warm-up, then `runs` timed jobs (full core: the CPU share of small Lambdas is modeled later, not emulated here).
 
     With `infer_above_pass`, once a backend x input passes at a ceiling, the higher ceilings are not run but recorded
-    as passing with the same numbers and `inferred_from_mb` set (a process that fits in N MB fits in more).
+    as passing with the same numbers and `inferred_from_mb` set (a process that fits in N MB fits in more);
+    `measure_top` still runs the highest ceiling, as a check. Each backend gets an equal share of `budget_s`.
     Returns the runs and the mechanism in force (cgroup1 / cgroup2: kernel OOM kill; rss: watchdog kill)."""
     from .cost import SKIPPED
 
-    t0 = time.monotonic()
     out: list[CeilingRun] = []
     mechanism = "unknown"
+    share = budget_s / max(1, len(backends))
+    top = max(ceilings_mb)
     for b in backends:
+        t0 = time.monotonic()
         for inp in inputs:
             passed: CeilingRun | None = None
             for mem in sorted(ceilings_mb):
-                if passed is not None and infer_above_pass:
+                if passed is not None and infer_above_pass and not (measure_top and mem == top):
                     out.append(CeilingRun(b, inp.id, mem, True, passed.wall_ms, passed.cpu_ms, passed.peak_rss_mb,
                                           inferred_from_mb=passed.memory_mb))
                     continue
-                if time.monotonic() - t0 > budget_s:
+                if time.monotonic() - t0 > share:
                     out.append(CeilingRun(b, inp.id, mem, False, error_code=SKIPPED,
-                                          error=f"not run: ceiling time budget {budget_s:.0f} s spent"))
+                                          error=f"not run: {b}'s ceiling time budget ({share:.0f} s) spent"))
                     continue
                 w: Worker | None = None
                 try:

@@ -209,3 +209,59 @@ def run_handler(zip_path: Path, workdir: Path, inputs: Path, keys: Sequence[str]
         run = run_native_python(sys.executable, args, timeout=timeout, env=env)
     report = json.loads(report_path.read_text()) if report_path.is_file() else None
     return HandlerRun(report, run.returncode, run.stderr, run.seconds, out, root is not None)
+
+
+def summarize(run: HandlerRun) -> str:
+    """A few lines per backend: import and handling time, thumbnails written, dead letters, failures."""
+    where = "emulated arm64 (qemu, QEMU_CPU=%s)" % QEMU_CPU if run.emulated else "native"
+    lines = [f"{where}: exit {run.returncode}, wall {run.seconds:.1f} s "
+             "(emulation: NOT a measure of ARM64 speed)" if run.emulated else
+             f"{where}: exit {run.returncode}, wall {run.seconds:.1f} s"]
+    if run.report is None:
+        return "\n".join(lines + [f"  no report; stderr: {run.stderr[-1500:]}"])
+    lines[0] += f", {run.report['machine']} python {run.report['python']}"
+    for backend, entry in run.report["backends"].items():
+        if "import_error" in entry or "crash" in entry:
+            lines.append(f"  {backend}: FAILED {entry.get('import_error') or entry['crash'].splitlines()[-1]}")
+            continue
+        codes = sorted({m["attributes"]["error_code"] for m in entry["dead_letters"]})
+        lines.append(f"  {backend}: import {entry['import_s']:.1f} s, handle {entry['handle_s']:.1f} s, "
+                     f"{len(entry['puts'])} thumbnails, {len(entry['dead_letters'])} dead letters {codes}, "
+                     f"{len(entry['batch_item_failures'])} batch item failures")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m harness.arm64`: run the handler from the arm64 zip under qemu on a folder of images."""
+    import argparse
+    import tempfile
+
+    ap = argparse.ArgumentParser(prog="python -m harness.arm64", description=main.__doc__)
+    ap.add_argument("--zip", type=Path, default=ROOT / ".package" / "lambda-arm64.zip",
+                    help="artifact to run (default .package/lambda-arm64.zip; `make package` builds it)")
+    ap.add_argument("--inputs", type=Path, default=ROOT / "fixtures" / "generated",
+                    help="folder of images; every file is one upload (default fixtures/generated)")
+    ap.add_argument("--native", action="store_true", help="run with this interpreter instead (an x86_64 zip)")
+    ap.add_argument("--backend", action="append", choices=("pillow", "vips"), help="default: both")
+    args = ap.parse_args(argv)
+    if not args.zip.is_file():
+        ap.error(f"Expected an artifact zip for --zip but received {str(args.zip)!r} (run `make package`)")
+    if not args.inputs.is_dir():
+        ap.error(f"Expected a folder of images for --inputs but received {str(args.inputs)!r}")
+    keys = sorted(p.relative_to(args.inputs).as_posix() for p in args.inputs.rglob("*")
+                  if p.is_file() and p.suffix.lower() != ".json")
+    try:
+        root = None if args.native else ensure_root()
+        with tempfile.TemporaryDirectory(prefix="arm64-run-") as work:
+            run = run_handler(args.zip, Path(work), args.inputs, keys, root=root,
+                              backends=tuple(args.backend or ("pillow", "vips")), precompile_code=True)
+    except Arm64Error as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"{len(keys)} inputs from {args.inputs}")
+    print(summarize(run))
+    return 0 if run.returncode == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -120,8 +120,9 @@ def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
         from thumbnailer.config import Settings
         from thumbnailer.resizers import get_resizer
 
+        # input_prefix "": every key given is an upload (the bucket folder need not have an uploads/ level)
         settings = Settings(backend=backend, sizes=args.sizes, format=args.format, output_bucket=OUTPUT_BUCKET,
-                            vips_threads=1)
+                            input_prefix="", vips_threads=1)
         resizer = get_resizer(backend, threads=1) if backend == "vips" else get_resizer(backend)
     except Exception as exc:  # the result we report: a wrong ELF machine or Python ABI fails right here
         return {"import_error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()}

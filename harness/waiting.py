@@ -38,7 +38,7 @@ def wait_until(
     while True:
         try:
             value = predicate()
-        except ignore as exc:  # type: ignore[misc]
+        except ignore as exc:
             value = None
             last = exc
         else:

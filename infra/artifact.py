@@ -356,12 +356,13 @@ def check_artifact(path: Path, arch: str, python_version: str = PYTHON_VERSION) 
         if dists.get(dist) != version:
             problems.append(Problem("artifact.distribution", f"{dist}.dist-info",
                                     f"Expected {dist} {version} but received {dists.get(dist, 'nothing')}"))
-    if "thumbnailer/app.py" not in names and "thumbnailer/__init__.py" not in names:
-        problems.append(Problem("artifact.handler_missing", "thumbnailer/",
+    if "thumbnailer/app.py" not in names:  # handler string thumbnailer.app.lambda_handler
+        problems.append(Problem("artifact.handler_missing", "thumbnailer/app.py",
                                 "Expected the thumbnailer package at the zip root but received none"))
     problems += _missing_imports(path, names)
+    shown = path.resolve().relative_to(ROOT) if path.resolve().is_relative_to(ROOT) else path
     return ArtifactReport(
-        path=str(path), arch=arch, python_version=python_version, zipped_bytes=zipped, unzipped_bytes=unzipped,
+        path=str(shown), arch=arch, python_version=python_version, zipped_bytes=zipped, unzipped_bytes=unzipped,
         files=len(infos), elf_files=elf_count, max_glibc=("%d.%d" % max_glibc) if max_glibc else None,
         distributions={k: v for k, v in sorted(dists.items())}, problems=tuple(problems),
     )
@@ -396,6 +397,8 @@ def _iter_sources(site: Path, handlers: Path) -> Iterator[tuple[Path, str]]:
         for p in sorted(base.rglob("*")):
             rel = p.relative_to(base)
             if not p.is_file() or rel.parts[0] in skip_top or skip_dirs & set(rel.parts[:-1]):
+                continue
+            if any(part.startswith(".") for part in rel.parts):  # editor/tool droppings (.mypy_cache, .DS_Store)
                 continue
             if p.suffix in EXCLUDED_SUFFIXES:
                 continue

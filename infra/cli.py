@@ -6,9 +6,13 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from harness.settings import HarnessSettings
 from infra.errors import InfraError, InfraErrorCode
+
+if TYPE_CHECKING:
+    from infra.deploy import Clients
 from infra.lint import errors, lint
 from infra.stack import PROFILES, build_stack
 
@@ -37,7 +41,8 @@ def _target(p: argparse.ArgumentParser) -> None:
     p.add_argument("--endpoint", default=None, help="another emulator endpoint (e.g. LocalStack in Docker)")
 
 
-def _clients(args: argparse.Namespace, settings: HarnessSettings):  # type: ignore[no-untyped-def]
+def _clients(args: argparse.Namespace, settings: HarnessSettings) -> "Clients":
+
     from infra.deploy import Clients, Target
 
     region = args.region or settings.region
@@ -46,7 +51,7 @@ def _clients(args: argparse.Namespace, settings: HarnessSettings):  # type: igno
     return Clients(Target(region=region, endpoint=args.endpoint or settings.endpoint))
 
 
-def _add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def _add_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("lint", help="check the stack definition against AWS guidance (exit 1 on errors)")
     _common(p)
     p.set_defaults(func=run, command="lint")
@@ -141,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     return int(args.func(args))
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction) -> None:
     """Add `harness stack <command>` (every infra command) and `harness lint` to the harness CLI."""
     stack = subparsers.add_parser("stack", help="the pipeline stack: lint, deploy, destroy, describe, outputs, synth")
     _add_commands(stack.add_subparsers(dest="infra_command", required=True))

@@ -18,7 +18,7 @@ from harness.waiting import wait_until
 from infra.errors import InfraError, InfraErrorCode
 from infra.lint import Finding, Severity, errors, lint
 from infra.package import code_sha256, code_zip_bytes
-from infra.stack import Stack, build_stack
+from infra.stack import FunctionSpec, NotifierSpec, Stack, build_stack
 
 if TYPE_CHECKING:
     from harness.settings import HarnessSettings
@@ -217,7 +217,7 @@ class Deployer:
 
     @staticmethod
     def _norm_queue_attr(key: str, value: Any) -> Any:
-        if value is None:
+        if value is None or value == "":
             return None
         if key == "Policy":
             return normalize_policy(value)
@@ -263,31 +263,60 @@ class Deployer:
                  VersioningConfiguration={"Status": "Suspended"})
             self.changes.append(f"updated bucket {name}: versioning suspended")
 
-    def ensure_notification(self, queue_arn: str) -> None:
+    def ensure_notification(self, queue_arn: str, function_arn: str | None) -> None:
+        """ObjectCreated under the prefix -> the main queue (direct) or the notifier function (notifier)."""
         n = self.stack.notification
         s3 = self.c("s3")
-        desired = {"Id": n.id, "QueueArn": queue_arn, "Events": list(n.events),
-                   "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": n.prefix}]}}}
+        rules = {"Key": {"FilterRules": [{"Name": "prefix", "Value": n.prefix}]}}
+        if n.function is not None:
+            assert function_arn is not None
+            wanted = {"LambdaFunctionConfigurations": [{"Id": n.id, "LambdaFunctionArn": function_arn,
+                                                        "Events": list(n.events), "Filter": rules}]}
+            target = n.function
+        else:
+            wanted = {"QueueConfigurations": [{"Id": n.id, "QueueArn": queue_arn, "Events": list(n.events),
+                                               "Filter": rules}]}
+            target = n.queue
         current = _aws(f"read notification {n.bucket}", s3.get_bucket_notification_configuration, Bucket=n.bucket)
-        if _norm_notifications(current) == _norm_notifications({"QueueConfigurations": [desired]}):
+        if _norm_notifications(current) == _norm_notifications(wanted):
             return
         _aws(f"configure notification {n.bucket}", s3.put_bucket_notification_configuration, Bucket=n.bucket,
-             NotificationConfiguration={"QueueConfigurations": [desired]})
-        self.changes.append(f"configured notification {n.bucket} {n.prefix}* -> {n.queue}")
+             NotificationConfiguration=wanted)
+        self.changes.append(f"configured notification {n.bucket} {n.prefix}* -> {target}")
+
+    def ensure_invoke_permission(self, function_name: str) -> None:
+        """Let only this stack's input bucket (in this account) invoke the notifier."""
+        lam = self.c("lambda")
+        sid = "s3-input-bucket"
+        source_arn = self.stack.bucket_arn(self.stack.input_bucket.name)
+        try:
+            policy = json.loads(lam.get_policy(FunctionName=function_name)["Policy"])
+        except ClientError as exc:
+            if _code(exc) != "ResourceNotFoundException":
+                raise InfraError(InfraErrorCode.DEPLOY_FAILED, f"read policy of {function_name}: {exc}") from exc
+            policy = {"Statement": []}
+        for st in policy.get("Statement", []):
+            if st.get("Sid") == sid:
+                cond = json.dumps(st.get("Condition", {}))
+                if source_arn in cond and self.stack.account in cond:
+                    return
+                _aws(f"remove permission {sid}", lam.remove_permission, FunctionName=function_name, StatementId=sid)
+        _aws(f"add permission {sid} to {function_name}", lam.add_permission, FunctionName=function_name,
+             StatementId=sid, Action="lambda:InvokeFunction", Principal="s3.amazonaws.com", SourceArn=source_arn,
+             SourceAccount=self.stack.account)
+        self.changes.append(f"allowed {self.stack.input_bucket.name} to invoke {function_name}")
 
     # ---- IAM and logs ----
-    def ensure_role(self) -> str:
+    def ensure_role(self, name: str, policy: dict[str, Any], description: str) -> str:
         iam = self.c("iam")
-        name = self.stack.function.role_name
-        trust, policy = self.stack.trust_policy(), self.stack.role_policy()
+        trust = self.stack.trust_policy()
         try:
             role = iam.get_role(RoleName=name)["Role"]
         except ClientError as exc:
             if _code(exc) != "NoSuchEntity":
                 raise InfraError(InfraErrorCode.DEPLOY_FAILED, f"read role {name}: {exc}") from exc
             role = _aws(f"create role {name}", iam.create_role, RoleName=name,
-                        AssumeRolePolicyDocument=json.dumps(trust),
-                        Description=f"thumbnailer of stack {self.stack.name}",
+                        AssumeRolePolicyDocument=json.dumps(trust), Description=description,
                         Tags=[{"Key": k, "Value": v} for k, v in self.tags.items()])["Role"]
             self.changes.append(f"created role {name}")
         else:
@@ -307,9 +336,8 @@ class Deployer:
             self.changes.append(f"{'updated' if current else 'attached'} policy pipeline on role {name}")
         return str(role["Arn"])
 
-    def ensure_log_group(self) -> None:
+    def ensure_log_group(self, name: str, days: int) -> None:
         logs = self.c("logs")
-        name, days = self.stack.function.log_group, self.stack.function.log_retention_days
         groups = _aws(f"read log group {name}", logs.describe_log_groups, logGroupNamePrefix=name)["logGroups"]
         group = next((g for g in groups if g["logGroupName"] == name), None)
         if group is None:
@@ -333,13 +361,15 @@ class Deployer:
                 return dict(cfg)
             return None
 
-        return wait_until(ready, FUNCTION_READY_TIMEOUT_S, interval=0.1, what=f"function {name} Active")
+        cfg: dict[str, Any] | None = wait_until(ready, FUNCTION_READY_TIMEOUT_S, interval=0.1,
+                                                what=f"function {name} Active")
+        assert cfg is not None  # wait_until returns only a truthy value
+        return cfg
 
-    def ensure_function(self, role_arn: str, dlq_url: str) -> str:
+    def ensure_function(self, fn: FunctionSpec | NotifierSpec, role_arn: str, environment: dict[str, str]) -> str:
         lam = self.c("lambda")
-        fn = self.stack.function
         desired = {"Runtime": fn.runtime, "Role": role_arn, "Handler": fn.handler, "Timeout": fn.timeout_s,
-                   "MemorySize": fn.memory_mb, "Environment": {"Variables": fn.environment(dlq_url)}}
+                   "MemorySize": fn.memory_mb, "Environment": {"Variables": environment}}
         try:
             lam.get_function_configuration(FunctionName=fn.name)
             exists = True
@@ -434,23 +464,33 @@ class Deployer:
             "MessageRetentionPeriod": str(st.dlq.retention_s),
             "VisibilityTimeout": str(st.dlq.visibility_timeout_s),
         })
+        queue_policy = st.queue_policy()
         queue_url, queue_arn = self.ensure_queue(st.queue.name, {
             "VisibilityTimeout": str(st.queue.visibility_timeout_s),
             "MessageRetentionPeriod": str(st.queue.retention_s),
             "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn,
                                          "maxReceiveCount": st.queue.max_receive_count}),
-            "Policy": json.dumps(st.queue_policy()),
+            "Policy": json.dumps(queue_policy) if queue_policy else "",
         })
         for bucket in st.buckets:
             self.ensure_bucket(bucket.name, bucket.versioned)
-        self.ensure_notification(queue_arn)
-        role_arn = self.ensure_role()
-        self.ensure_log_group()
-        function_arn = self.ensure_function(role_arn, dlq_url)
+        fn = st.function
+        role_arn = self.ensure_role(fn.role_name, st.role_policy(), f"thumbnailer of stack {st.name}")
+        self.ensure_log_group(fn.log_group, fn.log_retention_days)
+        function_arn = self.ensure_function(fn, role_arn, fn.environment(dlq_url))
+        notifier_arn = None
+        if st.notifier is not None:
+            nf = st.notifier
+            notifier_role = self.ensure_role(nf.role_name, st.notifier_policy(), f"notifier of stack {st.name}")
+            self.ensure_log_group(nf.log_group, nf.log_retention_days)
+            notifier_arn = self.ensure_function(nf, notifier_role, nf.environment(queue_url))
+            self.ensure_invoke_permission(nf.name)
+        self.ensure_notification(queue_arn, notifier_arn)
         mapping_uuid = self.ensure_mapping(queue_arn)
-        return {
+        outputs: dict[str, Any] = {
             "stack_name": st.name,
             "profile": st.profile,
+            "topology": st.config.topology,
             "endpoint": self.c.target.endpoint or "aws",
             "region": st.region,
             "account": st.account,
@@ -463,27 +503,30 @@ class Deployer:
             "queue_arn": queue_arn,
             "dlq_url": dlq_url,
             "dlq_arn": dlq_arn,
-            "function_name": st.function.name,
+            "function_name": fn.name,
             "function_arn": function_arn,
-            "role_name": st.function.role_name,
+            "role_name": fn.role_name,
             "role_arn": role_arn,
-            "log_group": st.function.log_group,
+            "log_group": fn.log_group,
             "event_source_mapping_uuid": mapping_uuid,
-            "architecture": st.function.architecture,
-            "memory_mb": st.function.memory_mb,
-            "timeout_s": st.function.timeout_s,
+            "architecture": fn.architecture,
+            "memory_mb": fn.memory_mb,
+            "timeout_s": fn.timeout_s,
         }
+        if st.notifier is not None:
+            outputs["notifier_function_name"] = st.notifier.name
+            outputs["notifier_function_arn"] = notifier_arn
+        return outputs
 
 
-def _norm_notifications(conf: dict[str, Any]) -> list[tuple[str, tuple[str, ...], tuple[tuple[str, str], ...]]]:
+def _norm_notifications(conf: dict[str, Any]) -> list[tuple[str, str, tuple[str, ...], tuple[tuple[str, str], ...]]]:
     out = []
-    for qc in conf.get("QueueConfigurations", []) or []:
-        rules = ((qc.get("Filter") or {}).get("Key") or {}).get("FilterRules", [])
-        out.append((qc.get("QueueArn", qc.get("Queue", "")), tuple(sorted(qc.get("Events", []))),
-                    tuple(sorted((r["Name"].lower(), r["Value"]) for r in rules))))
-    for key in ("TopicConfigurations", "LambdaFunctionConfigurations"):
-        for other in conf.get(key, []) or []:
-            out.append((str(other), (), ()))
+    for key, arn_key in (("QueueConfigurations", "QueueArn"), ("LambdaFunctionConfigurations", "LambdaFunctionArn"),
+                         ("TopicConfigurations", "TopicArn")):
+        for c in conf.get(key, []) or []:
+            rules = ((c.get("Filter") or {}).get("Key") or {}).get("FilterRules", [])
+            out.append((key, str(c.get(arn_key, "")), tuple(sorted(c.get("Events", []))),
+                        tuple(sorted((r["Name"].lower(), r["Value"]) for r in rules))))
     return sorted(out)
 
 
@@ -568,46 +611,49 @@ def _delete_mapping(lam: Any, uuid: str) -> None:
 
 
 def destroy(stack: Stack, clients: Clients) -> DestroyReport:
-    """Delete every resource the definition names (the output bucket too, whatever the profile), if present."""
+    """Delete every resource the stack's names cover, whatever profile or topology deployed them, if present."""
     report = DestroyReport(stack.name)
     lam, iam, logs, s3, sqs = (clients(s) for s in ("lambda", "iam", "logs", "s3", "sqs"))
-    fn = stack.function
-    # event source mappings of the function
-    try:
-        mappings = lam.list_event_source_mappings(FunctionName=fn.name)["EventSourceMappings"]
-    except ClientError as exc:
-        if _code(exc) != "ResourceNotFoundException":
-            raise InfraError(InfraErrorCode.DESTROY_FAILED, f"list mappings of {fn.name}: {exc}") from exc
-        mappings = []
-    for esm in mappings:
-        _delete_mapping(lam, esm["UUID"])
-        report.deleted.append(f"event source mapping {esm['UUID']}")
-    try:
-        lam.delete_function(FunctionName=fn.name)
-        report.deleted.append(f"function {fn.name}")
-    except ClientError as exc:
-        if _code(exc) != "ResourceNotFoundException":
-            raise InfraError(InfraErrorCode.DESTROY_FAILED, f"delete function {fn.name}: {exc}") from exc
-    try:
-        logs.delete_log_group(logGroupName=fn.log_group)
-        report.deleted.append(f"log group {fn.log_group}")
-    except ClientError as exc:
-        if _code(exc) != "ResourceNotFoundException":
-            raise InfraError(InfraErrorCode.DESTROY_FAILED, f"delete log group {fn.log_group}: {exc}") from exc
-    try:
-        for policy in iam.list_role_policies(RoleName=fn.role_name)["PolicyNames"]:
-            iam.delete_role_policy(RoleName=fn.role_name, PolicyName=policy)
-        for attached in iam.list_attached_role_policies(RoleName=fn.role_name)["AttachedPolicies"]:
-            iam.detach_role_policy(RoleName=fn.role_name, PolicyArn=attached["PolicyArn"])
-        iam.delete_role(RoleName=fn.role_name)
-        report.deleted.append(f"role {fn.role_name}")
-    except ClientError as exc:
-        if _code(exc) != "NoSuchEntity":
-            raise InfraError(InfraErrorCode.DESTROY_FAILED, f"delete role {fn.role_name}: {exc}") from exc
-    names = {stack.input_bucket.name, stack.output_bucket_name}
-    names.add(build_stack(stack.name, "default", account=stack.account, region=stack.region,
-                          qualifier=_qualifier_of(stack)).output_bucket_name)
-    for name in sorted(names):
+    # the same names under every profile/topology: the output bucket and the notifier exist only in some
+    kw = {"account": stack.account, "region": stack.region, "qualifier": _qualifier_of(stack)}
+    full = build_stack(stack.name, "default", overrides={"topology": "notifier"}, **kw)
+    assert full.notifier is not None
+    functions = [(stack.function.name, stack.function.log_group, stack.function.role_name),
+                 (full.notifier.name, full.notifier.log_group, full.notifier.role_name)]
+    for name, _, _ in functions:
+        try:
+            mappings = lam.list_event_source_mappings(FunctionName=name)["EventSourceMappings"]
+        except ClientError as exc:
+            if _code(exc) != "ResourceNotFoundException":
+                raise InfraError(InfraErrorCode.DESTROY_FAILED, f"list mappings of {name}: {exc}") from exc
+            mappings = []
+        for esm in mappings:
+            _delete_mapping(lam, esm["UUID"])
+            report.deleted.append(f"event source mapping {esm['UUID']}")
+    for name, log_group, role in functions:
+        try:
+            lam.delete_function(FunctionName=name)
+            report.deleted.append(f"function {name}")
+        except ClientError as exc:
+            if _code(exc) != "ResourceNotFoundException":
+                raise InfraError(InfraErrorCode.DESTROY_FAILED, f"delete function {name}: {exc}") from exc
+        try:
+            logs.delete_log_group(logGroupName=log_group)
+            report.deleted.append(f"log group {log_group}")
+        except ClientError as exc:
+            if _code(exc) != "ResourceNotFoundException":
+                raise InfraError(InfraErrorCode.DESTROY_FAILED, f"delete log group {log_group}: {exc}") from exc
+        try:
+            for policy in iam.list_role_policies(RoleName=role)["PolicyNames"]:
+                iam.delete_role_policy(RoleName=role, PolicyName=policy)
+            for attached in iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"]:
+                iam.detach_role_policy(RoleName=role, PolicyArn=attached["PolicyArn"])
+            iam.delete_role(RoleName=role)
+            report.deleted.append(f"role {role}")
+        except ClientError as exc:
+            if _code(exc) != "NoSuchEntity":
+                raise InfraError(InfraErrorCode.DESTROY_FAILED, f"delete role {role}: {exc}") from exc
+    for name in sorted({stack.input_bucket.name, stack.output_bucket_name, full.output_bucket_name}):
         try:
             s3.head_bucket(Bucket=name)
         except ClientError:

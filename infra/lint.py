@@ -141,21 +141,24 @@ def _is_wildcard_resource(arn: str) -> bool:
 
 
 def _iam(stack: Stack) -> Iterable[Finding]:
-    for st in stack.role_statements():
-        for res in st.resources:
-            if _is_wildcard_resource(res):
-                yield Finding("STK012", Severity.ERROR, stack.function.role_name,
-                              f"statement {st.sid} grants {', '.join(st.actions)} on every resource ({res!r}): "
-                              "least privilege requires the stack's own ARNs")
-        for action in st.actions:
-            if action.endswith("*"):
-                yield Finding("STK013", Severity.ERROR, stack.function.role_name,
-                              f"statement {st.sid} uses the wildcard action {action!r}: list the actions needed")
-            if action in ("s3:DeleteObject", "s3:DeleteObjectVersion") and any(
-                    r.startswith(stack.bucket_arn(stack.input_bucket.name) + "/") for r in st.resources):
-                yield Finding("STK014", Severity.ERROR, stack.function.role_name,
-                              f"statement {st.sid} allows {action} on the input bucket: the thumbnailer never "
-                              "deletes uploads, a bug or a compromised function could")
+    input_objects = stack.bucket_arn(stack.input_bucket.name) + "/"
+    for role, statements in stack.all_statements():
+        for st in statements:
+            for res in st.resources:
+                if _is_wildcard_resource(res):
+                    yield Finding("STK012", Severity.ERROR, role,
+                                  f"statement {st.sid} grants {', '.join(st.actions)} on every resource ({res!r}): "
+                                  "least privilege requires the stack's own ARNs")
+            for action in st.actions:
+                if action.endswith("*"):
+                    yield Finding("STK013", Severity.ERROR, role,
+                                  f"statement {st.sid} uses the wildcard action {action!r}: list the actions "
+                                  "needed, a wildcard also grants every action AWS adds later")
+                if action in ("s3:DeleteObject", "s3:DeleteObjectVersion") and any(
+                        r.startswith(input_objects) for r in st.resources):
+                    yield Finding("STK014", Severity.ERROR, role,
+                                  f"statement {st.sid} allows {action} on the input bucket: the pipeline never "
+                                  "deletes uploads, a bug or a compromised function could")
 
 
 def _log_retention(stack: Stack) -> Iterable[Finding]:

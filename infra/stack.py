@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass, field, fields
 from typing import Any, Mapping
 
+from notifier.config import NotifierSettings
 from thumbnailer.config import Settings
 
 from infra.errors import InfraError, InfraErrorCode, expected
@@ -15,6 +16,7 @@ RUNTIME = "python3.13"
 HANDLER = "thumbnailer.app.lambda_handler"
 NOTIFIER_HANDLER = "notifier.app.lambda_handler"
 ARCHITECTURES = ("arm64", "x86_64")
+TOPOLOGIES = ("direct", "notifier")
 EMULATOR_ACCOUNT = "000000000000"
 DEFAULT_REGION = "us-east-1"
 OBJECT_CREATED = "s3:ObjectCreated:*"
@@ -49,6 +51,10 @@ class StackConfig:
     input_prefix: str = "uploads/"
     output_prefix: str = "thumbnails/"
     log_retention_days: int = 14
+    # "direct": S3 -> SQS notification; "notifier": S3 -> notifier function -> SQS (adds size, type, etag, version)
+    topology: str = "direct"
+    notifier_timeout_s: int = 10
+    notifier_memory_mb: int = 256
     # handler settings carried into the function environment (thumbnailer.config.Settings)
     backend: str = "pillow"
     sizes: str = "large:1024x1024,small:256x256"
@@ -67,6 +73,8 @@ class StackConfig:
             ("dlq_retention_s", 60, 1209600),
             ("max_receive_count", 1, 1000),
             ("log_retention_days", 1, 3653),
+            ("notifier_timeout_s", 1, 900),
+            ("notifier_memory_mb", 128, 10240),
             ("max_pixels", 1, 2**40),
             ("max_input_bytes", 1, 2**40),
         )
@@ -74,6 +82,9 @@ class StackConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
                 raise InfraError(InfraErrorCode.INVALID_STACK, expected(f"an integer {lo}..{hi}", name, value))
+        if self.topology not in TOPOLOGIES:
+            raise InfraError(InfraErrorCode.INVALID_STACK,
+                             expected(f"one of {'|'.join(TOPOLOGIES)}", "topology", self.topology))
         if self.architecture not in ARCHITECTURES:
             raise InfraError(InfraErrorCode.INVALID_STACK,
                              expected(f"one of {'|'.join(ARCHITECTURES)}", "architecture", self.architecture))
@@ -150,17 +161,23 @@ class QueueSpec:
 
 @dataclass(frozen=True)
 class NotificationSpec:
-    """Input bucket -> main queue for ObjectCreated under `prefix` (the recursion guard in single-bucket mode)."""
+    """Input bucket -> main queue (or the notifier function) for ObjectCreated under `prefix`.
+
+    The prefix filter is also the recursion guard in single-bucket mode.
+    """
 
     id: str
     bucket: str
     queue: str
     prefix: str
     events: tuple[str, ...] = (OBJECT_CREATED,)
+    function: str | None = None  # notifier topology: the bucket invokes this function instead of sending to SQS
 
 
 @dataclass(frozen=True)
 class FunctionSpec:
+    """The thumbnailer function (the processor behind the event-source mapping)."""
+
     logical_id: str
     name: str
     handler: str
@@ -176,6 +193,28 @@ class FunctionSpec:
     def environment(self, dlq_url: str) -> dict[str, str]:
         """The function environment: the handler's own Settings(...).to_env() with the DLQ URL."""
         return dataclasses.replace(self.settings, dlq_url=dlq_url).to_env()
+
+
+@dataclass(frozen=True)
+class NotifierSpec:
+    """The optional notifier function: S3 event -> one SQS message with the object's metadata."""
+
+    logical_id: str
+    name: str
+    handler: str
+    runtime: str
+    architecture: str
+    timeout_s: int
+    memory_mb: int
+    role_name: str
+    log_group: str
+    log_retention_days: int
+
+    def environment(self, queue_url: str) -> dict[str, str]:
+        """The notifier's own NotifierSettings(...).to_env() with the main queue's URL."""
+        if queue_url.startswith(("http://", "https://")):
+            return NotifierSettings(queue_url=queue_url).to_env()
+        return {"NOTIFIER_QUEUE_URL": queue_url}  # an unresolved CDK token (the URL is known at deploy time)
 
 
 @dataclass(frozen=True)
@@ -213,6 +252,7 @@ class Stack:
     notification: NotificationSpec
     function: FunctionSpec
     mapping: EventSourceSpec
+    notifier: NotifierSpec | None = None  # set in the notifier topology
     tags: tuple[tuple[str, str], ...] = field(default=())
 
     # ---- derived names and ARNs ----
@@ -230,11 +270,12 @@ class Stack:
     def queue_arn(self, queue: str) -> str:
         return f"arn:{self.partition}:sqs:{self.region}:{self.account}:{queue}"
 
-    def log_group_arn(self) -> str:
-        return f"arn:{self.partition}:logs:{self.region}:{self.account}:log-group:{self.function.log_group}"
+    def log_group_arn(self, log_group: str | None = None) -> str:
+        group = log_group or self.function.log_group
+        return f"arn:{self.partition}:logs:{self.region}:{self.account}:log-group:{group}"
 
-    def function_arn(self) -> str:
-        return f"arn:{self.partition}:lambda:{self.region}:{self.account}:function:{self.function.name}"
+    def function_arn(self, name: str | None = None) -> str:
+        return f"arn:{self.partition}:lambda:{self.region}:{self.account}:function:{name or self.function.name}"
 
     # ---- policies (one source for deploy.py and the CDK app) ----
     def role_statements(self) -> tuple[PolicyStatement, ...]:
@@ -253,14 +294,41 @@ class Stack:
                             (f"{self.log_group_arn()}:*",)),
         )
 
-    def role_policy(self) -> dict[str, Any]:
+    def notifier_statements(self) -> tuple[PolicyStatement, ...]:
+        """The notifier reads object metadata (HEAD needs s3:GetObject), sends to the main queue, logs."""
+        if self.notifier is None:
+            return ()
+        return (
+            PolicyStatement("HeadInput", ("s3:GetObject", "s3:GetObjectVersion"),
+                            (f"{self.bucket_arn(self.input_bucket.name)}/{self.config.input_prefix}*",)),
+            PolicyStatement("SendJobs", ("sqs:SendMessage",), (self.queue_arn(self.queue.name),)),
+            PolicyStatement("WriteLogs", ("logs:CreateLogStream", "logs:PutLogEvents"),
+                            (f"{self.log_group_arn(self.notifier.log_group)}:*",)),
+        )
+
+    def all_statements(self) -> tuple[tuple[str, tuple[PolicyStatement, ...]], ...]:
+        """(role name, statements) of every role in the stack (what the IAM lint rules check)."""
+        roles: tuple[tuple[str, tuple[PolicyStatement, ...]], ...] = ((self.function.role_name,
+                                                                       self.role_statements()),)
+        if self.notifier is not None:
+            roles += ((self.notifier.role_name, self.notifier_statements()),)
+        return roles
+
+    @staticmethod
+    def policy_document(statements: tuple[PolicyStatement, ...]) -> dict[str, Any]:
         return {
             "Version": "2012-10-17",
             "Statement": [
                 {"Sid": s.sid, "Effect": "Allow", "Action": list(s.actions), "Resource": list(s.resources)}
-                for s in self.role_statements()
+                for s in statements
             ],
         }
+
+    def role_policy(self) -> dict[str, Any]:
+        return self.policy_document(self.role_statements())
+
+    def notifier_policy(self) -> dict[str, Any]:
+        return self.policy_document(self.notifier_statements())
 
     @staticmethod
     def trust_policy() -> dict[str, Any]:
@@ -270,8 +338,11 @@ class Stack:
                            "Action": "sts:AssumeRole"}],
         }
 
-    def queue_policy(self) -> dict[str, Any]:
-        """Only the input bucket of this stack (in this account) may send to the main queue."""
+    def queue_policy(self) -> dict[str, Any] | None:
+        """Only the input bucket of this stack (in this account) may send to the main queue (direct topology;
+        with the notifier, its role's own policy grants the send and the queue needs no resource policy)."""
+        if self.notifier is not None:
+            return None
         return {
             "Version": "2012-10-17",
             "Statement": [{
@@ -347,6 +418,21 @@ def build_stack(
         log_retention_days=config.log_retention_days,
         settings=settings,
     )
+    notifier = None
+    if config.topology == "notifier":
+        notifier_name = f"{stack_name}-notifier"
+        notifier = NotifierSpec(
+            logical_id="Notifier",
+            name=notifier_name,
+            handler=NOTIFIER_HANDLER,
+            runtime=RUNTIME,
+            architecture=config.architecture,
+            timeout_s=config.notifier_timeout_s,
+            memory_mb=config.notifier_memory_mb,
+            role_name=f"{stack_name}-notifier-{region}" if not _is_token(region) else f"{stack_name}-notifier",
+            log_group=f"/aws/lambda/{notifier_name}",
+            log_retention_days=config.log_retention_days,
+        )
     return Stack(
         name=stack_name,
         profile=profile,
@@ -358,8 +444,9 @@ def build_stack(
         output_bucket=output_bucket,
         queue=queue,
         dlq=dlq,
-        notification=NotificationSpec(id=f"{stack_name}-uploads-to-jobs", bucket=input_bucket.name, queue=queue.name,
-                                      prefix=config.input_prefix),
+        notification=NotificationSpec(
+            id=f"{stack_name}-uploads-to-{'notifier' if notifier else 'jobs'}", bucket=input_bucket.name,
+            queue=queue.name, prefix=config.input_prefix, function=notifier.name if notifier else None),
         function=function,
         mapping=EventSourceSpec(
             queue=queue.name,
@@ -369,5 +456,6 @@ def build_stack(
             function_response_types=("ReportBatchItemFailures",) if config.report_batch_item_failures else (),
             maximum_concurrency=config.maximum_concurrency,
         ),
+        notifier=notifier,
         tags=((TAG_KEY, stack_name),),
     )

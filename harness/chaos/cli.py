@@ -51,7 +51,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     with session:
         for scenario in chosen:
             try:
-                results.append(run_scenario(session, scenario).to_dict())
+                results.append(run_scenario(session, scenario, keep_dlq=args.keep_dlq).to_dict())
             except Exception as exc:  # noqa: BLE001 - one broken scenario must not hide the others' figures
                 _out(f"[{scenario.name}] error: {type(exc).__name__}: {exc}")
                 results.append(_errored(scenario, exc))
@@ -91,8 +91,9 @@ def cmd_redrive(args: argparse.Namespace) -> int:
     result = storage.redrive(client("sqs", settings), target, run_id=args.run_id,
                              codes=frozenset(args.code or ()), dry_run=args.dry_run)
     verb = "would move" if args.dry_run else "moved"
+    left = result.skipped + (result.moved if args.dry_run else 0)
     _out(f"redrive {target.dlq_url} -> {target.queue_url}: {verb} {result.moved} message(s) "
-         f"{dict(result.by_code)}; {result.skipped} left in the DLQ"
+         f"{dict(result.by_code)}; {left} left in the DLQ"
          + (f"; {len(result.failed)} unparseable" if result.failed else ""))
     return 0 if not result.failed else 1
 
@@ -108,6 +109,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         p.add_argument("--no-deploy", action="store_true", help="use the stack's existing deploy outputs")
         p.add_argument("--scale", type=float, default=1.0, help="multiply the valid images per scenario")
         p.add_argument("--skip", action="append", help="(all) skip a scenario; repeatable")
+        p.add_argument("--keep-dlq", action="store_true",
+                       help="leave the run's DLQ messages in place (to try `make redrive STACK=chaos` afterwards)")
         p.set_defaults(func=cmd_run, scenario=name)
     r = sub.add_parser("redrive", help="move DLQ messages back to the main queue (after the cause is fixed)")
     r.add_argument("--stack", default="thumbs", help="stack whose DLQ to redrive (default: thumbs)")

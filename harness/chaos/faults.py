@@ -112,7 +112,8 @@ class FaultRule:
                     kwargs["bucket"] = value
                 else:
                     raise InvalidFaultSpec(
-                        f"Expected rate, delay, count, per_key, calls_per_key, prefix or bucket in fault spec but received {name!r}"
+                        "Expected rate, delay, count, per_key, calls_per_key, prefix or bucket in fault spec "
+                        f"but received {name!r}"
                     )
         except ValueError:
             raise InvalidFaultSpec(f"Expected numbers for rate/delay/count/per_key but received {spec!r}") from None

@@ -1,4 +1,4 @@
-"""Deterministic upload payloads for chaos runs: small valid PNGs and poison inputs (corrupt, bomb, non-image, empty)."""
+"""Deterministic upload payloads for chaos runs: small valid PNGs and poison (corrupt, bomb, non-image, empty)."""
 
 from __future__ import annotations
 
@@ -72,4 +72,5 @@ def payload(kind: str, seed: int = 0) -> Payload:
         return Payload(kind, ".jpg", b"this is a text file pretending to be a JPEG\n" * 20, "image/jpeg")
     if kind == "empty":
         return Payload(kind, ".jpg", b"", "image/jpeg")
-    raise ChaosError(f"Expected one of {'|'.join(KINDS)} for payload kind but received {kind!r}", code="invalid_payload")
+    raise ChaosError(f"Expected one of {'|'.join(KINDS)} for payload kind but received {kind!r}",
+                     code="invalid_payload")

@@ -1,5 +1,4 @@
-"""Chaos reports: the per-scenario table (terminal and Markdown) and the JSON document under
-benchmarks/results/chaos-<timestamp>/."""
+"""Chaos reports: the per-scenario table and the Markdown + JSON files under benchmarks/results/chaos-<timestamp>/."""
 
 from __future__ import annotations
 

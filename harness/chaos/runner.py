@@ -1,5 +1,4 @@
-"""Runs chaos scenarios against a deployed pipeline: fault proxy in the function's S3 path, levers, traffic, actions,
-settle, accounting (harness.load.observe) and the invariant verdict."""
+"""Runs chaos scenarios on a deployed pipeline: proxy in the S3 path, levers, traffic, actions, accounting, verdict."""
 
 from __future__ import annotations
 
@@ -288,9 +287,10 @@ def run_scenario(session: ChaosSession, scenario: Scenario, *, keep_dlq: bool = 
         if scenario.fix_then_redrive:
             proxy.clear_faults()
             actions.append("fault removed (permission fixed)")
-            result = storage.redrive(session.sqs, target, run_id=run_id)
-            redrive_result = result.to_dict()
-            actions.append(f"redrive moved {result.moved} DLQ message(s) back to the queue {dict(result.by_code)}")
+            redriven = storage.redrive(session.sqs, target, run_id=run_id)
+            redrive_result = redriven.to_dict()
+            actions.append(f"redrive moved {redriven.moved} DLQ message(s) back to the queue "
+                           f"{dict(redriven.by_code)}")
             settled = settle(run_id, target, expected, timeout=scenario.settle_timeout_s, probe=session.probe,
                              quiet_s=QUIET_S) and settled
         acc = collect(run_id, target, expected, probe=session.probe, read_logs=False)
@@ -387,6 +387,11 @@ def run_restart(session: ChaosSession, scenario: Scenario) -> ScenarioResult:
             outputs = deploy(session.settings, session.stack)
             session.refresh(outputs)
             actions.append(f"stack '{session.stack}' redeployed; uploads made during the outage must be re-sent")
+            outputs_dir = session.settings.home / "outputs"
+            others = sorted(p.stem for p in outputs_dir.glob("*.json") if p.stem != session.stack)
+            if others:
+                actions.append(f"other stacks on this emulator were wiped too and not redeployed: {', '.join(others)} "
+                               f"(`make up` redeploys thumbs)")
         except Exception as exc:  # noqa: BLE001 - reported; the user can `make up`
             actions.append(f"redeploy failed ({type(exc).__name__}: {exc}); run `make up` to recreate the stack")
     result = ScenarioResult(

@@ -33,7 +33,7 @@ def _alive(pid: int) -> bool:
 
 def live_runtimes(runtimes_dir: Path, function_name: str | None = None) -> list[Runtime]:
     """Environments whose process is alive, optionally only those of one function (oldest record first)."""
-    out = []
+    out: list[Runtime] = []
     if not runtimes_dir.is_dir():
         return out
     for path in sorted(runtimes_dir.glob("*.json"), key=lambda p: p.stat().st_mtime if p.exists() else 0):

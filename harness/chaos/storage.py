@@ -108,7 +108,7 @@ def peer_consumer(lam: Any, name: str, queue_arn: str) -> Iterator[str]:
     pollers on AWS), removed on exit. Yields the peer's name."""
     cfg = lam.get_function_configuration(FunctionName=name)
     mappings = lam.list_event_source_mappings(FunctionName=name).get("EventSourceMappings", [])
-    mapping = next((m for m in mappings if m.get("EventSourceArn") == queue_arn), {})
+    mapping: dict[str, Any] = next((m for m in mappings if m.get("EventSourceArn") == queue_arn), {})
     peer = f"{name}-peer"[:64]
     try:
         lam.delete_function(FunctionName=peer)  # a leftover of an interrupted run
@@ -180,7 +180,8 @@ def stack_presence(s3: Any, sqs: Any, lam: Any, target: PipelineTarget) -> Stack
     nx_queue = ("AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist")
     return StackPresence(
         input_bucket=exists(lambda: s3.head_bucket(Bucket=target.input_bucket), "404", "NoSuchBucket", "NotFound"),
-        queue=exists(lambda: sqs.get_queue_attributes(QueueUrl=target.queue_url, AttributeNames=["QueueArn"]), *nx_queue),
+        queue=exists(lambda: sqs.get_queue_attributes(QueueUrl=target.queue_url, AttributeNames=["QueueArn"]),
+                     *nx_queue),
         dlq=exists(lambda: sqs.get_queue_attributes(QueueUrl=target.dlq_url, AttributeNames=["QueueArn"]), *nx_queue),
         function=exists(lambda: lam.get_function_configuration(FunctionName=target.function_name),
                         "ResourceNotFoundException") if target.function_name else False,
@@ -264,7 +265,7 @@ def original_body(message: DlqMessage, input_bucket: str) -> str:
             return original
         if isinstance(original, dict) and original:
             return json.dumps(original)
-        source = doc.get("source") if isinstance(doc, dict) and isinstance(doc.get("source"), dict) else {}
+        source: dict[str, Any] = doc["source"] if isinstance(doc, dict) and isinstance(doc.get("source"), dict) else {}
         bucket = source.get("bucket") or input_bucket
         key = source.get("key") or message.source_key
         if not key:
@@ -279,7 +280,8 @@ def original_body(message: DlqMessage, input_bucket: str) -> str:
 
 @dataclass(frozen=True)
 class RedriveResult:
-    """What a redrive did: messages moved back to the main queue, by error code; skipped ones stay in the DLQ."""
+    """What a redrive did: messages moved back to the main queue (with dry_run: would move), by error code;
+    skipped ones stay in the DLQ."""
 
     moved: int
     by_code: Mapping[str, int]
@@ -310,6 +312,8 @@ def redrive(sqs: Any, target: PipelineTarget, *, run_id: str | None = None, code
     try:
         for m in chosen:
             if dry_run:
+                moved.append(m)
+                by_code[m.code] = by_code.get(m.code, 0) + 1
                 continue
             try:
                 body = original_body(m, target.input_bucket)
@@ -322,9 +326,10 @@ def redrive(sqs: Any, target: PipelineTarget, *, run_id: str | None = None, code
             })
             moved.append(m)
             by_code[m.code] = by_code.get(m.code, 0) + 1
-        delete(sqs, target.dlq_url, moved)
+        if not dry_run:
+            delete(sqs, target.dlq_url, moved)
     finally:
-        release(sqs, target.dlq_url, others + ([m for m in chosen if m not in moved]))
+        release(sqs, target.dlq_url, others + [m for m in chosen if dry_run or m not in moved])
     return RedriveResult(len(moved), dict(sorted(by_code.items())), len(messages) - len(moved), tuple(failed),
                          tuple(m.source_key or "" for m in moved))
 
@@ -343,7 +348,8 @@ def queue_max_receives(sqs: Any, url: str, count: int) -> Iterator[int]:
         raise ChaosError(f"Expected queue {url} to have a RedrivePolicy but received none", code="no_redrive_policy")
     policy = json.loads(raw)
     original = int(policy.get("maxReceiveCount", 0))
-    sqs.set_queue_attributes(QueueUrl=url, Attributes={"RedrivePolicy": json.dumps({**policy, "maxReceiveCount": count})})
+    sqs.set_queue_attributes(QueueUrl=url, Attributes={
+        "RedrivePolicy": json.dumps({**policy, "maxReceiveCount": count})})
     try:
         yield count
     finally:

@@ -1,5 +1,4 @@
-"""The chaos invariant over one run: every upload complete or dead-lettered with a reason, none lost, duplicate
-writes identical; plus what the fault proxy saw (deliveries, client retries, injected faults). Pure functions."""
+"""The chaos invariant of one run (complete or dead-lettered with a reason, none lost, identical duplicates)."""
 
 from __future__ import annotations
 

@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 
 from harness import arm64
-from harness.paths import SHARED_CORPORA
 
 BACKENDS = ("pillow", "vips")
 MEAN_TOLERANCE = 1.5  # mean absolute channel difference, 0-255
@@ -113,10 +112,8 @@ def test_arm64_thumbnails_match_x86_64(emulated_run: arm64.HandlerRun, native_ru
 
 @pytest.mark.corpora
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_arm64_thumbnails_match_x86_64_on_corpora(emulated_run: arm64.HandlerRun, native_run: arm64.HandlerRun,
-                                                  backend: str) -> None:
-    if not SHARED_CORPORA.is_dir():
-        pytest.skip(f"shared corpora not found at {SHARED_CORPORA}")
+def test_arm64_thumbnails_match_x86_64_on_corpora(shared_corpora: Path, emulated_run: arm64.HandlerRun,
+                                                  native_run: arm64.HandlerRun, backend: str) -> None:
     assert _compare(emulated_run, native_run, backend, "uploads/corpora/") >= 2
 
 
@@ -134,7 +131,7 @@ def test_emulated_run_fails_on_a_bad_artifact(bad: str, bad_zips: dict[str, Path
                                               inputs: tuple[Path, tuple[str, ...]], tmp_path: Path) -> None:
     # GIVEN an arm64 zip holding x86_64 or cp311 binaries WHEN the emulated arm64 python 3.13 runs the handler
     bucket, keys = inputs
-    run = arm64.run_handler(bad_zips[bad], tmp_path, bucket, keys[:1], root=arm64_root)
+    run = arm64.run_handler(bad_zips[bad], tmp_path, bucket, keys[:1], root=arm64_root, precompile_code=True)
 
     # THEN neither backend loads, and the reason is a compiled extension that IS in the zip but cannot load
     assert run.returncode != 0

@@ -1,6 +1,4 @@
-"""Chaos scenarios against the emulator, scaled down: poison -> DLQ with its code and no retries; a retryable S3
-fault -> redelivered, then complete; a runtime SIGKILLed mid-batch -> batch redelivered, identical outputs;
-DLQ redrive after the fix -> complete."""
+"""Chaos scenarios, scaled down: poison, a retryable S3 fault, a SIGKILL mid-batch, redrive after the fix."""
 
 from __future__ import annotations
 
@@ -31,8 +29,9 @@ def test_poison_is_dead_lettered_with_its_code_at_once_and_valid_images_complete
     detail = result.to_dict()
     assert result.held, detail
     assert result.verdict.unexpected == (), detail
-    assert result.outcomes == {"CORRUPT_IMAGE": 1, "OK": 2, "TOO_MANY_PIXELS": 1, "UNSUPPORTED_FORMAT": 1} or (
-        result.outcomes.get("OK") == 2 and sum(result.outcomes.values()) == 5), detail
+    # each poison upload ended in the DLQ with one of its kind's codes (checked per upload by `unexpected`)
+    assert result.outcomes["OK"] == 2 and result.outcomes["TOO_MANY_PIXELS"] == 1, detail
+    assert sum(result.outcomes.values()) == 5 and "MISSING" not in result.outcomes, detail
     assert result.observed_uploads == 5, detail  # every upload read through the proxy, so deliveries are counted
     assert result.poison_redeliveries == 0, detail  # permanent errors are not retried
 

@@ -89,9 +89,16 @@ def embedded(emulator: emu.EmulatorHandle, harness_settings: HarnessSettings) ->
     return harness_settings
 
 
+def delete_log_group(logs_client: Any, function_name: str) -> None:
+    try:
+        logs_client.delete_log_group(logGroupName=f"/aws/lambda/{function_name}")
+    except logs_client.exceptions.ResourceNotFoundException:
+        pass
+
+
 @pytest.fixture()
-def function(lam: Any) -> Any:
-    """Factory: create a function from BEHAVIOURS (or given source); deleted after the test."""
+def function(lam: Any, aws: Callable[..., Any]) -> Any:
+    """Factory: create a function from BEHAVIOURS (or given source); it and its log group are deleted afterwards."""
     created: list[str] = []
 
     def make(prefix: str, *, source: str = BEHAVIOURS, **kwargs: Any) -> str:
@@ -101,8 +108,10 @@ def function(lam: Any) -> Any:
         return name
 
     yield make
+    logs_client = aws("logs")
     for name in created:
         lam.delete_function(FunctionName=name)
+        delete_log_group(logs_client, name)
 
 
 def test_sync_invoke_returns_the_result_and_keeps_cold_start_state(lam: Any, function: Any) -> None:
@@ -185,11 +194,12 @@ def test_sigkilled_runtime_gives_exit_error_at_once_and_the_next_invoke_works(
 
 
 def _handler_started(settings: HarnessSettings, pid: int) -> bool:
-    """True once the runtime with this pid printed the 'to-be-killed' marker (its log is its stdout file)."""
+    """True once the runtime with this pid printed the 'to-be-killed' marker into its environment's log file."""
     try:
-        target = Path(os.readlink(f"/proc/{pid}/fd/1"))
-        return "marker=to-be-killed" in target.read_text(errors="replace")
-    except OSError:
+        targets = [Path(os.readlink(fd)) for fd in Path(f"/proc/{pid}/fd").iterdir()]
+        log = next(t for t in targets if t.name == "runtime.log")
+        return "marker=to-be-killed" in log.read_text(errors="replace")
+    except (OSError, StopIteration):
         return False
 
 
@@ -234,7 +244,6 @@ def test_logs_reach_cloudwatch_logs(lam: Any, function: Any, aws: Callable[..., 
     messages = wait_until(found, 20, what=f"log events of {name}")
     assert any("logged through logging" in m for m in messages)
     assert any(m.startswith("REPORT RequestId:") for m in messages)
-    logs_client.delete_log_group(logGroupName=f"/aws/lambda/{name}")
 
 
 def test_allocating_beyond_memory_size_fails_that_invocation_and_the_emulator_carries_on(
@@ -254,13 +263,16 @@ def test_allocating_beyond_memory_size_fails_that_invocation_and_the_emulator_ca
     assert emu.health(harness_settings.endpoint) is not None
 
 
-def test_stopping_an_environment_removes_its_runtime_record(lam: Any, embedded: HarnessSettings) -> None:
+def test_stopping_an_environment_removes_its_runtime_record(
+    lam: Any, embedded: HarnessSettings, aws: Callable[..., Any]
+) -> None:
     name = unique_name("exec-record")
     create_function(lam, name, BEHAVIOURS)
     first, _, _ = invoke(lam, name, {})
     records = runtime_records(embedded, name)
 
     lam.delete_function(FunctionName=name)
+    delete_log_group(aws("logs"), name)
 
     assert [r["pid"] for r in records] == [first["pid"]]
     assert records[0]["memory_mode"] in ("cgroup2", "cgroup1", "rss")

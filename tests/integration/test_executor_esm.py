@@ -46,6 +46,7 @@ class Pipeline:
     def __init__(self, aws: Callable[..., Any]) -> None:
         self.sqs = aws("sqs")
         self.lam = aws("lambda")
+        self.logs = aws("logs")
         self.queues: list[str] = []
         self.functions: list[str] = []
         self.mappings: list[str] = []
@@ -106,6 +107,10 @@ class Pipeline:
             self.lam.delete_event_source_mapping(UUID=uuid)
         for name in self.functions:
             self.lam.delete_function(FunctionName=name)
+            try:
+                self.logs.delete_log_group(logGroupName=f"/aws/lambda/{name}")
+            except self.logs.exceptions.ResourceNotFoundException:
+                pass
         for url in self.queues:
             self.sqs.delete_queue(QueueUrl=url)
 

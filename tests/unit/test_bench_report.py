@@ -149,3 +149,16 @@ def test_input_roles_are_picked_by_header_facts() -> None:
     got = {p.id: p.facts.path for p in picked}
     assert got == {"jpeg-12mp": "a.jpg", "jpeg-24mp": "d.jpg", "jpeg-12mp-progressive": "b.jpg",
                    "jpeg-orientation6": "c.jpg", "png-rgba": "e.png"}
+
+
+def test_headline_quotes_the_numbers_the_issue_asks_for() -> None:
+    from benchmarks.report import headline
+
+    res = _results()
+    res["inputs"] = [{"id": "jpeg-12mp", "label": "12 MP JPEG", "megapixels": 12.0},
+                     {"id": "jpeg-24mp", "label": "24 MP JPEG", "megapixels": 24.0}]
+    lines = headline(res)
+    assert lines[0] == "Best backend vs sharp, throughput (cpu time): jpeg-12mp: vips 1.17×; jpeg-24mp: vips 0.72×."
+    assert lines[1].startswith("pillow vs floor (time): jpeg-12mp 2.00×; jpeg-24mp 1.82×")
+    assert "Peak RSS on jpeg-24mp (fresh process, one job): vips 60 MB." in lines
+    assert any(line.startswith("Recommended memory (<= 1000 ms modeled): pillow arm64") for line in lines)

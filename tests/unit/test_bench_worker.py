@@ -80,3 +80,19 @@ def test_ceilings_run_under_the_executor_memory_limit_and_infer_above_a_pass(pho
     assert [(r.memory_mb, r.ok, r.inferred_from_mb) for r in runs] == [(512, True, None), (1024, True, 512)]
     assert runs[0].cpu_ms and runs[0].cpu_ms > 0 and runs[0].peak_rss_mb and runs[0].peak_rss_mb < 512
     assert runs[1].cpu_ms == runs[0].cpu_ms
+
+
+def test_every_benchmark_module_imports_in_a_fresh_interpreter() -> None:
+    import subprocess
+    import sys
+
+    from benchmarks.workers import ROOT
+
+    modules = ["benchmarks." + p.stem for p in sorted((ROOT / "benchmarks").glob("*.py"))
+               if p.stem not in ("__init__", "__main__")]
+    code = "import importlib, sys\nfor m in sys.argv[1:]:\n    importlib.import_module(m)\n"
+    result = subprocess.run([sys.executable, "-c", code, *modules], cwd=ROOT, capture_output=True, text=True,
+                            timeout=120, env={"PYTHONPATH": f"{ROOT}:{ROOT / 'handlers'}", "PATH": "/usr/bin:/bin",
+                                              "MPLBACKEND": "Agg"})
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert len(modules) >= 12

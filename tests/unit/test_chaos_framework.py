@@ -216,7 +216,8 @@ def test_redrive_moves_only_matching_messages_with_their_original_bodies() -> No
 def test_redrive_dry_run_moves_nothing_and_releases_everything() -> None:
     sqs = FakeSqs([handler_message("m1", f"uploads/{RUN}/000-image.png", "ACCESS_DENIED")])
     result = storage.redrive(sqs, TARGET, dry_run=True, deadline_s=5)
-    assert result.moved == 0 and result.skipped == 1 and not sqs.sent and not sqs.hidden
+    assert result.moved == 1 and result.by_code == {"ACCESS_DENIED": 1}  # would move
+    assert not sqs.sent and not sqs.hidden and len(sqs.queues["http://q/dlq"]) == 1
 
 
 def test_original_body_is_rebuilt_from_the_source_when_the_handler_kept_none() -> None:
@@ -251,3 +252,39 @@ def test_report_writes_json_and_markdown_with_the_table(tmp_path: Path) -> None:
     assert "NOT held" in md and "- lost: 1 (e.g. b)" in md
     text = report.table(results, markdown=False)
     assert text.splitlines()[0].startswith("scenario") and len(text.splitlines()) == 3
+
+
+def test_a_limitation_is_shown_and_counts_as_explained(tmp_path: Path) -> None:
+    limited = {**sample_result("restart", held=False), "limitation": "state is in memory only"}
+    assert report.row(limited)[-1] == "NOT held (limitation)"
+    _, doc = report.write([sample_result("poison"), limited], endpoint="e", stack="s", function="f", wall_s=1.0,
+                          out_root=tmp_path)
+    assert not doc["all_held"] and doc["all_held_or_explained"]
+    _, unexplained = report.write([sample_result("poison", held=False)], endpoint="e", stack="s", function="f",
+                                  wall_s=1.0, out_root=tmp_path)
+    assert not unexplained["all_held_or_explained"]
+
+
+def test_cli_lists_scenarios_and_parses_every_subcommand(capsys: pytest.CaptureFixture[str]) -> None:
+    from harness.chaos import cli
+
+    assert cli.main(["list"]) == 0
+    listed = capsys.readouterr().out
+    assert all(name in listed for name in scenarios.ORDER)
+    parser = __import__("argparse").ArgumentParser()
+    cli.add_arguments(parser)
+    args = parser.parse_args(["all", "--skip", "restart", "--scale", "0.5", "--no-deploy"])
+    assert (args.scenario, args.skip, args.scale, args.no_deploy) == ("all", ["restart"], 0.5, True)
+    args = parser.parse_args(["redrive", "--stack", "thumbs", "--code", "STORAGE_ERROR", "--dry-run"])
+    assert (args.stack, args.code, args.dry_run, args.run_id) == ("thumbs", ["STORAGE_ERROR"], True, None)
+    with pytest.raises(SystemExit):
+        parser.parse_args(["meteor"])
+
+
+def test_fault_spec_round_trip_of_options_and_labels() -> None:
+    rule = FaultRule.parse("get:InternalError:calls_per_key=1,prefix=uploads/,bucket=in")
+    assert (rule.method, rule.error, rule.calls_per_key, rule.key_prefix, rule.bucket) == (
+        "GET", "InternalError", 1, "uploads/", "in")
+    assert rule.label == "GET:InternalError"
+    assert FaultRule.parse("PUT:SlowDown:delay=0.5").label == "PUT:SlowDown+delay0.5s"
+    assert FaultRule.parse("GET:delay=2").label == "GET:delay2s"

@@ -82,7 +82,8 @@ def s3_client(endpoint: str, max_attempts: int = 3):  # type: ignore[no-untyped-
     return boto3.client(
         "s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="test",
         aws_secret_access_key="test",
-        config=Config(retries={"mode": "standard", "total_max_attempts": max_attempts}, connect_timeout=5, read_timeout=10),
+        config=Config(retries={"mode": "standard", "total_max_attempts": max_attempts}, connect_timeout=5,
+                      read_timeout=10),
     )
 
 

@@ -15,7 +15,9 @@ from harness.executor.local_executor.runtimes import RuntimeRecord, read_records
 from harness.executor.local_executor.scaling import lanes_for
 from harness.executor.local_executor.settings import ExecutorSettings, ExecutorSettingsError
 
-HOG = "import sys; sys.stdin.read(); b = bytearray(400 * 1024 * 1024); b[::4096] = b'x' * len(b[::4096]); print('survived')"
+# allocates 400 MB, touches every page, then holds it for a while (so a polling watchdog cannot miss it)
+HOG = ("import sys, time; sys.stdin.read(); b = bytearray(400 * 1024 * 1024); b[::4096] = b'x' * len(b[::4096]); "
+       "time.sleep(20); print('survived')")
 
 
 def fake_proc(tmp_path: Path, mountinfo: str, cgroup: str) -> Path:

@@ -237,11 +237,11 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
             ceiling.attach(proc.pid)
         except OSError as exc:
             LOG.warning("could not put runtime %s under its memory ceiling: %s", proc.pid, exc)
-        with self._lock:
+        with self._lock:  # record and state change together: the watcher removes the record under the same lock
             self._proc, self._ceiling = proc, ceiling
-        write_record(self.settings.runtimes_dir, RuntimeRecord(
-            executor_id=self.id, function_name=self._fn, pid=proc.pid, started_at=time.time(),
-            memory_mode=ceiling.mode, memory_limit_mb=ceiling.limit_mb, localstack_pid=os.getpid()))
+            write_record(self.settings.runtimes_dir, RuntimeRecord(
+                executor_id=self.id, function_name=self._fn, pid=proc.pid, started_at=time.time(),
+                memory_mode=ceiling.mode, memory_limit_mb=ceiling.limit_mb, localstack_pid=os.getpid()))
         threading.Thread(target=self._watch, args=(proc, ceiling), name=f"runtime-watch-{self.id[:8]}",
                          daemon=True).start()
 
@@ -272,8 +272,8 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
             self._proc = self._ceiling = None
             request_id = self._pending
             offset = self._pending_offset
+            remove_record(self.settings.runtimes_dir, self.id)
         ceiling.close()
-        remove_record(self.settings.runtimes_dir, self.id)
         reason = _exit_reason(returncode)
         error_type = "Runtime.OutOfMemory" if oom else "Runtime.ExitError"
         LOG.info("runtime %s of %s exited (%s)%s", proc.pid, self._fn, reason, " after passing its memory ceiling" if oom else "")

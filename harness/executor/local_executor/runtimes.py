@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -70,7 +69,3 @@ def sweep_stale(folder: Path | None) -> int:
             (folder / f"{record.executor_id}.json").unlink(missing_ok=True)
             removed += 1
     return removed
-
-
-def now() -> float:
-    return time.time()
