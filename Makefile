@@ -50,7 +50,12 @@ $(VENV)/.installed: pyproject.toml | check-python
 	@echo "==> project venv ($(VENV)) with $(PYTHON)"
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@$(PY) -m pip install $(PIP_QUIET) --upgrade pip $(PIPFILTER)
-	@set -o pipefail; $(PY) -m pip install $(PIP_QUIET) -e '.[dev,cdk,bench]' 2>&1 | grep -v -E "is ignored: it is neither a file nor a directory"
+	@# Dependencies only, not the project itself: this interpreter also runs Lambda code (the 'layer'), and a
+	@# handler must not be able to import harness/ or infra/ here when it could not in AWS.
+	@$(PY) -c 'import tomllib; p = tomllib.load(open("pyproject.toml", "rb"))["project"]; \
+	    print("\n".join(p["dependencies"] + [r for x in ("dev", "cdk", "bench") for r in p["optional-dependencies"][x]]))' \
+	    > $(VENV)/requirements.txt
+	@set -o pipefail; $(PY) -m pip install $(PIP_QUIET) -r $(VENV)/requirements.txt 2>&1 | grep -v -E "is ignored: it is neither a file nor a directory"
 	@touch $@
 
 $(EVENV)/.installed: harness/requirements/emulator.txt harness/requirements/emulator-constraints.txt harness/executor/pyproject.toml | check-python

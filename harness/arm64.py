@@ -56,8 +56,8 @@ class Arm64Root:
 
 
 @dataclass(frozen=True)
-class EmulatedRun:
-    """The outcome of one process run under qemu."""
+class ProcessRun:
+    """The outcome of one interpreter process (under qemu or native)."""
 
     args: tuple[str, ...]
     returncode: int
@@ -139,7 +139,7 @@ def ensure_root(path: Path = DEFAULT_ROOT, spec: RootSpec = RootSpec(), *, timeo
 
 
 def run_python(root: Arm64Root, args: Sequence[str], *, timeout: float = 300.0,
-               env: Mapping[str, str] | None = None, cwd: Path | None = None) -> EmulatedRun:
+               env: Mapping[str, str] | None = None, cwd: Path | None = None) -> ProcessRun:
     """Run the root's aarch64 python (isolated mode, no site) under qemu without binfmt; bounded by `timeout`.
 
     Host paths that do not exist inside the root are read from the host (qemu's -L lookup falls back), so scripts,
@@ -155,11 +155,11 @@ def run_python(root: Arm64Root, args: Sequence[str], *, timeout: float = 300.0,
     except subprocess.TimeoutExpired as exc:
         raise Arm64Error("arm64.run_timeout", f"emulated python did not finish within {timeout:.0f}s: "
                                               f"{' '.join(args)}") from exc
-    return EmulatedRun(tuple(cmd), proc.returncode, proc.stdout, proc.stderr, time.monotonic() - started)
+    return ProcessRun(tuple(cmd), proc.returncode, proc.stdout, proc.stderr, time.monotonic() - started)
 
 
 def run_native_python(python: Path | str, args: Sequence[str], *, timeout: float = 300.0,
-                      env: Mapping[str, str] | None = None) -> EmulatedRun:
+                      env: Mapping[str, str] | None = None) -> ProcessRun:
     """The same isolated invocation with a native interpreter (the x86_64 reference run)."""
     cmd = [str(python), "-I", "-S", *args]
     run_env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1"}
@@ -169,7 +169,7 @@ def run_native_python(python: Path | str, args: Sequence[str], *, timeout: float
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=run_env)
     except subprocess.TimeoutExpired as exc:
         raise Arm64Error("arm64.run_timeout", f"native python did not finish within {timeout:.0f}s") from exc
-    return EmulatedRun(tuple(cmd), proc.returncode, proc.stdout, proc.stderr, time.monotonic() - started)
+    return ProcessRun(tuple(cmd), proc.returncode, proc.stdout, proc.stderr, time.monotonic() - started)
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 import time
 from typing import Callable
@@ -16,7 +17,10 @@ EXTENSIONS = ("infra.cli", "harness.load.cli", "harness.chaos.cli")
 
 
 def _out(line: str = "") -> None:
-    print(line, flush=True)
+    try:
+        print(line, flush=True)
+    except BrokenPipeError:  # `harness up | head -1`
+        sys.stdout = open(os.devnull, "w")
 
 
 def cmd_up(args: argparse.Namespace) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -120,3 +121,19 @@ def test_invalid_arguments_have_stable_codes(tmp_path: Path) -> None:
     with pytest.raises(artifact.ArtifactError) as info:
         artifact.check_artifact(tmp_path / "nope.zip", "arm64")
     assert info.value.code == "artifact.missing"
+
+
+def test_zip_is_deterministic(tmp_path: Path) -> None:
+    # GIVEN the same files with different mtimes WHEN zipped twice THEN the bytes are identical (stable asset hash)
+    src = tmp_path / "src"
+    (src / "pkg").mkdir(parents=True)
+    (src / "pkg" / "b.py").write_text("B = 1\n")
+    (src / "pkg" / "a.py").write_text("A = 1\n")
+    files = [(src / "pkg" / "b.py", "pkg/b.py"), (src / "pkg" / "a.py", "pkg/a.py")]
+    artifact.write_zip(files, tmp_path / "one.zip")
+    os.utime(src / "pkg" / "a.py", (1_000_000_000, 1_000_000_000))
+    artifact.write_zip(list(reversed(files)), tmp_path / "two.zip")
+
+    assert (tmp_path / "one.zip").read_bytes() == (tmp_path / "two.zip").read_bytes()
+    with zipfile.ZipFile(tmp_path / "one.zip") as zf:
+        assert zf.namelist() == ["pkg/a.py", "pkg/b.py"]
