@@ -26,7 +26,8 @@ EPY       := $(EVENV)/bin/python
 HARNESS   := $(PY) -m harness
 PIP_QUIET ?= -q
 # Silence the "Location ... is ignored" noise some pip configurations print; real errors still show.
-PIPFILTER := 2>&1 | grep -v -E "is ignored: it is neither a file nor a directory" || true
+# (pip's own exit status is kept: grep finding nothing to print is not an error)
+PIPFILTER = 2>&1 | { grep -v -E "is ignored: it is neither a file nor a directory" || true; }; test $${PIPESTATUS[0]} -eq 0
 
 export HARNESS_PORT ?= 4566
 
@@ -49,21 +50,21 @@ check-python:
 $(VENV)/.installed: pyproject.toml | check-python
 	@echo "==> project venv ($(VENV)) with $(PYTHON)"
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	@$(PY) -m pip install $(PIP_QUIET) --upgrade pip $(PIPFILTER)
+	@$(PY) -m pip install $(PIP_QUIET) --upgrade pip $(PIPFILTER) || echo "(pip upgrade skipped)"
 	@# Dependencies only, not the project itself: this interpreter also runs Lambda code (the 'layer'), and a
 	@# handler must not be able to import harness/ or infra/ here when it could not in AWS.
 	@$(PY) -c 'import tomllib; p = tomllib.load(open("pyproject.toml", "rb"))["project"]; \
 	    print("\n".join(p["dependencies"] + [r for x in ("dev", "cdk", "bench") for r in p["optional-dependencies"][x]]))' \
 	    > $(VENV)/requirements.txt
-	@set -o pipefail; $(PY) -m pip install $(PIP_QUIET) -r $(VENV)/requirements.txt 2>&1 | grep -v -E "is ignored: it is neither a file nor a directory"
+	@$(PY) -m pip install $(PIP_QUIET) -r $(VENV)/requirements.txt $(PIPFILTER)
 	@touch $@
 
 $(EVENV)/.installed: harness/requirements/emulator.txt harness/requirements/emulator-constraints.txt harness/executor/pyproject.toml | check-python
 	@echo "==> emulator venv ($(EVENV)) with $(EMULATOR_PYTHON): localstack-core 2026.3.0 + local-process executor"
 	@test -x $(EPY) || $(EMULATOR_PYTHON) -m venv $(EVENV)
-	@set -o pipefail; $(EPY) -m pip install $(PIP_QUIET) -r harness/requirements/emulator.txt \
-	    -c harness/requirements/emulator-constraints.txt 2>&1 | grep -v -E "is ignored: it is neither a file nor a directory"
-	@set -o pipefail; $(EPY) -m pip install $(PIP_QUIET) --no-deps -e harness/executor 2>&1 | grep -v -E "is ignored: it is neither a file nor a directory"
+	@$(EPY) -m pip install $(PIP_QUIET) -r harness/requirements/emulator.txt \
+	    -c harness/requirements/emulator-constraints.txt $(PIPFILTER)
+	@$(EPY) -m pip install $(PIP_QUIET) --no-deps -e harness/executor $(PIPFILTER)
 	@$(EPY) -c 'import importlib.metadata as m; v=m.version("localstack-core"); assert v=="2026.3.0", v'
 	@touch $@
 

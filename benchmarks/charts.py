@@ -48,17 +48,29 @@ def throughput_chart(results: Mapping[str, Any], path: Path) -> None:
 
 
 def memory_chart(results: Mapping[str, Any], path: Path) -> None:
+    """Grouped bars: inputs ordered by megapixels; each bar = peak RSS, its lower dark part = the baseline after
+    imports, so the height above it is what the job itself added."""
     rows = [r for r in results.get("rss", []) if r.get("ok") and r.get("peak_mb")]
-    fig, ax = plt.subplots(figsize=(8, 4.5))
-    for v in VARIANT_ORDER:
-        pts = sorted((r["megapixels"], r["peak_mb"], r["input"]) for r in rows if r["variant"] == v)
-        if not pts:
-            continue
-        ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", label=v, color=COLORS.get(v))
-    ax.set_xlabel("input megapixels")
-    ax.set_ylabel("peak RSS of a fresh process (MB)")
-    ax.set_title("Peak memory per input size (one job, libraries included)")
-    ax.grid(alpha=0.3)
+    inputs = sorted({(r["megapixels"], r["input"]) for r in rows})
+    variants = [v for v in VARIANT_ORDER if any(r["variant"] == v for r in rows)]
+    fig, ax = plt.subplots(figsize=(max(8, 1.3 * len(inputs)), 4.5))
+    width = 0.8 / max(1, len(variants))
+    for k, v in enumerate(variants):
+        xs, peaks, bases = [], [], []
+        for j, (_mp, i) in enumerate(inputs):
+            r = next((r for r in rows if r["variant"] == v and r["input"] == i), None)
+            if r is None:
+                continue
+            xs.append(j + (k - (len(variants) - 1) / 2) * width)
+            peaks.append(r["peak_mb"])
+            bases.append(r.get("baseline_mb") or 0.0)
+        ax.bar(xs, peaks, width, label=v, color=COLORS.get(v), alpha=0.55)
+        ax.bar(xs, bases, width, color=COLORS.get(v))
+    ax.set_xticks(range(len(inputs)))
+    ax.set_xticklabels([f"{i}\n{mp:g} MP" for mp, i in inputs], rotation=25, ha="right", fontsize=7)
+    ax.set_ylabel("peak RSS, fresh process (MB)")
+    ax.set_title("Peak memory per input (one job; dark part = baseline after imports)", fontsize=10)
+    ax.grid(alpha=0.3, axis="y")
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)

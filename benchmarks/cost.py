@@ -54,19 +54,17 @@ def cpu_share(memory_mb: int) -> float:
     return min(1.0, _check_memory(memory_mb) / FULL_VCPU_MB)
 
 
-def modeled_duration_ms(cpu_ms: float, wall_ms: float, memory_mb: int, cpu_speed_factor: float = 1.0) -> float:
-    """Lambda duration of one image: CPU time stretched by the CPU share, plus non-CPU (waiting) time unchanged.
+def modeled_duration_ms(cpu_ms: float, memory_mb: int, cpu_speed_factor: float = 1.0, wait_ms: float = 0.0) -> float:
+    """Lambda duration of one image: CPU time stretched by the CPU share, plus a modeled non-CPU wait (I/O) unchanged.
 
-    `cpu_ms` and `wall_ms` are measured locally with a full core. `cpu_speed_factor` is local core speed divided by
-    Lambda core speed (1.0 = same; unknown, so 1.0 by default: this is a model, not a measurement).
+    `cpu_ms` is measured locally (all threads of the process). The measured wall time is not used: the job does no
+    I/O, so on this shared machine wall - CPU is time spent waiting for a core, which Lambda does not charge like that.
+    `cpu_speed_factor` is Lambda core time per local core time (1.0 = same; unknown, so 1.0 by default: a model).
     """
-    for name, v in (("cpu_ms", cpu_ms), ("wall_ms", wall_ms), ("cpu_speed_factor", cpu_speed_factor)):
+    for name, v in (("cpu_ms", cpu_ms), ("cpu_speed_factor", cpu_speed_factor), ("wait_ms", wait_ms)):
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
             raise BenchError(expected("a finite non-negative number", name, v))
-    # a multi-threaded burst can use more CPU than wall time; a single-threaded Lambda gets it serially
-    busy = cpu_ms * cpu_speed_factor
-    waiting = max(0.0, wall_ms - cpu_ms)
-    return busy / cpu_share(memory_mb) + waiting
+    return cpu_ms * cpu_speed_factor / cpu_share(memory_mb) + wait_ms
 
 
 def cost_per_million_usd(duration_ms: float, memory_mb: int, arch: str, images_per_invocation: int = 1) -> float:
@@ -134,10 +132,10 @@ def model_rows(runs: Iterable[CeilingRun], *, cpu_speed_factor: float = 1.0, ima
         raise BenchError(expected("a non-negative number of milliseconds", "io_wait_ms", io_wait_ms))
     rows: list[SizingRow] = []
     for run in runs:
-        if not run.ok or run.cpu_ms is None or run.wall_ms is None:
+        if not run.ok or run.cpu_ms is None:
             rows.append(SizingRow(run.backend, run.input, run.memory_mb, False, None, {}, run.error_code))
             continue
-        ms = modeled_duration_ms(run.cpu_ms, run.wall_ms, run.memory_mb, cpu_speed_factor) + io_wait_ms
+        ms = modeled_duration_ms(run.cpu_ms, run.memory_mb, cpu_speed_factor, io_wait_ms)
         usd = {arch: cost_per_million_usd(ms, run.memory_mb, arch, images_per_invocation) for arch in PRICES}
         rows.append(SizingRow(run.backend, run.input, run.memory_mb, True, ms, usd))
     return rows

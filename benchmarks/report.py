@@ -168,6 +168,26 @@ def headline(results: Mapping[str, Any], inputs: Sequence[str] = TARGET_INPUTS) 
     return lines
 
 
+def readme_section(results: Mapping[str, Any]) -> str:
+    """The short, dated section for the project README: machine, summary table, the headline, target verdicts."""
+    cfg = results.get("config", {})
+    lines = [f"Latest `make bench` ({cfg.get('mode', '?')}) on this machine, {results.get('started_at', '?')}: "
+             f"{_machine_line(results.get('machine', {}))}. Median {basis_of(results).upper()} ms per image over "
+             f"{results.get('timing', {}).get('rounds_done', '?')} interleaved rounds (min–max in brackets).", "",
+             summary_table(results), ""]
+    lines += [f"- {h}" for h in headline(results)]
+    verdicts = []
+    for t in results.get("targets", []):
+        if t["met"] is None:
+            verdicts.append(f"{t['target']} on {t['input']}: n/a")
+        else:
+            verdicts.append(f"{t['target']} on {t['input']}: {'met' if t['met'] else 'MISSED'} "
+                            f"({t['measured']:.2f}×, {t['margin_pct']:+.0f} %)")
+    if verdicts:
+        lines.append("- Targets: " + "; ".join(verdicts) + ".")
+    return "\n".join(lines) + "\n"
+
+
 def _machine_line(m: Mapping[str, Any]) -> str:
     return (f"{m.get('cpu_model', '?')}, {m.get('cpus', '?')} CPUs, {m.get('mem_gib', '?')} GiB, "
             f"{m.get('system', '?')}; load average {m.get('loadavg_start', '?')} at start, "
@@ -193,9 +213,10 @@ def render_markdown(results: Mapping[str, Any]) -> str:
     out.append("- **Measured** on this machine: ms per image (median; min–max over rounds), CPU ms, output bytes, "
                "PSNR/SSIM, peak RSS of a fresh process (VmHWM), success or failure under each memory ceiling and the "
                "duration there (with a full core).")
-    out.append("- **Modeled** (not measured): Lambda duration at each memory size (CPU share linear in memory, one "
-               "vCPU at 1769 MB; our core assumed as fast as Lambda's), price per million images, the recommended "
-               "memory. No cold starts, no S3/SQS time or cost, no arm64 timing (arm64 assumed as fast as x86_64).")
+    out.append("- **Modeled** (not measured): Lambda duration at each memory size (measured CPU ms stretched by a CPU "
+               "share linear in memory, one vCPU at 1769 MB; our core assumed as fast as Lambda's), price per million "
+               "images, the recommended memory. No cold starts, no S3/SQS time or cost, no arm64 timing (arm64 "
+               "assumed as fast as x86_64).")
     out.append("- Ratios are from the same rounds (each round runs every variant x input once, shuffled), so "
                "shared-machine noise mostly cancels; absolute ms are noisy. `paired` = median of per-round ratios.")
     out.append("")
@@ -214,7 +235,7 @@ def render_markdown(results: Mapping[str, Any]) -> str:
     out.append("")
     skipped = results.get("timing", {}).get("skipped_variants", {})
     for v, why in skipped.items():
-        out.append(f"- **{v} skipped**: {why}")
+        out.append(f"- **{v} skipped**: {why.removeprefix(f'{v} reference skipped: ')}")
     if skipped:
         out.append("")
 
@@ -305,14 +326,17 @@ def render_markdown(results: Mapping[str, Any]) -> str:
             state = "not measured (time budget)"
         else:
             state = c.get("error_code") or "failed"
-        rows.append([c["backend"], c["input"], c["memory_mb"], state, _fmt(c.get("wall_ms")), _fmt(c.get("peak_rss_mb"))])
+        rows.append([c["backend"], c["input"], c["memory_mb"], state, _fmt(c.get("wall_ms")), _fmt(c.get("cpu_ms")),
+                     _fmt(c.get("peak_rss_mb"))])
     out.append("Measured:")
     out.append("")
-    out.append(_table(["backend", "input", "ceiling MB", "result", "median ms (full core)", "peak RSS MB"], rows))
+    out.append(_table(["backend", "input", "ceiling MB", "result", "median wall ms", "median CPU ms", "peak RSS MB"],
+                      rows))
     out.append("")
     model = sizing.get("model", {})
-    out.append(f"Modeled: CPU share = min(1, memory / {model.get('full_vcpu_mb', 1769)} MB); duration = CPU ms / share "
-               f"+ waiting ms; billed per 1 ms; {model.get('images_per_invocation', 1)} image(s) per invocation. "
+    out.append(f"Modeled: CPU share = min(1, memory / {model.get('full_vcpu_mb', 1769)} MB); duration = measured CPU ms "
+               f"/ share + {model.get('io_wait_ms', 0)} ms modeled I/O wait; billed per 1 ms; "
+               f"{model.get('images_per_invocation', 1)} image(s) per invocation. "
                f"Prices ({model.get('price_table_date', '?')}, {model.get('price_table_source', '?')}): "
                + "; ".join(f"{p['arch']} ${p['usd_per_gb_s']:.10f}/GB-s + ${p['usd_per_million_requests']:.2f}/M "
                            "requests" for p in model.get("prices", [])) + ".")

@@ -18,7 +18,7 @@ from typing import Any, Sequence
 from . import cost
 from .errors import BenchError
 from .inputs import BenchInput, discover
-from .report import BACKENDS, evaluate_targets, render_markdown
+from .report import BACKENDS, evaluate_targets, readme_section, render_markdown
 from .runner import TimingResult, aligned, measure_ceilings, measure_fresh_rss, measure_quality, measure_timing, median_phases
 from .stats import ratio, summarize
 from .workers import ALL_VARIANTS, ROOT, sharp_status, worker_env
@@ -62,13 +62,13 @@ class BenchConfig:
     def preset(cls, quick: bool, **overrides: Any) -> "BenchConfig":
         base: dict[str, Any] = dict(
             mode="quick" if quick else "full",
-            rounds=5 if quick else 15, min_rounds=3 if quick else 7, warmup=1 if quick else 2,
+            rounds=8 if quick else 30, min_rounds=3 if quick else 7, warmup=1 if quick else 2,
             timing_budget_s=30.0 if quick else 170.0,
             rss_budget_s=15.0 if quick else 80.0,
             ceilings_mb=(128, 512, 1769) if quick else cost.DEFAULT_CEILINGS_MB,
             ceiling_backends=BACKENDS if quick else (*BACKENDS, "sharp"),
             ceiling_runs=1 if quick else 3,
-            ceiling_budget_s=20.0 if quick else 100.0, ceiling_infer_above_pass=True, ceiling_measure_top=not quick,
+            ceiling_budget_s=20.0 if quick else 100.0, ceiling_infer_above_pass=quick, ceiling_measure_top=False,
             micro_rounds=3 if quick else 5, micro_budget_s=30.0 if quick else 75.0,
             latency_target_ms=1000.0, latency_inputs=("jpeg-12mp", "jpeg-24mp"), cost_input="jpeg-12mp",
             images_per_invocation=1, cpu_speed_factor=1.0, io_wait_ms=0.0, seed=5,
@@ -245,8 +245,7 @@ def run(cfg: BenchConfig, results_root: Path = RESULTS_DIR) -> Path:
     inputs, input_notes = discover(quick=cfg.mode == "quick", only=cfg.only_inputs or None)
     notes += input_notes
     ok_sharp, why = sharp_status()
-    variants = cfg.variants
-    if "sharp" in variants and not ok_sharp:
+    if "sharp" in cfg.variants and not ok_sharp:
         notes.append(why)
         _say(why)
     _say(f"benchmark ({cfg.mode}) -> {out_dir}")
@@ -309,6 +308,8 @@ def parse_args(argv: Sequence[str]) -> tuple[BenchConfig, Path]:
     p.add_argument("--variants", help=f"comma-separated subset of {','.join(ALL_VARIANTS)}")
     p.add_argument("--inputs", help="comma-separated input ids (default: all discovered)")
     p.add_argument("--seed", type=int, help="shuffle seed")
+    p.add_argument("--readme-section", action="store_true",
+                   help="print the dated README section of results/latest (or --out's latest) and exit")
     p.add_argument("--ratio-basis", choices=("cpu", "wall"),
                    help="what the headline table and targets compare: CPU ms (default; robust on a shared machine, "
                         "the job is single-threaded) or wall ms")
@@ -338,7 +339,15 @@ def parse_args(argv: Sequence[str]) -> tuple[BenchConfig, Path]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    cfg, out = parse_args(sys.argv[1:] if argv is None else argv)
+    args = list(sys.argv[1:] if argv is None else argv)
+    cfg, out = parse_args(args)
+    if "--readme-section" in args:
+        latest = out / "latest" / "results.json"
+        if not latest.exists():
+            print(f"no results yet: {latest} is missing (run make bench)", file=sys.stderr)
+            return 2
+        print(readme_section(json.loads(latest.read_text())))
+        return 0
     try:
         out_dir = run(cfg, out)
     except BenchError as exc:

@@ -238,7 +238,8 @@ def measure_ceilings(inputs: Sequence[BenchInput], backends: Sequence[str], ceil
 
     With `infer_above_pass`, once a backend x input passes at a ceiling, the higher ceilings are not run but recorded
     as passing with the same numbers and `inferred_from_mb` set (a process that fits in N MB fits in more);
-    `measure_top` still runs the highest ceiling, as a check. Each backend gets an equal share of `budget_s`.
+    `measure_top` still runs the highest ceiling, as a check. Each backend gets an equal share of `budget_s`; past
+    it, ceilings above a pass are inferred the same way and the others are recorded as skipped (not as failures).
     Returns the runs and the mechanism in force (cgroup1 / cgroup2: kernel OOM kill; rss: watchdog kill)."""
     from .cost import SKIPPED
 
@@ -251,11 +252,12 @@ def measure_ceilings(inputs: Sequence[BenchInput], backends: Sequence[str], ceil
         for inp in inputs:
             passed: CeilingRun | None = None
             for mem in sorted(ceilings_mb):
-                if passed is not None and infer_above_pass and not (measure_top and mem == top):
+                over_budget = time.monotonic() - t0 > share
+                if passed is not None and ((infer_above_pass and not (measure_top and mem == top)) or over_budget):
                     out.append(CeilingRun(b, inp.id, mem, True, passed.wall_ms, passed.cpu_ms, passed.peak_rss_mb,
                                           inferred_from_mb=passed.memory_mb))
                     continue
-                if time.monotonic() - t0 > share:
+                if over_budget:
                     out.append(CeilingRun(b, inp.id, mem, False, error_code=SKIPPED,
                                           error=f"not run: {b}'s ceiling time budget ({share:.0f} s) spent"))
                     continue

@@ -30,6 +30,8 @@ TRIPLETS: dict[str, str] = {"arm64": "aarch64-linux-gnu", "x86_64": "x86_64-linu
 PYTHON_VERSION = "3.13"
 # Lambda's python3.13 runtime (Amazon Linux 2023) has glibc 2.34: nothing bundled may need a newer symbol version.
 GLIBC_MAX: tuple[int, int] = (2, 34)
+# ...and its libstdc++ comes from GCC 11 (GLIBCXX_3.4.29); manylinux_2_28 wheels stay at or below 3.4.25.
+GLIBCXX_MAX: tuple[int, int, int] = (3, 4, 29)
 MANYLINUX_MIN_MINOR = 17
 MAX_ZIPPED_BYTES = 50 * 1024 * 1024  # direct upload limit
 MAX_UNZIPPED_BYTES = 250 * 1024 * 1024  # function + layers, unzipped
@@ -102,10 +104,15 @@ class ElfInfo:
     elf_class: int  # 32 or 64
     needed: tuple[str, ...]
     glibc_versions: tuple[tuple[int, int], ...]
+    glibcxx_versions: tuple[tuple[int, ...], ...] = ()
 
     @property
     def max_glibc(self) -> tuple[int, int] | None:
         return max(self.glibc_versions) if self.glibc_versions else None
+
+    @property
+    def max_glibcxx(self) -> tuple[int, ...] | None:
+        return max(self.glibcxx_versions) if self.glibcxx_versions else None
 
 
 @dataclass(frozen=True)
@@ -141,6 +148,7 @@ class ArtifactReport:
     files: int
     elf_files: int
     max_glibc: str | None
+    max_glibcxx: str | None
     distributions: dict[str, str]
     problems: tuple[Problem, ...] = field(default=())
 
@@ -152,7 +160,7 @@ class ArtifactReport:
         data = asdict(self)
         data["problems"] = [asdict(p) for p in self.problems]
         data["limits"] = {"zipped_bytes": MAX_ZIPPED_BYTES, "unzipped_bytes": MAX_UNZIPPED_BYTES,
-                          "glibc": "%d.%d" % GLIBC_MAX}
+                          "glibc": "%d.%d" % GLIBC_MAX, "glibcxx": ".".join(map(str, GLIBCXX_MAX))}
         return json.dumps(data, indent=2, sort_keys=True)
 
     def summary(self) -> str:
@@ -161,7 +169,7 @@ class ArtifactReport:
                 f"{self.zipped_bytes / mb:.1f} MB zipped (limit {MAX_ZIPPED_BYTES // mb}), "
                 f"{self.unzipped_bytes / mb:.1f} MB unzipped (limit {MAX_UNZIPPED_BYTES // mb}), "
                 f"{self.files} files, {self.elf_files} ELF, max GLIBC {self.max_glibc or '-'} "
-                f"(limit {GLIBC_MAX[0]}.{GLIBC_MAX[1]}), "
+                f"(limit {GLIBC_MAX[0]}.{GLIBC_MAX[1]}), max GLIBCXX {self.max_glibcxx or '-'}, "
                 + ", ".join(f"{k} {v}" for k, v in sorted(self.distributions.items())))
         if self.ok:
             return head + " -- OK"
@@ -214,6 +222,7 @@ def read_elf(data: bytes) -> ElfInfo:
 
     needed: list[str] = []
     versions: set[tuple[int, int]] = set()
+    cxx_versions: set[tuple[int, ...]] = set()
     for sh_type, sh_offset, sh_size, sh_link, sh_info in sections:
         if sh_type == SHT_DYNAMIC:
             dyn_fmt = endian + ("qQ" if elf_class == 64 else "iI")
@@ -231,9 +240,13 @@ def read_elf(data: bytes) -> ElfInfo:
                 apos = pos + aux
                 for _ in range(cnt):
                     _hash, _flags, _other, name, anext = struct.unpack_from(endian + "IHHII", data, apos)
-                    m = re.fullmatch(r"GLIBC_(\d+)\.(\d+)(?:\.\d+)?", cstr(sh_link, name))
+                    vname = cstr(sh_link, name)
+                    m = re.fullmatch(r"GLIBC_(\d+)\.(\d+)(?:\.\d+)?", vname)
                     if m:
                         versions.add((int(m.group(1)), int(m.group(2))))
+                    m = re.fullmatch(r"GLIBCXX_(\d+(?:\.\d+)*)", vname)
+                    if m:
+                        cxx_versions.add(tuple(int(x) for x in m.group(1).split(".")))
                     if not anext:
                         break
                     apos += anext
@@ -241,7 +254,7 @@ def read_elf(data: bytes) -> ElfInfo:
                     break
                 pos += nxt
     return ElfInfo(machine=machine, elf_class=elf_class, needed=tuple(needed),
-                   glibc_versions=tuple(sorted(versions)))
+                   glibc_versions=tuple(sorted(versions)), glibcxx_versions=tuple(sorted(cxx_versions)))
 
 
 # ---- checking ---------------------------------------------------------------------------------------------------
@@ -308,6 +321,7 @@ def check_artifact(path: Path, arch: str, python_version: str = PYTHON_VERSION) 
     want_abi = python_version.replace(".", "")
     elf_count = 0
     max_glibc: tuple[int, int] | None = None
+    max_glibcxx: tuple[int, ...] | None = None
     with zipfile.ZipFile(path) as zf:
         infos = list(_zip_files(zf))
         names = [i.filename for i in infos]
@@ -340,6 +354,12 @@ def check_artifact(path: Path, arch: str, python_version: str = PYTHON_VERSION) 
                     problems.append(Problem("artifact.glibc_too_new", name,
                                             "Expected GLIBC <= %d.%d for symbol versions but received %d.%d"
                                             % (*GLIBC_MAX, *elf.max_glibc)))
+            if elf.max_glibcxx is not None:
+                max_glibcxx = elf.max_glibcxx if max_glibcxx is None else max(max_glibcxx, elf.max_glibcxx)
+            if elf.max_glibcxx is not None and elf.max_glibcxx > GLIBCXX_MAX:
+                problems.append(Problem("artifact.glibcxx_too_new", name,
+                                        "Expected GLIBCXX <= %s for symbol versions but received %s"
+                                        % (".".join(map(str, GLIBCXX_MAX)), ".".join(map(str, elf.max_glibcxx)))))
             for lib in elf.needed:
                 if lib not in basenames and lib not in SYSTEM_LIBRARIES:
                     problems.append(Problem("artifact.unresolved_library", name,
@@ -364,6 +384,7 @@ def check_artifact(path: Path, arch: str, python_version: str = PYTHON_VERSION) 
     return ArtifactReport(
         path=str(shown), arch=arch, python_version=python_version, zipped_bytes=zipped, unzipped_bytes=unzipped,
         files=len(infos), elf_files=elf_count, max_glibc=("%d.%d" % max_glibc) if max_glibc else None,
+        max_glibcxx=".".join(map(str, max_glibcxx)) if max_glibcxx else None,
         distributions={k: v for k, v in sorted(dists.items())}, problems=tuple(problems),
     )
 

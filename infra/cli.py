@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -15,6 +16,14 @@ if TYPE_CHECKING:
     from infra.deploy import Clients
 from infra.lint import errors, lint
 from infra.stack import PROFILES, build_stack
+
+
+def _out(line: str = "", *, err: bool = False) -> None:
+    """Print one line; a closed pipe (`... | head`) ends output quietly."""
+    try:
+        print(line, file=sys.stderr if err else sys.stdout, flush=True)
+    except BrokenPipeError:
+        sys.stdout = open(os.devnull, "w")
 
 
 def _overrides(pairs: list[str]) -> dict[str, str]:
@@ -91,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         return _run(args)
     except InfraError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        _out(f"error: {exc}", err=True)
         return 2
 
 
@@ -100,14 +109,14 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "outputs":
         from infra.deploy import outputs_file, read_outputs
 
-        print(json.dumps(read_outputs(outputs_file(settings, args.stack)), indent=2, sort_keys=True))
+        _out(json.dumps(read_outputs(outputs_file(settings, args.stack)), indent=2, sort_keys=True))
         return 0
     overrides = _overrides(args.set)
     if args.command == "lint":
         findings = lint(build_stack(args.stack, args.profile, overrides=overrides))
         for f in findings:
-            print(f)
-        print(f"{len(errors(findings))} error(s), {len(findings) - len(errors(findings))} warning(s) "
+            _out(str(f))
+        _out(f"{len(errors(findings))} error(s), {len(findings) - len(errors(findings))} warning(s) "
               f"(stack {args.stack}, profile {args.profile})")
         return 1 if errors(findings) else 0
     if args.command == "synth":
@@ -115,7 +124,9 @@ def _run(args: argparse.Namespace) -> int:
 
         result = synth(stack_name=args.stack, profile=args.profile, overrides=overrides, out_dir=args.out,
                        artifact=args.artifact, qualifier=args.qualifier)
-        print(f"synthesized {result.template_path}")
+        for warning in result.warnings:
+            _out(warning)
+        _out(f"synthesized {result.template_path}")
         return 0
     from infra.deploy import deploy, describe, destroy, load_code, outputs_file, stack_for_target
 
@@ -126,17 +137,17 @@ def _run(args: argparse.Namespace) -> int:
         out = args.outputs or (outputs_file(settings, args.stack) if not args.aws
                                else settings.home / "outputs" / f"{args.stack}-aws.json")
         for line in deploy(stack, clients, code=code, outputs_path=out).summary():
-            print(line)
+            _out(line)
         return 0
     if args.command == "destroy":
         for line in destroy(stack, clients).summary():
-            print(line)
+            _out(line)
         if not args.aws:
             outputs_file(settings, args.stack).unlink(missing_ok=True)
         return 0
     if args.command == "describe":
         for line in describe(stack, clients):
-            print(line)
+            _out(line)
         return 0
     raise AssertionError(args.command)
 

@@ -14,7 +14,7 @@ from botocore.exceptions import ClientError
 
 from harness.paths import ROOT
 from harness.settings import TEST_ACCESS_KEY, TEST_SECRET_KEY
-from harness.waiting import wait_until
+from harness.waiting import WaitTimeout, wait_until
 from infra.errors import InfraError, InfraErrorCode
 from infra.lint import Finding, Severity, errors, lint
 from infra.package import code_sha256, code_zip_bytes
@@ -167,11 +167,39 @@ def _diff(current: dict[str, Any], desired: dict[str, Any]) -> dict[str, tuple[A
 def _describe_diff(diff: dict[str, tuple[Any, Any]]) -> str:
     parts = []
     for key, (old, new) in diff.items():
-        if isinstance(new, (dict, list)) or len(str(new)) > 60:
+        if new is None:
+            parts.append(f"{key} removed")
+        elif isinstance(new, (dict, list)) or isinstance(old, (dict, list)) or len(str(new)) > 60:
             parts.append(f"{key} changed")
         else:
             parts.append(f"{key} {old} -> {new}")
     return ", ".join(parts)
+
+
+def _create_with_retry(what: str, call: Callable[[], Any]) -> Any:
+    """Create something that may briefly be refused: on AWS a new role or its policy takes seconds to propagate
+    (InvalidParameterValueException about the role/permissions); on LocalStack a just-deleted mapping can still
+    block its replacement (ResourceConflictException). Other errors fail at once."""
+    result: list[Any] = []
+
+    def attempt() -> bool:
+        try:
+            result.append(call())
+            return True
+        except ClientError as exc:
+            message = str(exc).lower()
+            if _code(exc) == "InvalidParameterValueException" and ("role" in message or "permission" in message):
+                return False
+            if _code(exc) == "ResourceConflictException":
+                return False
+            raise InfraError(InfraErrorCode.DEPLOY_FAILED, f"{what}: {exc}") from exc
+
+    try:
+        wait_until(attempt, ROLE_PROPAGATION_TIMEOUT_S, interval=0.5, what=what,
+                   ignore=(ClientError,))
+    except WaitTimeout as exc:
+        raise InfraError(InfraErrorCode.DEPLOY_FAILED, f"{what}: still refused after {exc.timeout:.0f} s") from exc
+    return result[-1]
 
 
 # ---- the deployer --------------------------------------------------------------------------------------------------
@@ -198,8 +226,8 @@ class Deployer:
         sqs = self.c("sqs")
         url = self._queue_url(name)
         if url is None:
-            url = _aws(f"create queue {name}", sqs.create_queue, QueueName=name, Attributes=desired,
-                       tags=self.tags)["QueueUrl"]
+            url = _aws(f"create queue {name}", sqs.create_queue, QueueName=name,
+                       Attributes={k: v for k, v in desired.items() if v != ""}, tags=self.tags)["QueueUrl"]
             self.changes.append(f"created queue {name}")
         else:
             attrs = _aws(f"read queue {name}", sqs.get_queue_attributes, QueueUrl=url,
@@ -378,18 +406,9 @@ class Deployer:
                 raise InfraError(InfraErrorCode.DEPLOY_FAILED, f"read function {fn.name}: {exc}") from exc
             exists = False
         if not exists:
-            def create() -> bool:
-                try:
-                    lam.create_function(FunctionName=fn.name, Code={"ZipFile": self.code},
-                                        Architectures=[fn.architecture], PackageType="Zip", Publish=False,
-                                        Tags=self.tags, **desired)
-                    return True
-                except ClientError as exc:  # a new role needs a few seconds before Lambda can assume it (AWS)
-                    if _code(exc) == "InvalidParameterValueException" and "role" in str(exc).lower():
-                        return False
-                    raise InfraError(InfraErrorCode.DEPLOY_FAILED, f"create function {fn.name}: {exc}") from exc
-
-            wait_until(create, ROLE_PROPAGATION_TIMEOUT_S, interval=1.0, what=f"create function {fn.name}")
+            _create_with_retry(f"create function {fn.name}", lambda: lam.create_function(
+                FunctionName=fn.name, Code={"ZipFile": self.code}, Architectures=[fn.architecture],
+                PackageType="Zip", Publish=False, Tags=self.tags, **desired))
             self.changes.append(f"created function {fn.name}")
             cfg = self._wait_function_ready(fn.name)
             return str(cfg["FunctionArn"])
@@ -421,8 +440,9 @@ class Deployer:
                      FunctionName=m.function)["EventSourceMappings"]
         found = [e for e in found if e.get("State") not in ("Deleting",)]
         if not found:
-            uuid = _aws(f"create event source mapping {m.queue} -> {m.function}", lam.create_event_source_mapping,
-                        EventSourceArn=queue_arn, FunctionName=m.function, Enabled=m.enabled, **desired)["UUID"]
+            uuid = _create_with_retry(f"create event source mapping {m.queue} -> {m.function}", lambda: (
+                lam.create_event_source_mapping(EventSourceArn=queue_arn, FunctionName=m.function,
+                                                Enabled=m.enabled, **desired)))["UUID"]
             self.changes.append(f"created event source mapping {m.queue} -> {m.function}")
         else:
             esm = found[0]
@@ -440,9 +460,9 @@ class Deployer:
                 # LocalStack rebuilds the poller on UpdateEventSourceMapping and the old poller thread then writes
                 # "Disabled" over the new one's state (a race in its esm_worker): replace the mapping instead.
                 self._delete_mapping(uuid)
-                uuid = _aws(f"create event source mapping {m.queue} -> {m.function}",
-                            lam.create_event_source_mapping, EventSourceArn=queue_arn, FunctionName=m.function,
-                            Enabled=m.enabled, **desired)["UUID"]
+                uuid = _create_with_retry(f"create event source mapping {m.queue} -> {m.function}", lambda: (
+                    lam.create_event_source_mapping(EventSourceArn=queue_arn, FunctionName=m.function,
+                                                    Enabled=m.enabled, **desired)))["UUID"]
                 self.changes.append(f"replaced event source mapping {m.queue} -> {m.function}: "
                                     f"{_describe_diff(diff)}")
             elif diff:
@@ -456,6 +476,16 @@ class Deployer:
 
     def _delete_mapping(self, uuid: str) -> None:
         _delete_mapping(self.c("lambda"), uuid)
+
+    def prune_notifier(self) -> None:
+        """Back to the direct topology: delete the notifier a previous deploy created (after re-wiring S3)."""
+        st = self.stack
+        full = build_stack(st.name, "default", overrides={"topology": "notifier"}, account=st.account,
+                           region=st.region, qualifier=_qualifier_of(st))
+        assert full.notifier is not None
+        gone = _delete_function_resources(self.c, full.notifier.name, full.notifier.log_group,
+                                          full.notifier.role_name)
+        self.changes += [f"deleted {what} (no longer in the definition)" for what in gone]
 
     # ---- all of it ----
     def apply(self) -> dict[str, Any]:
@@ -486,6 +516,8 @@ class Deployer:
             notifier_arn = self.ensure_function(nf, notifier_role, nf.environment(queue_url))
             self.ensure_invoke_permission(nf.name)
         self.ensure_notification(queue_arn, notifier_arn)
+        if st.notifier is None:
+            self.prune_notifier()
         mapping_uuid = self.ensure_mapping(queue_arn)
         outputs: dict[str, Any] = {
             "stack_name": st.name,
@@ -610,10 +642,39 @@ def _delete_mapping(lam: Any, uuid: str) -> None:
     wait_until(gone, FUNCTION_READY_TIMEOUT_S, interval=0.1, what=f"event source mapping {uuid} deleted")
 
 
+def _delete_function_resources(clients: Clients, name: str, log_group: str, role: str) -> list[str]:
+    """Delete a function, its log group and its role (each if present); what was deleted."""
+    lam, iam, logs = clients("lambda"), clients("iam"), clients("logs")
+    deleted = []
+    try:
+        lam.delete_function(FunctionName=name)
+        deleted.append(f"function {name}")
+    except ClientError as exc:
+        if _code(exc) != "ResourceNotFoundException":
+            raise InfraError(InfraErrorCode.DESTROY_FAILED, f"delete function {name}: {exc}") from exc
+    try:
+        logs.delete_log_group(logGroupName=log_group)
+        deleted.append(f"log group {log_group}")
+    except ClientError as exc:
+        if _code(exc) != "ResourceNotFoundException":
+            raise InfraError(InfraErrorCode.DESTROY_FAILED, f"delete log group {log_group}: {exc}") from exc
+    try:
+        for policy in iam.list_role_policies(RoleName=role)["PolicyNames"]:
+            iam.delete_role_policy(RoleName=role, PolicyName=policy)
+        for attached in iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"]:
+            iam.detach_role_policy(RoleName=role, PolicyArn=attached["PolicyArn"])
+        iam.delete_role(RoleName=role)
+        deleted.append(f"role {role}")
+    except ClientError as exc:
+        if _code(exc) != "NoSuchEntity":
+            raise InfraError(InfraErrorCode.DESTROY_FAILED, f"delete role {role}: {exc}") from exc
+    return deleted
+
+
 def destroy(stack: Stack, clients: Clients) -> DestroyReport:
     """Delete every resource the stack's names cover, whatever profile or topology deployed them, if present."""
     report = DestroyReport(stack.name)
-    lam, iam, logs, s3, sqs = (clients(s) for s in ("lambda", "iam", "logs", "s3", "sqs"))
+    lam, s3, sqs = clients("lambda"), clients("s3"), clients("sqs")
     # the same names under every profile/topology: the output bucket and the notifier exist only in some
     kw = {"account": stack.account, "region": stack.region, "qualifier": _qualifier_of(stack)}
     full = build_stack(stack.name, "default", overrides={"topology": "notifier"}, **kw)
@@ -631,35 +692,19 @@ def destroy(stack: Stack, clients: Clients) -> DestroyReport:
             _delete_mapping(lam, esm["UUID"])
             report.deleted.append(f"event source mapping {esm['UUID']}")
     for name, log_group, role in functions:
-        try:
-            lam.delete_function(FunctionName=name)
-            report.deleted.append(f"function {name}")
-        except ClientError as exc:
-            if _code(exc) != "ResourceNotFoundException":
-                raise InfraError(InfraErrorCode.DESTROY_FAILED, f"delete function {name}: {exc}") from exc
-        try:
-            logs.delete_log_group(logGroupName=log_group)
-            report.deleted.append(f"log group {log_group}")
-        except ClientError as exc:
-            if _code(exc) != "ResourceNotFoundException":
-                raise InfraError(InfraErrorCode.DESTROY_FAILED, f"delete log group {log_group}: {exc}") from exc
-        try:
-            for policy in iam.list_role_policies(RoleName=role)["PolicyNames"]:
-                iam.delete_role_policy(RoleName=role, PolicyName=policy)
-            for attached in iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"]:
-                iam.detach_role_policy(RoleName=role, PolicyArn=attached["PolicyArn"])
-            iam.delete_role(RoleName=role)
-            report.deleted.append(f"role {role}")
-        except ClientError as exc:
-            if _code(exc) != "NoSuchEntity":
-                raise InfraError(InfraErrorCode.DESTROY_FAILED, f"delete role {role}: {exc}") from exc
+        report.deleted += _delete_function_resources(clients, name, log_group, role)
     for name in sorted({stack.input_bucket.name, stack.output_bucket_name, full.output_bucket_name}):
         try:
             s3.head_bucket(Bucket=name)
         except ClientError:
             continue
         removed = _empty_bucket(s3, name)
-        _aws(f"delete bucket {name}", s3.delete_bucket, Bucket=name)
+        try:
+            s3.delete_bucket(Bucket=name)
+        except ClientError as exc:
+            # NoSuchBucket: gone already (LocalStack can answer 500 after deleting; the SDK's retry then sees 404)
+            if _code(exc) != "NoSuchBucket":
+                raise InfraError(InfraErrorCode.DESTROY_FAILED, f"delete bucket {name}: {exc}") from exc
         report.deleted.append(f"bucket {name} ({removed} object version(s))")
     for queue in (stack.queue.name, stack.dlq.name):
         try:
@@ -705,6 +750,12 @@ def describe(stack: Stack, clients: Clients) -> list[str]:
             lines.append(f"mapping  {esm['UUID']}: {esm.get('State')} batch {esm.get('BatchSize')}")
     except ClientError:
         lines.append(f"function {stack.function.name}: MISSING")
+    if stack.notifier is not None:
+        try:
+            cfg = lam.get_function_configuration(FunctionName=stack.notifier.name)
+            lines.append(f"notifier {stack.notifier.name}: {cfg.get('State')}")
+        except ClientError:
+            lines.append(f"notifier {stack.notifier.name}: MISSING")
     return lines
 
 
@@ -724,6 +775,7 @@ def deploy_for_harness(settings: "HarnessSettings", stack_name: str = "thumbs",
 def describe_for_harness(settings: "HarnessSettings", stack_name: str = "thumbs") -> list[str]:
     clients = Clients(Target.emulator(settings))
     path = outputs_file(settings, stack_name)
-    profile = read_outputs(path).get("profile", "default") if path.is_file() else "default"
-    stack = stack_for_target(clients, stack_name, str(profile))
+    outputs = read_outputs(path) if path.is_file() else {}
+    profile = str(outputs.get("profile", "default"))
+    stack = stack_for_target(clients, stack_name, profile, {"topology": str(outputs.get("topology", "direct"))})
     return [f"stack {stack_name} (profile {profile})"] + [f"  {line}" for line in describe(stack, clients)]

@@ -29,6 +29,12 @@ class Baseline:
 
 def _worker(backend: str, bodies: Sequence[bytes], sizes: str, seconds: float, start_at: float) -> tuple[int, int, float]:
     """Runs in a fresh process: resize bodies round-robin from start_at for `seconds`; (ok, failed, busy_s)."""
+    import sys
+
+    from harness.paths import HANDLERS_DIR
+
+    if str(HANDLERS_DIR) not in sys.path:  # the project venv holds dependencies only, not the handlers
+        sys.path.append(str(HANDLERS_DIR))
     from thumbnailer.config import Settings  # the handlers' own spec, so the work is the pipeline's work
     from thumbnailer.resizers import get_resizer
 

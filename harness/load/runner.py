@@ -116,12 +116,18 @@ class LoadRun:
         distinct = list({i.name: i.body for i in items}.values())[:200]
         sizes = str(outputs.get("sizes") or "large:1024x1024,small:256x256")
         baselines: list[dict[str, Any]] = []
+        baseline_errors: list[str] = []
 
         def run_baseline(when: str) -> None:
             if self.baseline and sc.baseline_seconds > 0:
                 self._phase(f"raw resize baseline ({when}): {backend}, {processes} processes, "
                             f"{sc.baseline_seconds:.0f} s")
-                b = measure(backend, distinct, processes=processes, seconds=sc.baseline_seconds, sizes=sizes)
+                try:
+                    b = measure(backend, distinct, processes=processes, seconds=sc.baseline_seconds, sizes=sizes)
+                except LoadError as exc:  # a failed baseline must not cost the run's observations
+                    baseline_errors.append(f"{when}: {exc}")
+                    self._phase(f"baseline ({when}) failed: {exc}")
+                    return
                 baselines.append({**b.to_dict(), "when": when, "loadavg_1m": os.getloadavg()[0]})
 
         run_baseline("before")
@@ -164,7 +170,7 @@ class LoadRun:
             extra={"target": asdict(target), "overrides": overrides, "cores": cores(),
                    "settle_s": settle_s, "collect_s": collect_s, "sampler_errors": sampler.errors,
                    "corpus": corpus.describe(),
-                   "loadavg_1m": {"start": loadavg_start, "end": loadavg_end}},
+                   "loadavg_1m": {"start": loadavg_start, "end": loadavg_end}, "baseline_errors": baseline_errors},
         )
         files = report_mod.write(summary, out_dir)
         (out_dir / "uploads.jsonl").write_text(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import aws_cdk as cdk
@@ -13,6 +14,8 @@ from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from infra.errors import InfraError, InfraErrorCode
+from infra.lint import errors, lint
 from infra.stack import Stack
 
 
@@ -25,6 +28,14 @@ class PipelineStack(cdk.Stack):
         super().__init__(scope, construct_id, env=env,
                          description=f"Thumbnail pipeline {definition.name} (profile {definition.profile})")
         d = definition
+        # the same lint as before every boto3 deploy: errors stop the synth, warnings show as CDK warnings
+        findings = lint(d)
+        if errors(findings):
+            raise InfraError(InfraErrorCode.LINT_FAILED, "; ".join(str(f) for f in errors(findings)))
+        for finding in findings:
+            text = re.sub(r"\$\{Token\[AWS\.(\w+)\.\d+\]\}", r"<\1>",
+                          f"{finding.code} [{finding.resource}] {finding.message}")
+            cdk.Annotations.of(self).add_warning_v2(f"pipeline-lint:{finding.code}", text)
         for key, value in d.tags:
             cdk.Tags.of(self).add(key, value)
 
@@ -39,10 +50,6 @@ class PipelineStack(cdk.Stack):
                           dead_letter_queue=sqs.DeadLetterQueue(max_receive_count=d.queue.max_receive_count,
                                                                 queue=dlq),
                           removal_policy=cdk.RemovalPolicy.DESTROY)
-        # The definition's own document (only this stack's input bucket may send); S3 checks it when the
-        # notification is created, hence the dependency below.
-        queue_policy = sqs.CfnQueuePolicy(self, "JobQueuePolicy", queues=[queue.queue_url],
-                                          policy_document=d.queue_policy())
 
         buckets: dict[str, s3.Bucket] = {}
         for spec in d.buckets:
@@ -51,22 +58,6 @@ class PipelineStack(cdk.Stack):
                                encryption=s3.BucketEncryption.S3_MANAGED,
                                removal_policy=cdk.RemovalPolicy.RETAIN)
             buckets[spec.name] = bucket
-        # Native S3 -> SQS notification with the prefix filter (no custom-resource Lambda).
-        n = d.notification
-        cfn_input = buckets[n.bucket].node.default_child
-        assert isinstance(cfn_input, s3.CfnBucket)
-        cfn_input.notification_configuration = s3.CfnBucket.NotificationConfigurationProperty(
-            queue_configurations=[
-                s3.CfnBucket.QueueConfigurationProperty(
-                    event=event,
-                    queue=queue.queue_arn,
-                    filter=s3.CfnBucket.NotificationFilterProperty(
-                        s3_key=s3.CfnBucket.S3KeyFilterProperty(
-                            rules=[s3.CfnBucket.FilterRuleProperty(name="prefix", value=n.prefix)])),
-                )
-                for event in n.events
-            ])
-        cfn_input.add_resource_dependency(queue_policy)
 
         fn = d.function
         role = iam.Role(self, "ThumbnailerRole", role_name=fn.role_name,
@@ -90,6 +81,48 @@ class PipelineStack(cdk.Stack):
             environment=lambda_.CfnFunction.EnvironmentProperty(variables=fn.environment(dlq.queue_url)),
         )
         function.add_resource_dependency(log_group)
+
+        # one zip, two handlers: the notifier uses the same code asset
+        code_location = lambda_.CfnFunction.CodeProperty(s3_bucket=code.s3_bucket_name, s3_key=code.s3_object_key)
+        n = d.notification
+        rules = s3.CfnBucket.NotificationFilterProperty(s3_key=s3.CfnBucket.S3KeyFilterProperty(
+            rules=[s3.CfnBucket.FilterRuleProperty(name="prefix", value=n.prefix)]))
+        cfn_input = buckets[n.bucket].node.default_child
+        assert isinstance(cfn_input, s3.CfnBucket)
+        # Native S3 notifications with the prefix filter (no custom-resource Lambda). S3 validates the destination
+        # when the bucket is created, hence the dependencies on the queue policy / the invoke permission.
+        queue_policy_doc = d.queue_policy()
+        if d.notifier is None:
+            assert queue_policy_doc is not None
+            queue_policy = sqs.CfnQueuePolicy(self, "JobQueuePolicy", queues=[queue.queue_url],
+                                              policy_document=queue_policy_doc)
+            cfn_input.notification_configuration = s3.CfnBucket.NotificationConfigurationProperty(
+                queue_configurations=[s3.CfnBucket.QueueConfigurationProperty(event=e, queue=queue.queue_arn,
+                                                                              filter=rules) for e in n.events])
+            cfn_input.add_resource_dependency(queue_policy)
+        else:
+            nf = d.notifier
+            notifier_role = iam.Role(self, "NotifierRole", role_name=nf.role_name,
+                                     assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+                                     description=f"notifier of stack {d.name}",
+                                     inline_policies={"pipeline": iam.PolicyDocument.from_json(d.notifier_policy())})
+            notifier_logs = logs.CfnLogGroup(self, "NotifierLogs", log_group_name=nf.log_group,
+                                             retention_in_days=nf.log_retention_days)
+            notifier = lambda_.CfnFunction(
+                self, nf.logical_id, function_name=nf.name, runtime=nf.runtime, handler=nf.handler,
+                architectures=[nf.architecture], code=code_location, timeout=nf.timeout_s,
+                memory_size=nf.memory_mb, role=notifier_role.role_arn,
+                environment=lambda_.CfnFunction.EnvironmentProperty(variables=nf.environment(queue.queue_url)))
+            notifier.add_resource_dependency(notifier_logs)
+            permission = lambda_.CfnPermission(
+                self, "NotifierInvokeFromInput", action="lambda:InvokeFunction", function_name=notifier.ref,
+                principal="s3.amazonaws.com", source_arn=d.bucket_arn(d.input_bucket.name),
+                source_account=d.account)
+            cfn_input.notification_configuration = s3.CfnBucket.NotificationConfigurationProperty(
+                lambda_configurations=[s3.CfnBucket.LambdaConfigurationProperty(
+                    event=e, function=notifier.attr_arn, filter=rules) for e in n.events])
+            cfn_input.add_resource_dependency(permission)
+            cdk.CfnOutput(self, "OutNotifierFunctionName", value=notifier.ref, key="NotifierFunctionName")
 
         m = d.mapping
         mapping = lambda_.CfnEventSourceMapping(

@@ -24,6 +24,7 @@ SYNTH_TIMEOUT_S = 300
 class SynthResult:
     out_dir: Path
     stack_id: str  # the main stack; an emulator twin is f"{stack_id}-emulator"
+    warnings: tuple[str, ...] = ()  # CDK warnings, e.g. the stack lint's (WARNING STK002 ...)
 
     @property
     def template_path(self) -> Path:
@@ -104,7 +105,8 @@ def synth(
     if proc.returncode != 0:
         raise InfraError(InfraErrorCode.CDK_FAILED,
                          f"cdk synth exited {proc.returncode}: {(proc.stderr or proc.stdout)[-2000:]}")
-    result = SynthResult(out, f"{stack_name}-pipeline")
+    warnings = tuple(line.strip() for line in (proc.stderr or "").splitlines() if line.startswith("WARNING "))
+    result = SynthResult(out, f"{stack_name}-pipeline", warnings)
     if not result.template_path.is_file():
         raise InfraError(InfraErrorCode.CDK_FAILED, f"Expected a template at {result.template_path} but received none")
     return result

@@ -71,7 +71,7 @@ def test_elf_reader_agrees_with_readelf(arm64_zip: Path, tmp_path: Path) -> None
     if not shutil.which("readelf"):
         pytest.skip("binutils' readelf not installed: nothing to cross-check against")
     with zipfile.ZipFile(arm64_zip) as zf:
-        elf_names = [n for n in zf.namelist() if artifact.is_elf(zf.read(n)[:4])][:12]
+        elf_names = [n for n in zf.namelist() if artifact.is_elf(zf.read(n)[:4])]
         assert elf_names
         for name in elf_names:
             target = tmp_path / Path(name).name
@@ -84,6 +84,8 @@ def test_elf_reader_agrees_with_readelf(arm64_zip: Path, tmp_path: Path) -> None
             assert list(ours.needed) == re.findall(r"Shared library: \[([^\]]+)\]", text)
             theirs = sorted({(int(a), int(b)) for a, b in re.findall(r"Name: GLIBC_(\d+)\.(\d+)", text)})
             assert list(ours.glibc_versions) == theirs, name
+            cxx = sorted({tuple(map(int, v.split("."))) for v in re.findall(r"Name: GLIBCXX_([\d.]+)", text)})
+            assert list(ours.glibcxx_versions) == cxx, name
 
 
 def _zip_with(tmp_path: Path, files: dict[str, bytes]) -> Path:
@@ -101,14 +103,20 @@ def test_missing_module_and_glibc_too_new_are_reported(arm64_zip: Path, tmp_path
         elf = zf.read(so_name)
     assert b"GLIBC_2.17\0" in elf
     newer = elf.replace(b"GLIBC_2.17\0", b"GLIBC_2.38\0")  # same length: offsets stay valid
+    with zipfile.ZipFile(arm64_zip) as zf:  # libvips is C++: one of its GLIBCXX versions, made too new
+        vips_name = next(n for n in zf.namelist() if Path(n).name.startswith("libvips-"))
+        vips = zf.read(vips_name)
+    assert b"GLIBCXX_3.4.21\0" in vips
+    vips_newer = vips.replace(b"GLIBCXX_3.4.21\0", b"GLIBCXX_3.4.33\0")
     files = {"thumbnailer/__init__.py": b"", "thumbnailer/app.py": b"import boto3\nimport requests\n",
-             so_name: newer}
+             so_name: newer, vips_name: vips_newer}
     report = artifact.check_artifact(_zip_with(tmp_path, files), "arm64")
 
     codes = {p.code: p for p in report.problems}
     assert "requests" in codes["artifact.import_missing"].message  # boto3 is the runtime's, so not reported
     assert "boto3" not in "".join(p.message for p in report.problems if p.code == "artifact.import_missing")
     assert "2.38" in codes["artifact.glibc_too_new"].message
+    assert "3.4.33" in codes["artifact.glibcxx_too_new"].message
     assert "artifact.distribution" in codes  # pins missing: a silent pip fallback cannot pass
     assert "artifact.unresolved_library" in codes  # libjpeg etc. referenced but not bundled
 

@@ -138,3 +138,103 @@ def test_deploy_twice_changes_nothing_updates_in_place_and_destroy_leaves_nothin
     assert any(d.startswith(f"bucket {name}-input (2 object version") for d in report.deleted), report.deleted
     assert _leftovers(aws, name) == []
     assert destroy(stack, clients).deleted == []  # idempotent too
+
+
+@pytest.mark.slow
+def test_notifier_topology_delivers_uploads_through_the_notifier(
+    emulator: Any, harness_settings: HarnessSettings, aws: Callable[..., Any], tmp_path: Path
+) -> None:
+    # GIVEN a stack in the second topology: S3 -> notifier function -> SQS -> thumbnailer
+    name = f"ntf-{uuid.uuid4().hex[:6]}"
+    clients = Clients(Target.emulator(harness_settings))
+    stack = stack_for_target(clients, name, "default", {"topology": "notifier"})
+    try:
+        report = deploy(stack, clients)
+        assert f"allowed {name}-input to invoke {name}-notifier" in report.changes
+        assert f"configured notification {name}-input uploads/* -> {name}-notifier" in report.changes
+        assert deploy(stack, clients).changes == []
+        # WHEN a photo is uploaded
+        _photo(tmp_path / "p.jpg", (800, 600))
+        aws("s3").put_object(Bucket=f"{name}-input", Key="uploads/n/p.jpg", Body=(tmp_path / "p.jpg").read_bytes())
+        # THEN the thumbnails arrive (the notifier's message went through the queue to the thumbnailer)
+        s3 = aws("s3")
+        wanted = {"thumbnails/large/n/p.jpg.jpg", "thumbnails/small/n/p.jpg.jpg"}
+        wait_until(lambda: wanted <= {o["Key"] for o in s3.list_objects_v2(Bucket=f"{name}-output").get(
+            "Contents", [])}, UPLOAD_TO_THUMBNAILS_TIMEOUT_S, interval=0.2, what="thumbnails via the notifier")
+        small = Image.open(io.BytesIO(s3.get_object(Bucket=f"{name}-output",
+                                                    Key="thumbnails/small/n/p.jpg.jpg")["Body"].read()))
+        assert small.size == (256, 192)
+        # AND switching back to the direct topology rewires S3 to the queue and removes the notifier
+        direct = deploy(stack_for_target(clients, name, "default"), clients)
+        assert f"configured notification {name}-input uploads/* -> {name}-jobs" in direct.changes
+        assert f"deleted function {name}-notifier (no longer in the definition)" in direct.changes
+        assert [f for f in _leftovers(aws, name) if "notifier" in f] == []
+    finally:
+        deleted = destroy(stack, clients).deleted
+    assert f"function {name}-thumbnailer" in deleted
+    assert _leftovers(aws, name) == []
+
+
+def test_harness_entry_points_write_outputs_and_describe_the_stack(
+    emulator: Any, harness_settings: HarnessSettings, aws: Callable[..., Any]
+) -> None:
+    from infra.deploy import deploy_for_harness, describe_for_harness, outputs_file, read_outputs
+
+    name = f"hx-{uuid.uuid4().hex[:6]}"
+    clients = Clients(Target.emulator(harness_settings))
+    try:
+        report = deploy_for_harness(harness_settings, stack_name=name)
+        path = outputs_file(harness_settings, name)
+        assert path == harness_settings.home / "outputs" / f"{name}.json"
+        assert read_outputs(path) == report.outputs
+        assert {"input_bucket", "output_bucket", "queue_url", "queue_arn", "dlq_url", "dlq_arn", "function_name",
+                "stack_name"} <= set(report.outputs)
+        assert report.summary()[0].endswith(f"{len(report.changes)} change(s)") and report.changes
+        lines = describe_for_harness(harness_settings, stack_name=name)
+        assert lines[0] == f"stack {name} (profile default)"
+        assert any(f"queue    {name}-dlq: 0 visible, 0 in flight" in line for line in lines), lines
+        assert not [line for line in lines if "MISSING" in line], lines
+    finally:
+        destroy(stack_for_target(clients, name, "default"), clients)
+        outputs_file(harness_settings, name).unlink(missing_ok=True)
+    assert _leftovers(aws, name) == []
+
+
+@pytest.mark.slow
+def test_seed_profile_single_bucket_does_not_loop(
+    emulator: Any, harness_settings: HarnessSettings, aws: Callable[..., Any], tmp_path: Path
+) -> None:
+    # GIVEN the seed's single-bucket layout (thumbnails/ inside the input bucket), deployed despite its warnings
+    name = f"seed-{uuid.uuid4().hex[:6]}"
+    clients = Clients(Target.emulator(harness_settings))
+    stack = stack_for_target(clients, name, "seed")
+    try:
+        report = deploy(stack, clients)
+        assert {f.code for f in report.findings} == {"STK002", "STK007", "STK009", "STK010"}
+        assert any(line.startswith("  WARNING STK002") for line in report.summary())
+        bucket = report.outputs["input_bucket"]
+        assert report.outputs["output_bucket"] == bucket
+        # WHEN a photo is uploaded
+        _photo(tmp_path / "p.jpg", (640, 480))
+        s3 = aws("s3")
+        s3.put_object(Bucket=bucket, Key="uploads/s/p.jpg", Body=(tmp_path / "p.jpg").read_bytes())
+        # THEN its two thumbnails land under thumbnails/ of the same bucket ...
+        wanted = {"thumbnails/large/s/p.jpg.jpg", "thumbnails/small/s/p.jpg.jpg"}
+
+        def listing() -> set[str]:
+            return {o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])}
+
+        wait_until(lambda: wanted <= listing(), UPLOAD_TO_THUMBNAILS_TIMEOUT_S, interval=0.2, what="seed thumbnails")
+        # ... and the thumbnails trigger nothing: the queue drains and no thumbnail of a thumbnail appears
+        sqs = aws("sqs")
+
+        def drained() -> bool:
+            attrs = sqs.get_queue_attributes(QueueUrl=report.outputs["queue_url"], AttributeNames=[
+                "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+            return attrs["ApproximateNumberOfMessages"] == attrs["ApproximateNumberOfMessagesNotVisible"] == "0"
+
+        wait_until(drained, UPLOAD_TO_THUMBNAILS_TIMEOUT_S, interval=0.2, what="seed queue drained")
+        assert listing() == wanted | {"uploads/s/p.jpg"}
+    finally:
+        destroy(stack, clients)
+    assert _leftovers(aws, name) == []

@@ -74,6 +74,7 @@ def test_synthesized_template_is_cfn_lint_clean(synthesized: SynthResult, which:
     matches = lint_all(synthesized.template_path_of(stack_id).read_text())
     problems = [str(m) for m in matches if m.rule.id[0] in ("E", "W")]  # errors and warnings; I* is advice
     assert problems == []
+    assert synthesized.warnings == ()  # the default profile passes the stack lint inside the CDK app too
 
 
 def test_iam_has_no_delete_on_the_input_and_no_wildcard_resource(synthesized: SynthResult) -> None:

@@ -108,11 +108,21 @@ def test_cpu_share_is_linear_below_one_vcpu_and_capped() -> None:
         cpu_share(64)
 
 
-def test_modeled_duration_stretches_cpu_only() -> None:
-    # 100 ms CPU + 20 ms waiting on a full core; at 884.5 MB (half a vCPU) the CPU part doubles
-    assert modeled_duration_ms(100.0, 120.0, 1769) == pytest.approx(120.0)
-    assert modeled_duration_ms(100.0, 120.0, 512) == pytest.approx(100.0 * 1769 / 512 + 20.0)
-    assert modeled_duration_ms(100.0, 100.0, 1769, cpu_speed_factor=1.5) == pytest.approx(150.0)
+def test_modeled_duration_stretches_cpu_and_adds_the_modeled_wait() -> None:
+    assert modeled_duration_ms(100.0, 1769) == pytest.approx(100.0)
+    assert modeled_duration_ms(100.0, 512) == pytest.approx(100.0 * 1769 / 512)
+    assert modeled_duration_ms(100.0, 512, wait_ms=40.0) == pytest.approx(100.0 * 1769 / 512 + 40.0)
+    assert modeled_duration_ms(100.0, 3008, cpu_speed_factor=1.5) == pytest.approx(150.0)
+    with pytest.raises(BenchError, match="cpu_ms"):
+        modeled_duration_ms(-1.0, 512)
+
+
+def test_an_io_wait_makes_larger_memory_dearer() -> None:
+    runs = [CeilingRun("vips", "x", m, True, wall_ms=300.0, cpu_ms=100.0) for m in (256, 1769)]
+    flat = {r.memory_mb: r.usd_per_million["arm64"] for r in model_rows(runs)}
+    waiting = {r.memory_mb: r.usd_per_million["arm64"] for r in model_rows(runs, io_wait_ms=50.0)}
+    assert flat[256] == pytest.approx(flat[1769], rel=0.01)  # CPU-bound: flat below one vCPU
+    assert waiting[1769] > waiting[256] * 1.2
 
 
 def test_cost_per_million_matches_the_price_table() -> None:

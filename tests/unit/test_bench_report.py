@@ -162,3 +162,12 @@ def test_headline_quotes_the_numbers_the_issue_asks_for() -> None:
     assert lines[1].startswith("pillow vs floor (time): jpeg-12mp 2.00×; jpeg-24mp 1.82×")
     assert "Peak RSS on jpeg-24mp (fresh process, one job): vips 60 MB." in lines
     assert any(line.startswith("Recommended memory (<= 1000 ms modeled): pillow arm64") for line in lines)
+
+
+def test_readme_section_is_dated_and_carries_the_table_and_verdicts() -> None:
+    from benchmarks.report import readme_section
+
+    text = readme_section(_results())
+    assert text.startswith("Latest `make bench` (quick) on this machine, 2026-11-27T23:00:00+00:00: Test CPU")
+    assert "| input | pillow ms |" in text
+    assert "best backend >= 1.1x sharp throughput on jpeg-24mp: MISSED (0.72×" in text

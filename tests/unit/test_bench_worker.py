@@ -96,3 +96,15 @@ def test_every_benchmark_module_imports_in_a_fresh_interpreter() -> None:
                                               "MPLBACKEND": "Agg"})
     assert result.returncode == 0, result.stderr[-2000:]
     assert len(modules) >= 12
+
+
+def test_ceilings_past_the_time_budget_are_skipped_not_failed(photo: Path) -> None:
+    from benchmarks.cost import SKIPPED
+    from benchmarks.imaging import probe
+    from benchmarks.inputs import BenchInput
+    from benchmarks.runner import measure_ceilings
+
+    inp = BenchInput("photo", "test photo", "generated", probe(photo))
+    runs, _ = measure_ceilings([inp], ["floor"], [256, 512], runs=1, budget_s=0.0)
+    assert [(r.memory_mb, r.ok, r.error_code) for r in runs] == [(256, False, SKIPPED), (512, False, SKIPPED)]
+    assert all(not r.measured for r in runs)

@@ -20,6 +20,7 @@ def _codes(stack: Stack) -> dict[str, Severity]:
 
 def test_default_profile_passes_without_findings() -> None:
     assert lint(build_stack()) == []
+    assert lint(build_stack(overrides={"topology": "notifier"})) == []
 
 
 def test_seed_profile_is_flagged_for_visibility_memory_retention_and_single_bucket() -> None:
@@ -148,3 +149,15 @@ def test_cli_lint_exit_codes_and_output(capsys: pytest.CaptureFixture[str]) -> N
     assert cli.main(["lint", "--set", "nope=1"]) == 2
     assert "INVALID_OVERRIDE" in capsys.readouterr().err
     assert errors(lint(build_stack(profile="seed"))) == []
+
+
+def test_deploy_report_summary_prints_changes_and_lint_warnings() -> None:
+    from infra.deploy import DeployReport
+
+    report = DeployReport("thumbs", "seed", "http://127.0.0.1:4566", changes=["created queue thumbs-dlq"],
+                          findings=lint(build_stack(profile="seed")))
+    lines = report.summary()
+    assert lines[0] == "stack thumbs (profile seed) at http://127.0.0.1:4566: 1 change(s)"
+    assert "  created queue thumbs-dlq" in lines
+    assert sum(1 for line in lines if line.startswith("  WARNING STK")) == 4
+    assert DeployReport("thumbs", "default", "x").summary() == ["stack thumbs (profile default) at x: no changes"]

@@ -146,3 +146,21 @@ def test_code_zip_changes_when_a_source_changes(tmp_path) -> None:  # type: igno
     before = code_zip_bytes(tmp_path)
     (tmp_path / "pkg" / "m.py").write_text("A = 2\n")
     assert code_zip_bytes(tmp_path) != before
+
+
+def test_notifier_topology_routes_s3_through_the_notifier_with_least_privilege() -> None:
+    from notifier.config import NotifierSettings
+
+    stack = build_stack("nt", overrides={"topology": "notifier"})
+    assert stack.notifier is not None and stack.notifier.handler == "notifier.app.lambda_handler"
+    assert stack.notification.function == stack.notifier.name  # the bucket invokes the notifier, not SQS
+    assert stack.queue_policy() is None  # no S3 principal on the queue: the notifier's role sends
+    env = stack.notifier.environment("http://127.0.0.1:4566/000000000000/nt-jobs")
+    assert NotifierSettings.from_env(env).queue_url.endswith("/nt-jobs")
+    statements = stack.notifier_policy()["Statement"]
+    send = next(st for st in statements if "sqs:SendMessage" in st["Action"])
+    assert send["Resource"] == [stack.queue_arn("nt-jobs")]
+    for st in statements:
+        assert "*" not in st["Resource"] and not {"s3:DeleteObject", "s3:PutObject"} & set(st["Action"])
+    assert [role for role, _ in stack.all_statements()] == [stack.function.role_name, stack.notifier.role_name]
+    assert build_stack("nt").notifier is None  # direct topology by default
