@@ -134,7 +134,7 @@ synth: venv cdk-cli ## cdk synth (offline) into infra/cdk.out, then cfn-lint the
 	@$(CDK_ENV) $(PY) -m infra synth --stack $(STACK) --profile $(STACK_PROFILE)
 	@$(VENV)/bin/cfn-lint infra/cdk.out/$(STACK)-pipeline.template.json && echo "cfn-lint: clean"
 
-deploy-aws: venv cdk-cli ## deploy to REAL AWS with CDK (needs credentials, e.g. AWS_PROFILE=..., a bootstrapped account and `make package`; never in CI)
+deploy-aws: venv cdk-cli package ## deploy to REAL AWS with CDK (needs credentials, e.g. AWS_PROFILE=..., a bootstrapped account and `make package`; never in CI)
 	@if [ -n "$$CI" ]; then echo "error: deploy-aws talks to real AWS and never runs in CI" >&2; exit 2; fi
 	@test -f .package/lambda-arm64.zip || { echo "error: .package/lambda-arm64.zip is missing: run 'make package' first" >&2; exit 2; }
 	@$(PY) -m infra lint --stack $(STACK) --profile $(STACK_PROFILE)

@@ -13,6 +13,8 @@ import pytest
 
 from infra import artifact
 
+pytestmark = pytest.mark.arm64
+
 
 def test_arm64_artifact_passes_every_check(arm64_zip: Path) -> None:
     report = artifact.check_artifact(arm64_zip, "arm64")

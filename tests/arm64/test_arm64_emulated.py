@@ -11,6 +11,8 @@ import pytest
 
 from harness import arm64
 
+pytestmark = pytest.mark.arm64
+
 BACKENDS = ("pillow", "vips")
 MEAN_TOLERANCE = 1.5  # mean absolute channel difference, 0-255
 FAR_TOLERANCE = 0.002  # share of channel values more than 16 levels apart
