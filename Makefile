@@ -31,7 +31,7 @@ PIPFILTER = 2>&1 | { grep -v -E "is ignored: it is neither a file nor a director
 
 export HARNESS_PORT ?= 4566
 
-.PHONY: help check-python venv emulator-venv install up down status logs test test-unit test-fast fixtures \
+.PHONY: help check-python venv emulator-venv install up down status logs test test-unit typecheck fixtures \
         clean clean-state
 
 help: ## list targets
@@ -91,6 +91,9 @@ test: install fixtures ## the whole suite: unit, contract, integration (starts o
 
 test-unit: venv ## unit + contract tests only (no emulator)
 	@$(PY) -m pytest tests/unit tests/contract $(PYTEST_ARGS)
+
+typecheck: venv ## mypy over harness/, handlers/, infra/, fixtures/, benchmarks/ (also part of make test)
+	@$(PY) -m mypy
 
 fixtures: venv ## generate the deterministic fixture corpus into fixtures/generated
 	@$(PY) -m fixtures.generate --out fixtures/generated
