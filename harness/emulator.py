@@ -132,9 +132,9 @@ def emulator_environment(settings: HarnessSettings, base: dict[str, str] | None 
     env.update(
         {
             "GATEWAY_LISTEN": f"127.0.0.1:{settings.port}",
-            # LocalStack's default (twisted) gateway ignores the host of GATEWAY_LISTEN and binds every interface;
-            # hypercorn honours it, so the emulator is reachable from this machine only.
-            "GATEWAY_SERVER": "hypercorn",
+            # twisted: LocalStack's default and fastest gateway. On its own it ignores the host of GATEWAY_LISTEN and
+            # binds every interface; our plugin's start-up hook makes it bind 127.0.0.1 (tests check the listener).
+            "GATEWAY_SERVER": "twisted",
             "LOCALSTACK_HOST": f"127.0.0.1:{settings.port}",
             "SERVICES": SERVICES,
             "EAGER_SERVICE_LOADING": "0",

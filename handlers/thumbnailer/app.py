@@ -72,6 +72,9 @@ class Thumbnailer:
             "backend": self.resizer.name,
             "sizes": [s.name for s in self.spec.sizes],
             "request_id": self._request_id,
+            # SQS timestamps (epoch ms) let an observer split queue wait from processing time
+            "sent_timestamp": _int_attr(record, "SentTimestamp"),
+            "first_receive_ms": _int_attr(record, "ApproximateFirstReceiveTimestamp"),
         }
         self.metrics.add_metric(name="RecordsReceived", unit=MetricUnit.Count, value=1)
         retry: BaseException | None = None
@@ -179,6 +182,14 @@ def _receive_count(record: SQSRecord) -> int:
         return int(record.attributes.approximate_receive_count or 1)
     except (KeyError, TypeError, ValueError):
         return 1
+
+
+def _int_attr(record: SQSRecord, name: str) -> int | None:
+    """An SQS system attribute as int, None when absent (test events, hand-made records)."""
+    try:
+        return int(record.raw_event["attributes"][name])
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def _json_or_text(body: str) -> Any:

@@ -25,6 +25,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rate", type=float, help="override load.rate (uploads/s)")
     p.add_argument("--count", type=int, help="override load.count (fixed number of uploads)")
     p.add_argument("--duration", type=float, dest="duration_s", help="override load.duration_s")
+    p.add_argument("--max-uploads", type=int, dest="max_uploads", help="override the load.max_uploads bound")
     p.add_argument("--backend", action="append", choices=("pillow", "vips"), help="backend(s) to run (repeatable)")
     p.add_argument("--max-concurrency", type=int, dest="max_concurrency", help="event source MaximumConcurrency")
     p.add_argument("--batch-size", type=int, dest="batch_size", help="event source batch size")
@@ -47,7 +48,8 @@ def run(args: argparse.Namespace) -> int:
         return 0 if args.list else 2
     try:
         scenario = load_scenario(args.scenario).with_overrides(
-            rate=args.rate, count=args.count, duration_s=args.duration_s, max_concurrency=args.max_concurrency,
+            rate=args.rate, count=args.count, duration_s=args.duration_s, max_uploads=args.max_uploads,
+            max_concurrency=args.max_concurrency,
             batch_size=args.batch_size, baseline_seconds=args.baseline_seconds,
             backends=tuple(args.backend) if args.backend else None, read_logs=False if args.no_logs else None,
         )

@@ -131,10 +131,17 @@ def summarize(
 
     efficiency: dict[str, Any] = {}
     if baseline and baseline.get("images_per_s") and pipeline.get("service_rate_per_s"):
+        # the service rate is the pipeline's capacity only if work was waiting: messages queued in most samples
+        # taken while there were completions still to come
+        last_done = max(done_times) if done_times else t0
+        busy = [s for s in samples if t0 <= s.t_ms <= last_done]
+        backlog = sum(1 for s in busy if s.visible > 0) / len(busy) if busy else 0.0
         efficiency = {
             "pipeline_per_s": pipeline["service_rate_per_s"],
             "raw_resize_per_s": baseline["images_per_s"],
             "ratio": pipeline["service_rate_per_s"] / baseline["images_per_s"],
+            "backlog_fraction": backlog,
+            "saturated": backlog >= 0.5,
         }
 
     return {
@@ -209,8 +216,11 @@ def markdown(summary: Mapping[str, Any]) -> str:
     load = summary.get("loadavg_1m")
     if load:
         lines.append(f"| machine load average (1 min) at start / end | {load['start']:.1f} / {load['end']:.1f} |")
-    if eff:
-        lines.append(f"| **pipeline efficiency** (service rate / raw resize) | **{eff['ratio']:.2f}** |")
+    if eff and eff.get("saturated", True):
+        lines.append(f"| **pipeline efficiency** (service rate / raw resize, pipeline saturated) | **{eff['ratio']:.2f}** |")
+    elif eff:
+        lines.append(f"| pipeline efficiency | not measured: the queue was empty in {1 - eff['backlog_fraction']:.0%} "
+                     f"of the samples (offered load below capacity; see scenario `saturate`) |")
     lines += ["", "## Latency (ms)", "", "| stage | n | p50 | p90 | p99 | max |", "|---|---|---|---|---|---|"]
     for name, label in STAGES:
         d = summary["latency_ms"][name]
@@ -270,7 +280,8 @@ def comparison_markdown(summaries: Sequence[Mapping[str, Any]]) -> str:
     row("thumbnails/s completed", lambda s: s["pipeline"].get("thumbnails_per_s"), 2)
     row("service rate (uploads/s busy)", lambda s: s["pipeline"].get("service_rate_per_s"), 2)
     row("raw resize images/s", lambda s: s["baseline"].get("images_per_s"), 2)
-    row("pipeline efficiency", lambda s: s["efficiency"].get("ratio"), 2)
+    row("pipeline efficiency", lambda s: s["efficiency"].get("ratio") if s["efficiency"].get("saturated", True)
+        else None, 2)
     for stage in ("e2e", "to_handler", "handler", "resize", "overhead", "overhead_after_put"):
         for q in ("p50", "p99"):
             row(f"{stage} {q} (ms)", lambda s, st=stage, qq=q: s["latency_ms"][st][qq], 0)

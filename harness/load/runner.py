@@ -112,7 +112,7 @@ class LoadRun:
                           max_duration_s=sc.duration_s + sc.drain_timeout_s + 600)
         self._phase(f"run {run_id}: {len(offsets)} uploads planned over {offsets[-1] if offsets else 0:.1f} s "
                     f"({sc.profile.kind}, base rate {sc.profile.rate}/s)")
-        processes = int(overrides["maximum_concurrency"])
+        processes = cores()  # raw resize on the same cores, one single-threaded process per core
         distinct = list({i.name: i.body for i in items}.values())[:200]
         sizes = str(outputs.get("sizes") or "large:1024x1024,small:256x256")
         baselines: list[dict[str, Any]] = []

@@ -88,3 +88,29 @@ def test_make_down_leaves_no_process_and_no_listener(tmp_path: Path) -> None:
     assert "stopped LocalStack" in down.stdout
     assert _processes_with_home(home) == []
     assert not emu.port_in_use(port)
+
+
+def _listeners(port: int) -> list[str]:
+    """Local addresses of LISTEN sockets on `port`, from /proc/net/tcp and tcp6 (no external tools)."""
+    found = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            rows = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            fields = row.split()
+            address, port_hex = fields[1].rsplit(":", 1)
+            if fields[3] == "0A" and int(port_hex, 16) == port:  # 0A = LISTEN
+                if len(address) == 8:
+                    found.append(socket.inet_ntop(socket.AF_INET, bytes.fromhex(address)[::-1]))
+                else:
+                    found.append(address)
+    return found
+
+
+def test_embedded_emulator_listens_on_loopback_only(emulator: emu.EmulatorHandle,
+                                                    harness_settings: HarnessSettings) -> None:
+    if harness_settings.emulator != "embedded" or emulator.pid is None:
+        pytest.skip("only the embedded emulator's listener is ours to check")
+    assert _listeners(harness_settings.port) == ["127.0.0.1"]

@@ -68,7 +68,7 @@ def test_emulator_environment_keeps_everything_under_home(tmp_path: Path) -> Non
     settings = HarnessSettings(port=4999, home=tmp_path)
     env = emulator.emulator_environment(settings, base={"VIRTUAL_ENV": "/x", "PATH": "/usr/bin"})
     assert env["GATEWAY_LISTEN"] == "127.0.0.1:4999"
-    assert env["GATEWAY_SERVER"] == "hypercorn"  # twisted would bind 0.0.0.0
+    assert env["GATEWAY_SERVER"] == "twisted"  # bound to loopback by our plugin: see test_lifecycle
     for key in ("FILESYSTEM_ROOT", "TMPDIR", "HOME", "HARNESS_HOME"):
         assert Path(env[key]).is_relative_to(tmp_path), key
     assert env["OVERRIDE_IN_DOCKER"] == "0" and env["DNS_ADDRESS"] == "0"

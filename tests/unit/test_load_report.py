@@ -54,14 +54,24 @@ def test_summary_figures_come_from_the_records(tmp_path: Path) -> None:
     assert summary["latency_ms"]["to_handler"]["p50"] == pytest.approx(35.0)
     assert summary["pipeline"]["thumbnails"] == 90
     assert summary["efficiency"]["ratio"] == pytest.approx(summary["pipeline"]["service_rate_per_s"] / 20.0)
+    assert summary["efficiency"]["saturated"]  # messages were waiting in most samples
     files = report.write(summary, tmp_path)
     names = {p.name for p in files}
     assert names == {"report.json", "report.md", "latency_cdf.png", "throughput.png", "queue_depth.png"}
     for png in tmp_path.glob("*.png"):
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
     md = (tmp_path / "report.md").read_text()
-    assert "lost (missing): **5**" in md and "pipeline efficiency" in md
+    assert "lost (missing): **5**" in md and "**pipeline efficiency**" in md
     assert json.loads((tmp_path / "report.json").read_text())["run_id"] == RUN
+
+
+def test_efficiency_is_not_claimed_when_the_pipeline_was_never_saturated() -> None:
+    gen, acc = fake_run()
+    idle = [Sample(T0 + i * 1000, 0, 1, 0, 0, 1) for i in range(6)]
+    summary = report.summarize(scenario={"name": "fake"}, backend="pillow", generation=gen, accounting=acc,
+                               samples=idle, baseline={"images_per_s": 20.0, "processes": 2})
+    assert not summary["efficiency"]["saturated"]
+    assert "not measured" in report.markdown(summary)
 
 
 def test_side_by_side_has_one_column_per_backend() -> None:
