@@ -6,6 +6,7 @@ Everything here is MODELED from measured local numbers; nothing in this module m
 from __future__ import annotations
 
 import math
+import statistics
 from dataclasses import asdict, dataclass
 from typing import Iterable, Mapping, Sequence
 
@@ -124,18 +125,34 @@ class SizingRow:
         return asdict(self)
 
 
+def pooled_cpu_ms(runs: Iterable[CeilingRun]) -> dict[tuple[str, str], float]:
+    """Median CPU ms per backend x input over every ceiling where it actually ran and passed.
+
+    On a full core the ceiling does not change the CPU a job needs, so differences between ceilings are run-to-run
+    noise; pooling them keeps that noise out of the comparison between memory sizes (otherwise the "cheapest" size
+    would be whichever happened to run in a quiet moment)."""
+    by: dict[tuple[str, str], list[float]] = {}
+    for r in runs:
+        if r.ok and r.cpu_ms is not None and r.inferred_from_mb is None:
+            by.setdefault((r.backend, r.input), []).append(r.cpu_ms)
+    return {k: statistics.median(v) for k, v in by.items()}
+
+
 def model_rows(runs: Iterable[CeilingRun], *, cpu_speed_factor: float = 1.0, images_per_invocation: int = 1,
                io_wait_ms: float = 0.0) -> list[SizingRow]:
     """Modeled duration and cost of each measured run. `io_wait_ms` adds a modeled, memory-independent wait per image
     (S3 GET + PUT in the real pipeline; 0 by default: only the measured job is priced)."""
     if isinstance(io_wait_ms, bool) or not isinstance(io_wait_ms, (int, float)) or io_wait_ms < 0:
         raise BenchError(expected("a non-negative number of milliseconds", "io_wait_ms", io_wait_ms))
+    runs = list(runs)
+    pooled = pooled_cpu_ms(runs)
     rows: list[SizingRow] = []
     for run in runs:
         if not run.ok or run.cpu_ms is None:
             rows.append(SizingRow(run.backend, run.input, run.memory_mb, False, None, {}, run.error_code))
             continue
-        ms = modeled_duration_ms(run.cpu_ms, run.memory_mb, cpu_speed_factor, io_wait_ms)
+        cpu = pooled.get((run.backend, run.input), run.cpu_ms)
+        ms = modeled_duration_ms(cpu, run.memory_mb, cpu_speed_factor, io_wait_ms)
         usd = {arch: cost_per_million_usd(ms, run.memory_mb, arch, images_per_invocation) for arch in PRICES}
         rows.append(SizingRow(run.backend, run.input, run.memory_mb, True, ms, usd))
     return rows

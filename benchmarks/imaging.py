@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image, ImageCms, ImageOps
 
 from thumbnailer.resizers.base import ResizeSpec, fit_box
 
@@ -30,6 +30,7 @@ WEBP_QUALITY = 80
 WEBP_METHOD = 4
 
 ORIENTATION_TAG = 0x0112
+_SRGB = ImageCms.createProfile("sRGB")
 SWAPPING_ORIENTATIONS = frozenset({5, 6, 7, 8})
 
 
@@ -98,11 +99,21 @@ def encode(im: Image.Image, fmt: str) -> bytes:
 
 
 def decode_full(data: bytes) -> Image.Image:
-    """Full-resolution decode with EXIF orientation applied; RGB, or RGBA when the input has alpha."""
+    """Full-resolution decode, EXIF orientation applied, embedded ICC profile converted to sRGB (as the job does);
+    RGB, or RGBA when the input has alpha."""
     with Image.open(io.BytesIO(data)) as im:
         im.load()
+        icc = im.info.get("icc_profile")
         out = ImageOps.exif_transpose(im) or im
         has_alpha = out.mode in ("RGBA", "LA", "PA") or (out.mode == "P" and "transparency" in out.info)
+        if icc and not has_alpha and out.mode in ("RGB", "CMYK", "L"):
+            try:
+                converted = ImageCms.profileToProfile(out, ImageCms.ImageCmsProfile(io.BytesIO(icc)), _SRGB,
+                                                      outputMode="RGB", renderingIntent=ImageCms.Intent.PERCEPTUAL)
+                if converted is not None:
+                    out = converted
+            except (ImageCms.PyCMSError, OSError, ValueError):
+                pass  # an unusable profile: compare the pixels as they are
         return out.convert("RGBA" if has_alpha else "RGB")
 
 

@@ -335,7 +335,8 @@ def render_markdown(results: Mapping[str, Any]) -> str:
     out.append("")
     model = sizing.get("model", {})
     out.append(f"Modeled: CPU share = min(1, memory / {model.get('full_vcpu_mb', 1769)} MB); duration = measured CPU ms "
-               f"/ share + {model.get('io_wait_ms', 0)} ms modeled I/O wait; billed per 1 ms; "
+               f"(per backend x input, the median over the ceilings where it ran: the ceiling does not change the CPU "
+               f"a job needs) / share + {model.get('io_wait_ms', 0)} ms modeled I/O wait; billed per 1 ms; "
                f"{model.get('images_per_invocation', 1)} image(s) per invocation. "
                f"Prices ({model.get('price_table_date', '?')}, {model.get('price_table_source', '?')}): "
                + "; ".join(f"{p['arch']} ${p['usd_per_gb_s']:.10f}/GB-s + ${p['usd_per_million_requests']:.2f}/M "

@@ -22,13 +22,15 @@ class Baseline:
     failed: int
     images_per_s: float
     mean_resize_ms: float
+    cpu_ms_per_image: float | None = None  # process CPU (all threads) per resized image, summed over the workers
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def _worker(backend: str, bodies: Sequence[bytes], sizes: str, seconds: float, start_at: float) -> tuple[int, int, float]:
-    """Runs in a fresh process: resize bodies round-robin from start_at for `seconds`; (ok, failed, busy_s)."""
+def _worker(backend: str, bodies: Sequence[bytes], sizes: str, seconds: float,
+            start_at: float) -> tuple[int, int, float, float]:
+    """Runs in a fresh process: resize bodies round-robin from start_at for `seconds`; (ok, failed, busy_s, cpu_s)."""
     import sys
 
     from harness.paths import HANDLERS_DIR
@@ -53,6 +55,7 @@ def _worker(backend: str, bodies: Sequence[bytes], sizes: str, seconds: float, s
         time.sleep(min(0.01, max(0.0, start_at - time.time())))
     ok = failed = 0
     t0 = time.perf_counter()
+    c0 = time.process_time()
     end = t0 + seconds
     i = 0
     while time.perf_counter() < end:
@@ -62,7 +65,7 @@ def _worker(backend: str, bodies: Sequence[bytes], sizes: str, seconds: float, s
         except Exception:  # noqa: BLE001
             failed += 1
         i += 1
-    return ok, failed, time.perf_counter() - t0
+    return ok, failed, time.perf_counter() - t0, time.process_time() - c0
 
 
 def measure(backend: str, bodies: Sequence[bytes], *, processes: int, seconds: float = 10.0,
@@ -82,4 +85,6 @@ def measure(backend: str, bodies: Sequence[bytes], *, processes: int, seconds: f
     failed = sum(r[1] for r in results)
     rate = sum((r[0] + r[1]) / r[2] for r in results if r[2] > 0)
     busy = sum(r[2] for r in results)
-    return Baseline(backend, processes, seconds, ok, failed, rate, 1000 * busy / max(1, ok + failed))
+    cpu = sum(r[3] for r in results)
+    return Baseline(backend, processes, seconds, ok, failed, rate, 1000 * busy / max(1, ok + failed),
+                    1000 * cpu / max(1, ok + failed))

@@ -9,6 +9,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from harness.load.cpu import CpuReading, summarize_cpu
 from harness.load.generator import GenerationResult, UploadRecord
 from harness.load.observe import Accounting, Outcome, Sample, UploadOutcome
 
@@ -99,6 +100,8 @@ def summarize(
     settled: bool | None = None,
     sizes: Sequence[str] = ("large", "small"),
     extra: Mapping[str, Any] | None = None,
+    cpu_readings: Sequence[CpuReading] = (),
+    cores: int | None = None,
 ) -> dict[str, Any]:
     """All figures of one run as a JSON-serialisable dict (the report's single source)."""
     records = generation.records
@@ -144,6 +147,13 @@ def summarize(
             "saturated": backlog >= 0.5,
         }
 
+    # CPU by consumer over the same busy window as the service rate (first handler start -> last thumbnail)
+    resize_cpu_ms = (baseline or {}).get("cpu_ms_per_image")
+    cpu = summarize_cpu(cpu_readings, min(starts) if starts else None, max(done_times) if done_times else None,
+                        len(complete), resize_cpu_ms, cores or int((baseline or {}).get("processes") or 1))
+    if cpu and efficiency:
+        cpu = {**cpu, "measured_efficiency": efficiency["ratio"]}
+
     return {
         "scenario": dict(scenario),
         "backend": backend,
@@ -164,6 +174,7 @@ def summarize(
         "accounting": accounting.to_dict(),
         "settled": settled,
         "efficiency": efficiency,
+        "cpu": dict(cpu),
         "baseline": dict(baseline or {}),
         "samples": [asdict(s) for s in samples],
         "series": {
@@ -221,6 +232,7 @@ def markdown(summary: Mapping[str, Any]) -> str:
     elif eff:
         lines.append(f"| pipeline efficiency | not measured: the queue was empty in {1 - eff['backlog_fraction']:.0%} "
                      f"of the samples (offered load below capacity; see scenario `saturate`) |")
+    lines += cpu_markdown(summary.get("cpu") or {})
     lines += ["", "## Latency (ms)", "", "| stage | n | p50 | p90 | p99 | max |", "|---|---|---|---|---|---|"]
     for name, label in STAGES:
         d = summary["latency_ms"][name]
@@ -260,6 +272,50 @@ def markdown(summary: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def cpu_markdown(cpu: Mapping[str, Any]) -> list[str]:
+    """The 'where the CPU goes' section: CPU ms per completed upload by process, and the ceiling it implies."""
+    if not cpu:
+        return []
+    per = cpu["per_image_ms"]
+    lines = [
+        "",
+        "## Where the CPU goes (measured)",
+        "",
+        f"CPU time (utime+stime from /proc, children excluded) over the busy window of {cpu['window_s']:.1f} s "
+        f"(first handler start -> last thumbnail), divided by the {cpu['completed']} completed uploads.",
+        "",
+        "| consumer | CPU ms per completed upload |",
+        "|---|---|",
+        f"| raw resize (baseline process CPU, same inputs) | {_fmt(per['resize_raw'], 1)} |",
+        f"| Lambda runtimes ({cpu['runtime_processes']} process(es): resize + handler overhead) | "
+        f"{_fmt(per['runtimes'], 1)} |",
+        f"| of which handler overhead (runtimes minus raw resize) | {_fmt(per['handler_overhead'], 1)} |",
+        f"| emulator (LocalStack: S3, SQS, notifications, event source polling, Lambda service) | "
+        f"{_fmt(per['emulator'], 1)} |",
+        f"| this harness (load generator uploads, sampler) | {_fmt(per['harness'], 1)} |",
+        f"| everything else on the machine (neighbours, kernel) | {_fmt(per['other'], 1)} |",
+        f"| machine busy, all processes | {_fmt(per['machine_busy'], 1)} |",
+        "",
+    ]
+    if cpu.get("utilisation") is not None:
+        lines.append(f"- machine utilisation in the window: {cpu['utilisation']:.0%} of {cpu['cores']} cores")
+    if cpu.get("ceiling") is not None:
+        lines.append(f"- **efficiency ceiling on {cpu['cores']} cores** = resize / (resize + emulator + handler "
+                     f"overhead) = {_fmt(per['resize_raw'], 1)} / ({_fmt(per['emulator'], 1)} + "
+                     f"{_fmt(per['runtimes'], 1)}) = **{cpu['ceiling']:.2f}**; charging this harness's CPU too: "
+                     f"{cpu['ceiling_with_harness']:.2f}")
+    if cpu.get("measured_efficiency") is not None and cpu.get("ceiling_with_harness") is not None:
+        gap = ("the rest of the gap is cores left idle or used by other processes" if cpu["measured_efficiency"] <
+               cpu["ceiling_with_harness"] else "above the CPU ceiling, so the baseline and the run met different "
+               "neighbours")
+        lines.append(f"- measured (wall-clock) efficiency {cpu['measured_efficiency']:.2f}: {gap}")
+    share = cpu.get("other_share")
+    if share is not None and share > 0.1:
+        lines.append(f"- other processes used {share:.0%} of the machine's busy CPU in the window: the wall-clock "
+                     f"efficiency depends on what they did during the baseline vs the run; the CPU ceiling does not")
+    return lines
+
+
 def comparison_markdown(summaries: Sequence[Mapping[str, Any]]) -> str:
     """Runs of the same scenario on several backends, side by side."""
     head = "| figure | " + " | ".join(f"{s['backend']} (`{s['run_id']}`)" for s in summaries) + " |"
@@ -282,6 +338,13 @@ def comparison_markdown(summaries: Sequence[Mapping[str, Any]]) -> str:
     row("raw resize images/s", lambda s: s["baseline"].get("images_per_s"), 2)
     row("pipeline efficiency", lambda s: s["efficiency"].get("ratio") if s["efficiency"].get("saturated", True)
         else None, 2)
+    row("CPU ms/upload: raw resize", lambda s: s["cpu"]["per_image_ms"]["resize_raw"], 1)
+    row("CPU ms/upload: Lambda runtimes", lambda s: s["cpu"]["per_image_ms"]["runtimes"], 1)
+    row("CPU ms/upload: emulator", lambda s: s["cpu"]["per_image_ms"]["emulator"], 1)
+    row("CPU ms/upload: harness", lambda s: s["cpu"]["per_image_ms"]["harness"], 1)
+    row("CPU ms/upload: other", lambda s: s["cpu"]["per_image_ms"]["other"], 1)
+    row("machine utilisation", lambda s: s["cpu"]["utilisation"], 2)
+    row("efficiency ceiling (CPU)", lambda s: s["cpu"]["ceiling"], 2)
     for stage in ("e2e", "to_handler", "handler", "resize", "overhead", "overhead_after_put"):
         for q in ("p50", "p99"):
             row(f"{stage} {q} (ms)", lambda s, st=stage, qq=q: s["latency_ms"][st][qq], 0)

@@ -14,6 +14,7 @@ from typing import Any, Callable, Mapping
 from harness.load import report as report_mod
 from harness.load.baseline import measure
 from harness.load.corpus import load_corpus
+from harness.load.cpu import CpuSampler, cpu_reader
 from harness.load.errors import STACK_UNAVAILABLE, LoadError
 from harness.load.generator import GenerationResult, Progress, generate
 from harness.load.observe import PipelineTarget, Sampler, collect, environment_counter, settle
@@ -32,6 +33,11 @@ def new_run_id(prefix: str = "load") -> str:
 
 def cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def _mean(values: list[Any]) -> float | None:
+    nums = [float(v) for v in values if isinstance(v, (int, float))]
+    return sum(nums) / len(nums) if nums else None
 
 
 Deployer = Callable[[HarnessSettings, str, Mapping[str, Any]], Mapping[str, Any]]
@@ -110,6 +116,8 @@ class LoadRun:
         uploader = S3Uploader.for_target(target, self.settings, sc.concurrency)
         sampler = Sampler(probe, interval_s=sc.sample_interval_s, environments=environment_counter(self.settings),
                           max_duration_s=sc.duration_s + sc.drain_timeout_s + 600)
+        cpu_sampler = CpuSampler(cpu_reader(Path(self.settings.home)), interval_s=0.25,
+                                 max_duration_s=sc.duration_s + sc.drain_timeout_s + 600)
         self._phase(f"run {run_id}: {len(offsets)} uploads planned over {offsets[-1] if offsets else 0:.1f} s "
                     f"({sc.profile.kind}, base rate {sc.profile.rate}/s)")
         processes = cores()  # raw resize on the same cores, one single-threaded process per core
@@ -137,6 +145,7 @@ class LoadRun:
         progress = self.on_progress
         on_progress = (lambda p: progress(backend, p)) if progress is not None else None
         sampler.start()
+        cpu_sampler.start()
         try:
             generation: GenerationResult = generate(
                 run_id, offsets, items, uploader, input_prefix=target.input_prefix, concurrency=sc.concurrency,
@@ -146,11 +155,13 @@ class LoadRun:
             t_settle = time.monotonic()
             self._phase(f"uploads done ({len(generation.accepted)} accepted); waiting for the pipeline to settle "
                         f"(at most {sc.drain_timeout_s:.0f} s)")
+            # settle polls at the sampling period: each SQS depth read costs the emulator CPU (see report "cpu")
             settled = settle(run_id, target, generation.expected_keys, timeout=sc.drain_timeout_s, probe=probe,
-                             dlq_baseline=dlq_baseline)
+                             dlq_baseline=dlq_baseline, interval=max(0.5, sc.sample_interval_s))
             settle_s = time.monotonic() - t_settle
         finally:
             samples = sampler.stop()
+            cpu_readings = cpu_sampler.stop()
         self._phase("collecting outcomes (S3 metadata, DLQ, logs)")
         t_collect = time.monotonic()
         accounting = collect(run_id, target, generation.expected_keys, probe=probe, since_ms=since_ms,
@@ -163,12 +174,15 @@ class LoadRun:
             # the same resize work measured just before and just after the run; the mean damps neighbours' noise
             base = {**baselines[-1], "when": "mean of before/after",
                     "images_per_s": sum(b["images_per_s"] for b in baselines) / len(baselines),
+                    "cpu_ms_per_image": _mean([b.get("cpu_ms_per_image") for b in baselines]),
                     "runs": baselines}
         summary = report_mod.summarize(
             scenario={**asdict(sc), "profile": asdict(sc.profile)}, backend=backend, generation=generation,
             accounting=accounting, samples=samples, baseline=base, settled=settled, sizes=target.sizes,
+            cpu_readings=cpu_readings, cores=processes,
             extra={"target": asdict(target), "overrides": overrides, "cores": cores(),
                    "settle_s": settle_s, "collect_s": collect_s, "sampler_errors": sampler.errors,
+                   "cpu_sampler_errors": cpu_sampler.errors,
                    "corpus": corpus.describe(),
                    "loadavg_1m": {"start": loadavg_start, "end": loadavg_end}, "baseline_errors": baseline_errors},
         )

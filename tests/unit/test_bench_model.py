@@ -201,3 +201,16 @@ def test_a_skipped_ceiling_is_not_measured_rather_than_failed() -> None:
                     cost_input="small")
     assert rec.memory_mb == 128
     assert "256 MB not measured for small" in rec.reason and "fails" not in rec.reason
+
+
+def test_cpu_is_pooled_over_ceilings_so_noise_does_not_pick_the_memory() -> None:
+    # the same job measured at three ceilings, one run caught a quiet moment: the model uses the median for all
+    runs = [CeilingRun("vips", "x", 256, True, 60.0, 60.0), CeilingRun("vips", "x", 512, True, 40.0, 40.0),
+            CeilingRun("vips", "x", 1024, True, 55.0, 55.0),
+            CeilingRun("vips", "x", 1769, True, 40.0, 40.0, inferred_from_mb=512)]
+    rows = {r.memory_mb: r for r in model_rows(runs)}
+    assert rows[256].modeled_ms == pytest.approx(55.0 * 1769 / 256)
+    assert rows[1769].modeled_ms == pytest.approx(55.0)
+    rec = recommend(list(rows.values()), backend="vips", arch="arm64", latency_target_ms=1000, latency_inputs=["x"],
+                    cost_input="x")
+    assert rec.memory_mb == 256
