@@ -102,7 +102,7 @@ clean-state: down ## remove emulator state and logs (.harness)
 	rm -rf $${HARNESS_HOME:-.harness}
 
 clean: clean-state ## remove venvs, state, caches
-	rm -rf $(VENV) $(EVENV) node_modules .pytest_cache .benchmarks
+	rm -rf $(VENV) $(EVENV) node_modules benchmarks/node_modules infra/cdk/node_modules .pytest_cache .benchmarks
 
 # ---- stack: deploy / destroy / lint / CDK (issue 3) ---------------------------------------------------------
 CDK_DIR       := infra/cdk

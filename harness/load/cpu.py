@@ -190,7 +190,8 @@ def breakdown(usage: CpuUsage, completed: int, resize_cpu_ms: float | None, core
     ceiling = resize / (emulator + runtimes), where runtimes = resize + handler overhead (fetch, encode of the
     request, S3 PUTs, SQS, logging, runtime API): the best pipeline efficiency N fully busy cores could give if the
     pipeline's processes were the only CPU users. `ceiling_with_harness` also charges this harness's own CPU (the
-    load generator uploading on the same cores), which a measurement on this machine cannot avoid.
+    load generator uploading on the same cores), which a measurement on this machine cannot avoid; times the share
+    of the cores the pipeline and harness used (`our_utilisation`) it predicts the wall-clock efficiency.
     """
     n = max(1, completed)
 
@@ -215,16 +216,22 @@ def breakdown(usage: CpuUsage, completed: int, resize_cpu_ms: float | None, core
             "runtimes": runtimes,
             "handler_overhead": None if runtimes is None or resize_cpu_ms is None else runtimes - resize_cpu_ms,
             "harness": harness,
-            "other": None if machine is None else machine - ours,
+            "other": None if machine is None else max(0.0, machine - ours),  # reads are ~ms apart: clamp skew
             "machine_busy": machine,
         },
         "other_share": None if machine is None or machine <= 0 else max(0.0, machine - ours) / machine,
         "utilisation": None if usage.machine_busy_s is None or usage.wall_s <= 0
         else usage.machine_busy_s / (cores * usage.wall_s),
     }
+    # share of the N cores the pipeline and this harness actually used in the window (the rest: idle or neighbours)
+    out["our_utilisation"] = None if usage.wall_s <= 0 else ours * n / 1000 / (cores * usage.wall_s)
     if resize_cpu_ms and emulator is not None and runtimes:
         out["ceiling"] = resize_cpu_ms / (emulator + runtimes)
         out["ceiling_with_harness"] = resize_cpu_ms / (emulator + runtimes + (harness or 0.0))
+        # service rate = our_utilisation * cores / ours-per-image and raw rate ~ cores / resize-per-image, so the
+        # wall-clock efficiency should come out near ceiling_with_harness * our_utilisation (a consistency check)
+        if out["our_utilisation"] is not None:
+            out["predicted_efficiency"] = out["ceiling_with_harness"] * out["our_utilisation"]
     return out
 
 

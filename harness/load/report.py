@@ -304,15 +304,20 @@ def cpu_markdown(cpu: Mapping[str, Any]) -> list[str]:
                      f"overhead) = {_fmt(per['resize_raw'], 1)} / ({_fmt(per['emulator'], 1)} + "
                      f"{_fmt(per['runtimes'], 1)}) = **{cpu['ceiling']:.2f}**; charging this harness's CPU too: "
                      f"{cpu['ceiling_with_harness']:.2f}")
-    if cpu.get("measured_efficiency") is not None and cpu.get("ceiling_with_harness") is not None:
-        gap = ("the rest of the gap is cores left idle or used by other processes" if cpu["measured_efficiency"] <
-               cpu["ceiling_with_harness"] else "above the CPU ceiling, so the baseline and the run met different "
-               "neighbours")
-        lines.append(f"- measured (wall-clock) efficiency {cpu['measured_efficiency']:.2f}: {gap}")
+    if cpu.get("predicted_efficiency") is not None:
+        lines.append(f"- the pipeline and this harness kept {cpu['our_utilisation']:.0%} of the {cpu['cores']} cores "
+                     f"busy: expected wall-clock efficiency = ceiling with harness x that share = "
+                     f"{cpu['ceiling_with_harness']:.2f} x {cpu['our_utilisation']:.2f} = "
+                     f"**{cpu['predicted_efficiency']:.2f}**")
+    if cpu.get("measured_efficiency") is not None:
+        predicted = cpu.get("predicted_efficiency")
+        lines.append(f"- measured (wall-clock) efficiency {cpu['measured_efficiency']:.2f}"
+                     + (f" vs {predicted:.2f} predicted from CPU: far apart means the baseline and the run met "
+                        f"different neighbours" if predicted is not None else ""))
     share = cpu.get("other_share")
-    if share is not None and share > 0.1:
+    if share is not None and share > 0.1 and cpu.get("measured_efficiency") is not None:
         lines.append(f"- other processes used {share:.0%} of the machine's busy CPU in the window: the wall-clock "
-                     f"efficiency depends on what they did during the baseline vs the run; the CPU ceiling does not")
+                     f"efficiency depends on what they did during the baseline vs the run; the CPU figures much less")
     return lines
 
 
@@ -345,6 +350,8 @@ def comparison_markdown(summaries: Sequence[Mapping[str, Any]]) -> str:
     row("CPU ms/upload: other", lambda s: s["cpu"]["per_image_ms"]["other"], 1)
     row("machine utilisation", lambda s: s["cpu"]["utilisation"], 2)
     row("efficiency ceiling (CPU)", lambda s: s["cpu"]["ceiling"], 2)
+    row("cores used by pipeline + harness", lambda s: s["cpu"]["our_utilisation"], 2)
+    row("efficiency predicted from CPU", lambda s: s["cpu"]["predicted_efficiency"], 2)
     for stage in ("e2e", "to_handler", "handler", "resize", "overhead", "overhead_after_put"):
         for q in ("p50", "p99"):
             row(f"{stage} {q} (ms)", lambda s, st=stage, qq=q: s["latency_ms"][st][qq], 0)

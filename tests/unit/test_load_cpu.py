@@ -79,6 +79,9 @@ def test_breakdown_per_image_and_the_ceiling() -> None:
     # resize / (resize + emulator + handler overhead) = 80 / (80 + 50 + 20)
     assert b["ceiling"] == pytest.approx(80 / 150)
     assert b["ceiling_with_harness"] == pytest.approx(80 / 160)
+    # pipeline + harness used 16 of the 20 core-seconds: 0.8 of the cores, so 0.5 * 0.8 is the expected efficiency
+    assert b["our_utilisation"] == pytest.approx(0.8)
+    assert b["predicted_efficiency"] == pytest.approx(0.4)
     no_base = breakdown(u, completed=100, resize_cpu_ms=None, cores=2)
     assert "ceiling" not in no_base and no_base["per_image_ms"]["handler_overhead"] is None
 
@@ -116,3 +119,18 @@ def test_cpu_sampler_reads_until_stopped_and_once_more_at_stop() -> None:
     n = len(sampler.stop())
     assert n >= 4 and sampler.errors == 1
     assert len(sampler.readings) == n  # stopped
+
+
+def test_op_cost_is_the_cpu_delta_per_call() -> None:
+    from harness.load.opcost import measure_op
+
+    emulator = iter([10.0, 10.3])
+    own = iter([1.0, 1.06])
+    clock = iter([0.0, 0.9])
+    calls: list[int] = []
+    cost = measure_op("put", calls.append, 30, lambda: next(emulator), lambda: next(own), lambda: next(clock))
+    assert calls == list(range(30))
+    assert cost.emulator_ms == pytest.approx(10.0) and cost.client_ms == pytest.approx(2.0)
+    assert cost.wall_ms == pytest.approx(30.0)
+    gone = measure_op("x", lambda i: None, 3, lambda: None, lambda: 0.0, lambda: 0.0)
+    assert gone.emulator_ms is None
