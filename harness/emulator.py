@@ -33,7 +33,9 @@ LAMBDA_ENV: dict[str, str] = {
 
 HEALTH_PATH = "/_localstack/health"
 START_TIMEOUT_S = 90.0
-STOP_TIMEOUT_S = 20.0
+# LocalStack stops in 2-6 s; after chaos runs (killed runtimes, changed configs) it can hang in its service
+# shutdown: there is no state to save, so SIGKILL the group after this grace period.
+STOP_TIMEOUT_S = 10.0
 
 
 class EmulatorError(RuntimeError):
@@ -263,17 +265,37 @@ def tail(path: Path, lines: int = 25) -> str:
         return "(no log)"
 
 
-def runtime_pids(settings: HarnessSettings) -> list[int]:
-    """Live Lambda runtime processes recorded by the executor plugin under HARNESS_HOME/runtimes."""
-    pids = []
-    for record in sorted(StatePaths(settings.home).runtimes.glob("*.json")):
+@dataclass(frozen=True)
+class Runtime:
+    """One live Lambda execution environment, as recorded by the executor plugin in HARNESS_HOME/runtimes."""
+
+    executor_id: str
+    function_name: str
+    pid: int
+
+
+def live_runtimes(runtimes_dir: Path, function_name: str | None = None) -> list[Runtime]:
+    """Environments whose process is alive, optionally only those of one function (oldest record first)."""
+    out: list[Runtime] = []
+    if not runtimes_dir.is_dir():
+        return out
+    for path in sorted(runtimes_dir.glob("*.json"), key=lambda p: p.stat().st_mtime if p.exists() else 0):
         try:
-            pid = int(json.loads(record.read_text())["pid"])
+            doc = json.loads(path.read_text())
+            runtime = Runtime(str(doc.get("executor_id") or path.stem), str(doc.get("function_name", "")),
+                              int(doc["pid"]))
         except (OSError, ValueError, KeyError, TypeError):
             continue
-        if _alive(pid):
-            pids.append(pid)
-    return pids
+        if function_name and runtime.function_name != function_name:
+            continue
+        if _alive(runtime.pid):
+            out.append(runtime)
+    return out
+
+
+def runtime_pids(settings: HarnessSettings) -> list[int]:
+    """Live Lambda runtime processes recorded by the executor plugin under HARNESS_HOME/runtimes."""
+    return [runtime.pid for runtime in live_runtimes(StatePaths(settings.home).runtimes)]
 
 
 def _terminate_group(pid: int, timeout: float = STOP_TIMEOUT_S) -> None:
