@@ -31,6 +31,7 @@ def harness_esm_concurrency() -> None:
     """
     _private_s3_storage()
     _bind_twisted_to_listen_host()
+    _exit_guard()
     if (config.LAMBDA_RUNTIME_EXECUTOR or "") != EXECUTOR_NAME:
         return
     from .esm_concurrency import install
@@ -75,3 +76,27 @@ def _bind_twisted_to_listen_host() -> None:
             return tw_endpoints.TCP4ServerEndpoint(reactor, port, backlog, "" if host == "0.0.0.0" else host)
 
     ls_twisted.endpoints = _LoopbackAwareEndpoints
+
+
+def _exit_guard(grace_s: float = 2.0) -> None:
+    """After LocalStack's shutdown completed, make sure the process really exits.
+
+    Seen after long sessions (functions reconfigured, runtimes killed): the main thread finishes its shutdown, then
+    Python waits forever for non-daemon threads LocalStack leaves behind (keepalive timers of execution environments
+    of deleted versions, SQS's queue-update worker), so a plain SIGTERM never ends the process. This daemon thread
+    waits for the runtime's `stopped` event and exits `grace_s` later if the interpreter has not."""
+    import os
+    import threading
+
+    from localstack.runtime import events
+
+    def guard() -> None:
+        events.infra_stopped.wait()
+        threading.main_thread().join(timeout=grace_s)  # a normal interpreter exit ends this thread first
+        lingering = [t.name for t in threading.enumerate() if not t.daemon and t is not threading.main_thread()]
+        LOG.info("shutdown complete; exiting despite lingering threads: %s", ", ".join(lingering) or "none")
+        for handler in logging.getLogger().handlers:
+            handler.flush()
+        os._exit(0)
+
+    threading.Thread(target=guard, name="harness-exit-guard", daemon=True).start()
