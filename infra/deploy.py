@@ -642,33 +642,35 @@ def _delete_mapping(lam: Any, uuid: str) -> None:
     wait_until(gone, FUNCTION_READY_TIMEOUT_S, interval=0.1, what=f"event source mapping {uuid} deleted")
 
 
+def _delete_if_present(what: str, absent_code: str, delete: Callable[[], Any]) -> bool:
+    """Run `delete`; False when AWS says the resource is already gone (`absent_code`), DESTROY_FAILED otherwise."""
+    try:
+        delete()
+    except ClientError as exc:
+        if _code(exc) != absent_code:
+            raise InfraError(InfraErrorCode.DESTROY_FAILED, f"delete {what}: {exc}") from exc
+        return False
+    return True
+
+
 def _delete_function_resources(clients: Clients, name: str, log_group: str, role: str) -> list[str]:
     """Delete a function, its log group and its role (each if present); what was deleted."""
     lam, iam, logs = clients("lambda"), clients("iam"), clients("logs")
-    deleted = []
-    try:
-        lam.delete_function(FunctionName=name)
-        deleted.append(f"function {name}")
-    except ClientError as exc:
-        if _code(exc) != "ResourceNotFoundException":
-            raise InfraError(InfraErrorCode.DESTROY_FAILED, f"delete function {name}: {exc}") from exc
-    try:
-        logs.delete_log_group(logGroupName=log_group)
-        deleted.append(f"log group {log_group}")
-    except ClientError as exc:
-        if _code(exc) != "ResourceNotFoundException":
-            raise InfraError(InfraErrorCode.DESTROY_FAILED, f"delete log group {log_group}: {exc}") from exc
-    try:
+
+    def delete_role() -> None:
         for policy in iam.list_role_policies(RoleName=role)["PolicyNames"]:
             iam.delete_role_policy(RoleName=role, PolicyName=policy)
         for attached in iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"]:
             iam.detach_role_policy(RoleName=role, PolicyArn=attached["PolicyArn"])
         iam.delete_role(RoleName=role)
-        deleted.append(f"role {role}")
-    except ClientError as exc:
-        if _code(exc) != "NoSuchEntity":
-            raise InfraError(InfraErrorCode.DESTROY_FAILED, f"delete role {role}: {exc}") from exc
-    return deleted
+
+    steps: list[tuple[str, str, Callable[[], Any]]] = [
+        (f"function {name}", "ResourceNotFoundException", lambda: lam.delete_function(FunctionName=name)),
+        (f"log group {log_group}", "ResourceNotFoundException",
+         lambda: logs.delete_log_group(logGroupName=log_group)),
+        (f"role {role}", "NoSuchEntity", delete_role),
+    ]
+    return [what for what, absent, delete in steps if _delete_if_present(what, absent, delete)]
 
 
 def destroy(stack: Stack, clients: Clients) -> DestroyReport:
