@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from harness.paths import ROOT
+from common.paths import ROOT
 from infra.artifact import extract
 
 DEFAULT_ROOT = ROOT / ".arm64" / "root"

@@ -8,7 +8,8 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from harness.settings import TEST_ACCESS_KEY, TEST_SECRET_KEY, HarnessSettings
+from common.credentials import TEST_ACCESS_KEY, TEST_SECRET_KEY
+from harness.settings import HarnessSettings
 
 _CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5, read_timeout=120)
 

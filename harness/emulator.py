@@ -15,7 +15,7 @@ from pathlib import Path
 
 from harness import paths
 from harness.settings import HarnessSettings
-from harness.waiting import WaitTimeout, wait_until
+from common.waiting import WaitTimeout, wait_until
 
 SERVICES = "s3,sqs,lambda,logs,iam,sts,cloudwatch"
 

@@ -1,17 +1,15 @@
-"""Where the project, its venvs and its state folder live (no environment reads: see settings)."""
+"""Where the harness's venvs and plugin live (no environment reads: see settings; repo paths: common.paths)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-HANDLERS_DIR = ROOT / "handlers"
-FIXTURES_DIR = ROOT / "fixtures"
+from common.paths import ROOT
+
 PROJECT_VENV = ROOT / ".venv"
 EMULATOR_VENV = ROOT / ".venv-emulator"
 EXECUTOR_PLUGIN_DIR = ROOT / "harness" / "executor"
 REQUIREMENTS_DIR = ROOT / "harness" / "requirements"
-SHARED_CORPORA = ROOT.parent / "shared" / "corpora"
 
 
 def project_python() -> Path:

@@ -7,13 +7,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
-from harness.paths import ROOT
+from common.credentials import DEFAULT_REGION
+from common.paths import ROOT
 
 DEFAULT_PORT = 4566
-DEFAULT_REGION = "us-east-1"
-# LocalStack's well-known test credentials: the emulator accepts anything, AWS accepts none of these.
-TEST_ACCESS_KEY = "test"
-TEST_SECRET_KEY = "test"
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,9 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from harness.paths import ROOT
-from harness.settings import TEST_ACCESS_KEY, TEST_SECRET_KEY
-from harness.waiting import WaitTimeout, wait_until
+from common.paths import ROOT
+from common.credentials import TEST_ACCESS_KEY, TEST_SECRET_KEY
+from common.waiting import WaitTimeout, wait_until
 from infra.errors import InfraError, InfraErrorCode
 from infra.lint import Finding, Severity, errors, lint
 from infra.package import code_sha256, code_zip_bytes

@@ -8,7 +8,7 @@ import io
 import zipfile
 from pathlib import Path
 
-from harness.paths import HANDLERS_DIR
+from common.paths import HANDLERS_DIR
 
 # A fixed timestamp and mode so the same sources always give the same bytes (and the same CodeSha256).
 _EPOCH = (1980, 1, 1, 0, 0, 0)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.paths import FIXTURES_DIR, ROOT, SHARED_CORPORA
+from common.paths import FIXTURES_DIR, ROOT, SHARED_CORPORA
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,7 @@ import uuid
 import zipfile
 from typing import Any
 
-from harness.waiting import wait_until
+from common.waiting import wait_until
 
 LAMBDA_ROLE = "arn:aws:iam::000000000000:role/harness-test-role"
 

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from harness.paths import ROOT
+from common.paths import ROOT
 
 RESULTS_DIR = ROOT / "benchmarks" / "results"
 COLUMNS = ("scenario", "uploads", "faults injected", "client retries", "redeliveries", "outcomes by code",

@@ -347,7 +347,7 @@ def run_restart(session: ChaosSession, scenario: Scenario) -> ScenarioResult:
             storage.upload(session.s3, target.input_bucket, key, item.body, item.content_type, run_id)
             keys.append((key, "image"))
         try:
-            from harness.waiting import wait_until
+            from common.waiting import wait_until
 
             wait_until(restarted.is_set, 60.0, interval=0.1, what="a complete upload before the restart")
         except TimeoutError:

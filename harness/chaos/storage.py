@@ -14,8 +14,8 @@ from botocore.exceptions import ClientError
 
 from harness.chaos.errors import ChaosError, PipelineUnavailable
 from harness.load.observe import PipelineTarget, parse_dlq_message
-from harness.paths import HANDLERS_DIR
-from harness.waiting import WaitTimeout, wait_until
+from common.paths import HANDLERS_DIR
+from common.waiting import WaitTimeout, wait_until
 
 UPDATE_TIMEOUT_S = 60.0
 

@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from harness.aws import client  # noqa: E402
 from harness.settings import HarnessSettings  # noqa: E402
-from harness.waiting import wait_until  # noqa: E402
+from common.waiting import wait_until  # noqa: E402
 from tests.lambdas import create_function, unique_name  # noqa: E402
 
 FN = """

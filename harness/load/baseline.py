@@ -33,7 +33,7 @@ def _worker(backend: str, bodies: Sequence[bytes], sizes: str, seconds: float,
     """Runs in a fresh process: resize bodies round-robin from start_at for `seconds`; (ok, failed, busy_s, cpu_s)."""
     import sys
 
-    from harness.paths import HANDLERS_DIR
+    from common.paths import HANDLERS_DIR
 
     if str(HANDLERS_DIR) not in sys.path:  # the project venv holds dependencies only, not the handlers
         sys.path.append(str(HANDLERS_DIR))

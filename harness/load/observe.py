@@ -31,7 +31,7 @@ from typing import Any, Callable, Iterable, Mapping, Protocol, Sequence
 from urllib.parse import unquote_plus
 
 from harness.load.errors import OUTPUTS_INVALID, LoadError
-from harness.waiting import WaitTimeout, wait_until
+from common.waiting import WaitTimeout, wait_until
 
 REDRIVEN = "REDRIVEN"
 UNPARSEABLE = "DLQ_UNPARSEABLE"

@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 from harness.load.cpu import process_cpu_s, self_cpu_s
 from harness.load.storage import client, require_loopback
-from harness.paths import ROOT
+from common.paths import ROOT
 from harness.settings import HarnessSettings
 
 

@@ -20,7 +20,7 @@ from harness.load.generator import GenerationResult, Progress, generate
 from harness.load.observe import PipelineTarget, Sampler, collect, environment_counter, settle
 from harness.load.scenario import Scenario
 from harness.load.storage import AwsProbe, S3Uploader, require_loopback
-from harness.paths import ROOT
+from common.paths import ROOT
 from harness.settings import HarnessSettings
 
 RESULTS_DIR = ROOT / "benchmarks" / "results"

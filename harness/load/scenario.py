@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from harness.load.errors import SCENARIO_INVALID, SCENARIO_NOT_FOUND, LoadError
-from harness.paths import ROOT
+from common.paths import ROOT
 
 SCENARIOS_DIR = ROOT / "benchmarks" / "scenarios"
 PROFILE_KINDS = ("constant", "step", "spike")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import aws_cdk as cdk
 
-from harness.paths import ROOT
+from common.paths import ROOT
 from infra.cdk.pipeline_stack import PipelineStack
 from infra.package import code_zip_bytes
 from infra.stack import DEFAULT_REGION, EMULATOR_ACCOUNT, build_stack

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from harness.paths import ROOT
+from common.paths import ROOT
 from infra.errors import InfraError, InfraErrorCode
 
 CDK_DIR = ROOT / "infra" / "cdk"

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from harness import arm64
-from harness.paths import SHARED_CORPORA
+from common.paths import SHARED_CORPORA
 from infra import artifact
 
 # A few real files from the shared corpora join the run when that folder exists (their test skips otherwise).

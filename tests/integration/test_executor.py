@@ -15,7 +15,7 @@ import pytest
 
 from harness import emulator as emu
 from harness.settings import HarnessSettings
-from harness.waiting import wait_until
+from common.waiting import wait_until
 from tests.lambdas import create_function, unique_name
 
 BEHAVIOURS = """

@@ -7,7 +7,7 @@ from typing import Any, Callable, Iterator
 
 import pytest
 
-from harness.waiting import wait_until
+from common.waiting import wait_until
 from tests.lambdas import create_function, unique_name
 
 # Records each processed message in a results queue with the interval its batch ran in and the runtime's pid.

@@ -13,7 +13,7 @@ import pytest
 
 from harness import emulator as emu
 from harness.aws import client
-from harness.paths import ROOT
+from common.paths import ROOT
 from harness.settings import HarnessSettings
 from tests.lambdas import create_function, unique_name
 

@@ -15,7 +15,7 @@ from harness.load.observe import REDRIVEN, Outcome, PipelineTarget, collect
 from harness.load.runner import LoadRun
 from harness.load.scenario import load_scenario
 from harness.load.storage import AwsProbe, S3Uploader
-from harness.paths import ROOT
+from common.paths import ROOT
 from harness.settings import HarnessSettings
 
 

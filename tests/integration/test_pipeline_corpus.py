@@ -9,7 +9,7 @@ from typing import Any, Callable
 
 import pytest
 
-from harness.waiting import wait_until
+from common.waiting import wait_until
 from thumbnailer.config import Settings
 
 pytestmark = [pytest.mark.emulator, pytest.mark.slow]

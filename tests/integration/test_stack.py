@@ -17,7 +17,7 @@ from PIL import Image
 from harness.aws import cli_environment
 from harness.paths import PROJECT_VENV
 from harness.settings import HarnessSettings
-from harness.waiting import wait_until
+from common.waiting import wait_until
 from infra.deploy import Clients, Target, deploy, destroy, describe, stack_for_target
 
 UPLOAD_TO_THUMBNAILS_TIMEOUT_S = 90.0

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.paths import ROOT
+from common.paths import ROOT
 
 HANDLERS = ROOT / "handlers"
 

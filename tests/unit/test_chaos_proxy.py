@@ -199,7 +199,7 @@ def test_path_and_attempt_parsing() -> None:
 
 def test_a_client_that_disconnects_during_a_stall_is_still_recorded(proxy: FaultProxy) -> None:
     from harness.chaos.proxy import CLIENT_GONE
-    from harness.waiting import wait_until
+    from common.waiting import wait_until
 
     FakeS3.objects["/b/slow"] = b"x"
     proxy.set_rules([FaultRule.parse("GET:delay=0.5")])

@@ -17,7 +17,7 @@ from typing import Iterator
 import pytest
 
 from harness.executor.local_executor import bootstrap
-from harness.waiting import wait_until
+from common.waiting import wait_until
 
 BOOTSTRAP = Path(bootstrap.__file__)
 RUNTIME_ID = "0123456789abcdef"

@@ -10,9 +10,9 @@ import pytest
 import yaml
 
 from harness import emulator
-from harness.paths import ROOT
+from common.paths import ROOT
 from harness.settings import HarnessSettings
-from harness.waiting import WaitTimeout, wait_until
+from common.waiting import WaitTimeout, wait_until
 
 
 def test_settings_defaults_and_overrides(tmp_path: Path) -> None:

@@ -113,7 +113,7 @@ def test_cpu_sampler_reads_until_stopped_and_once_more_at_stop() -> None:
         return reading(len(ticks), 1.0, {})
 
     sampler = CpuSampler(read, interval_s=0.01).start()
-    from harness.waiting import wait_until
+    from common.waiting import wait_until
 
     wait_until(lambda: len(sampler.readings) >= 3, 5.0)
     n = len(sampler.stop())

@@ -196,7 +196,7 @@ def test_sampler_records_depths_and_environments_until_stopped() -> None:
     fake = FakePipeline()
     fake.pending = 2
     with Sampler(fake, interval_s=0.01, environments=lambda: 3) as sampler:
-        from harness.waiting import wait_until
+        from common.waiting import wait_until
 
         wait_until(lambda: len(sampler.samples) >= 3, 5.0)
     n = len(sampler.samples)

@@ -13,7 +13,7 @@ from harness.load.baseline import measure
 from harness.load.generator import GenerationResult, Progress, UploadRecord
 from harness.load.observe import Outcome, PipelineTarget, Sample, UploadOutcome, account, ThumbnailObservation
 from harness.load.progress import ProgressBar
-from harness.paths import SHARED_CORPORA
+from common.paths import SHARED_CORPORA
 
 TARGET = PipelineTarget.from_outputs({"input_bucket": "in", "queue_url": "q", "dlq_url": "d", "function_name": "f"})
 RUN = "r1"

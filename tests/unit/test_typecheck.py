@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from harness.paths import ROOT
+from common.paths import ROOT
 
 
 @pytest.mark.slow

@@ -5,14 +5,16 @@ from __future__ import annotations
 import time
 from typing import Callable, TypeVar
 
+from common.errors import CodedError
+
 T = TypeVar("T")
 
 
-class WaitTimeout(TimeoutError):
-    """A condition did not become true before its deadline; carries the last observed value."""
+class WaitTimeout(CodedError, TimeoutError):
+    """A condition did not become true before its deadline (code WAIT_TIMEOUT); carries the last observed value."""
 
     def __init__(self, what: str, timeout: float, last: object = None) -> None:
-        super().__init__(f"timed out after {timeout:.1f}s waiting for {what} (last observed: {last!r})")
+        super().__init__("WAIT_TIMEOUT", f"timed out after {timeout:.1f}s waiting for {what} (last observed: {last!r})")
         self.what = what
         self.timeout = timeout
         self.last = last
