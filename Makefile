@@ -25,6 +25,15 @@ PY        := $(VENV)/bin/python
 EPY       := $(EVENV)/bin/python
 HARNESS   := $(PY) -m harness
 PIP_QUIET ?= -q
+UV_QUIET  ?= -q
+# Lock files (make lock) that every install reads; INSTALLER=uv (default) or INSTALLER=pip install the same pins.
+LOCK_DIR  := requirements
+INSTALLER ?= uv
+UV_VERSION := 0.13.8
+# uv: a uv of exactly UV_VERSION on PATH, else the one bootstrapped into the project venv (pip install uv==UV_VERSION).
+ifeq ($(origin UV),undefined)
+UV := $(or $(shell command -v uv >/dev/null 2>&1 && uv --version 2>/dev/null | grep -qE '^uv $(subst .,\.,$(UV_VERSION))( |$$)' && command -v uv),$(VENV)/bin/uv)
+endif
 # Silence the "Location ... is ignored" noise some pip configurations print; real errors still show.
 # (pip's own exit status is kept: grep finding nothing to print is not an error)
 PIPFILTER = 2>&1 | { grep -v -E "is ignored: it is neither a file nor a directory" || true; }; test $${PIPESTATUS[0]} -eq 0
@@ -32,7 +41,7 @@ PIPFILTER = 2>&1 | { grep -v -E "is ignored: it is neither a file nor a director
 export HARNESS_PORT ?= 4566
 
 .PHONY: help check-python venv emulator-venv install up down status logs test test-unit typecheck fixtures \
-        clean clean-state
+        clean clean-state lint lock uv-tool
 
 help: ## list targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*?## "}{printf "  make %-16s %s\n",$$1,$$2}'
@@ -47,30 +56,51 @@ check-python:
 	  echo "       Install it (pyenv install 3.13) or pass EMULATOR_PYTHON=/path/to/python3.13, or use EMULATOR=docker." >&2; exit 2; fi
 
 # ---- environments -------------------------------------------------------------------------------------------
-$(VENV)/.installed: pyproject.toml | check-python
+# install_locked(python, lock file): install exactly the pinned, hash-checked distributions of a lock into a venv.
+ifeq ($(INSTALLER),pip)
+install_locked = $(1) -m pip install $(PIP_QUIET) --require-hashes -r $(2) $(PIPFILTER)
+install_editable = $(1) -m pip install $(PIP_QUIET) --no-deps -e $(2) $(PIPFILTER)
+else ifeq ($(INSTALLER),uv)
+install_locked = $(UV) pip install $(UV_QUIET) --python $(1) --require-hashes -r $(2)
+install_editable = $(UV) pip install $(UV_QUIET) --python $(1) --no-deps -e $(2)
+else
+$(error INSTALLER must be uv or pip, not '$(INSTALLER)')
+endif
+
+uv-tool: | check-python
+	@if [ "$(UV)" = "$(VENV)/bin/uv" ] && ! $(VENV)/bin/uv --version 2>/dev/null | grep -qE '^uv $(subst .,\.,$(UV_VERSION))( |$$)'; then \
+	  echo "==> uv $(UV_VERSION) into $(VENV)"; \
+	  test -x $(PY) || $(PYTHON) -m venv $(VENV); \
+	  $(PY) -m pip install $(PIP_QUIET) "uv==$(UV_VERSION)" $(PIPFILTER); \
+	fi
+
+$(VENV)/.installed: $(LOCK_DIR)/project.txt | check-python $(if $(filter uv,$(INSTALLER)),uv-tool)
 	@echo "==> project venv ($(VENV)) with $(PYTHON)"
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	@$(PY) -m pip install $(PIP_QUIET) --upgrade pip $(PIPFILTER) || echo "(pip upgrade skipped)"
 	@# Dependencies only, not the project itself: this interpreter also runs Lambda code (the 'layer'), and a
 	@# handler must not be able to import harness/ or infra/ here when it could not in AWS.
-	@$(PY) -c 'import tomllib; p = tomllib.load(open("pyproject.toml", "rb"))["project"]; \
-	    print("\n".join(p["dependencies"] + [r for x in ("dev", "cdk", "bench") for r in p["optional-dependencies"][x]]))' \
-	    > $(VENV)/requirements.txt
-	@$(PY) -m pip install $(PIP_QUIET) -r $(VENV)/requirements.txt $(PIPFILTER)
+	@$(call install_locked,$(PY),$(LOCK_DIR)/project.txt)
 	@touch $@
 
-$(EVENV)/.installed: harness/requirements/emulator.txt harness/requirements/emulator-constraints.txt harness/executor/pyproject.toml | check-python
+$(EVENV)/.installed: $(LOCK_DIR)/emulator.txt harness/executor/pyproject.toml | check-python $(if $(filter uv,$(INSTALLER)),uv-tool)
 	@echo "==> emulator venv ($(EVENV)) with $(EMULATOR_PYTHON): localstack-core 2026.3.0 + local-process executor"
 	@test -x $(EPY) || $(EMULATOR_PYTHON) -m venv $(EVENV)
-	@$(EPY) -m pip install $(PIP_QUIET) -r harness/requirements/emulator.txt \
-	    -c harness/requirements/emulator-constraints.txt $(PIPFILTER)
-	@$(EPY) -m pip install $(PIP_QUIET) --no-deps -e harness/executor $(PIPFILTER)
+	@$(call install_locked,$(EPY),$(LOCK_DIR)/emulator.txt)
+	@$(call install_editable,$(EPY),harness/executor)
 	@$(EPY) -c 'import importlib.metadata as m; v=m.version("localstack-core"); assert v=="2026.3.0", v'
 	@touch $@
 
-venv: $(VENV)/.installed ## create/update the project venv
-emulator-venv: $(EVENV)/.installed ## create/update the emulator venv (LocalStack + executor plugin)
+venv: $(VENV)/.installed ## create/update the project venv (from requirements/project.txt)
+emulator-venv: $(EVENV)/.installed ## create/update the emulator venv (LocalStack + executor plugin, requirements/emulator.txt)
 install: venv emulator-venv ## both environments
+
+lock: uv-tool ## regenerate the lock files in requirements/ from pyproject.toml and harness/requirements/ (uv)
+	@echo "==> lock files ($(LOCK_DIR)/) with uv $(UV_VERSION)"
+	@$(PYTHON) -m common.lockgen --uv $(UV)
+
+lint: venv ## ruff: lint and format check over the tree (also part of make test)
+	@$(PY) -m ruff check --quiet . && echo "ruff check: clean"
+	@$(PY) -m ruff format --check --quiet . && echo "ruff format: clean"
 
 # ---- emulator lifecycle -------------------------------------------------------------------------------------
 up: install ## start the emulator (reused if running), deploy the pipeline stack, print the endpoint
@@ -86,7 +116,7 @@ logs: ## follow the emulator log
 	@tail -n 100 -f $${HARNESS_HOME:-.harness}/localstack.log
 
 # ---- tests --------------------------------------------------------------------------------------------------
-test: install fixtures ## the whole suite: unit, contract, integration (starts or reuses the emulator)
+test: install fixtures lint ## the whole suite: unit, contract, integration (starts or reuses the emulator)
 	@$(PY) -m pytest $(PYTEST_ARGS)
 
 test-unit: venv ## unit + contract tests only (no emulator)
@@ -209,7 +239,7 @@ ARCH ?= arm64
 
 .PHONY: package arm64-tools test-arm64
 
-package: venv ## build + check the Lambda zip for ARCH=arm64 (default) or ARCH=x86_64 into .package/
+package: venv $(LOCK_DIR)/lambda-$(ARCH).txt ## build + check the Lambda zip for ARCH=arm64 (default) or ARCH=x86_64 into .package/
 	@$(PY) -m infra.artifact --arch $(ARCH)
 
 ARM64_TOOLS_OK = command -v qemu-aarch64-static >/dev/null 2>&1 && command -v mmdebstrap >/dev/null 2>&1
@@ -231,3 +261,148 @@ test: arm64-tools
 test-arm64: venv arm64-tools ## arm64 zip under qemu (neoverse-n1) vs native x86_64: same thumbnails; bad zips fail
 	@$(ARM64_TOOLS_OK) || { echo "error: qemu-aarch64-static and mmdebstrap are needed (sudo make arm64-tools)" >&2; exit 2; }
 	@$(PY) -m pytest tests/arm64 -m arm64 $(PYTEST_ARGS)
+
+# ---- Docker mode (issue 12) ---------------------------------------------------------------------------------
+# EMULATOR=docker runs the emulator in our own image (docker/Dockerfile: LocalStack core + the local-process executor
+# + the function layer), started by docker-compose.yml with host networking on 127.0.0.1:$HARNESS_PORT. No auth
+# token, no Docker socket. The deploy step and the test suite are the same as in embedded mode. docs/docker.md.
+.PHONY: docker-engine docker-engine-stop docker-base docker-wheelhouse docker-image docker-logs
+DOCKER_ENGINE_DIR  ?= $(CURDIR)/.docker-engine
+DOCKER_ENGINE_SOCK := $(DOCKER_ENGINE_DIR)/docker.sock
+DOCKER_ENGINE_PID  := $(DOCKER_ENGINE_DIR)/dockerd.pid
+# The engine `make docker-engine` started is the one every later make uses (unless DOCKER_HOST says otherwise).
+ifeq ($(origin DOCKER_HOST),undefined)
+ifneq ($(wildcard $(DOCKER_ENGINE_SOCK)),)
+export DOCKER_HOST := unix://$(DOCKER_ENGINE_SOCK)
+endif
+endif
+DOCKER_ARCH       ?= $(shell uname -m | sed -e 's/x86_64/amd64/' -e 's/aarch64/arm64/')
+# auto: python:3.13-slim when present or pullable, else a local Debian trixie base (make docker-base)
+DOCKER_BASE_IMAGE ?= auto
+DOCKER_LOCAL_BASE := thumbnail-harness-base:trixie
+DOCKER_WHEELHOUSE := docker/wheelhouse/$(DOCKER_ARCH)
+# `docker compose` (v2) when the plugin is there, else `docker-compose` (v1); evaluated when a recipe runs
+COMPOSE = $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
+
+docker-engine: ## a Docker engine for EMULATOR=docker: reuse one that answers, else install (apt, as root) and start our own
+	@if command -v docker >/dev/null 2>&1 && v=$$(timeout 10 docker version --format '{{.Server.Version}}' 2>/dev/null); then \
+	  echo "docker engine $$v already answers at $${DOCKER_HOST:-the default socket}: nothing to do"; exit 0; fi; \
+	need=""; command -v dockerd >/dev/null 2>&1 || need="docker.io"; \
+	{ docker compose version >/dev/null 2>&1 || command -v docker-compose >/dev/null 2>&1; } || need="$$need docker-compose"; \
+	if [ -n "$$need" ]; then \
+	  if [ "$$(id -u)" != 0 ]; then echo "error: missing $$need; install it (sudo apt-get install $$need) or run as root" >&2; exit 2; fi; \
+	  echo "==> apt-get install --no-install-recommends $$need"; \
+	  { apt-get -o DPkg::Lock::Timeout=600 update -q >/dev/null \
+	    && DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends $$need >/dev/null; } \
+	    || { echo "error: apt-get install $$need failed" >&2; exit 2; }; \
+	fi; \
+	if [ "$$(id -u)" != 0 ]; then echo "error: starting dockerd needs root; or start an engine yourself and set DOCKER_HOST" >&2; exit 2; fi; \
+	mkdir -p $(DOCKER_ENGINE_DIR)/data $(DOCKER_ENGINE_DIR)/exec; \
+	echo "==> dockerd: state $(DOCKER_ENGINE_DIR), socket $(DOCKER_ENGINE_SOCK), host-only networking (no bridge, no iptables)"; \
+	setsid nohup dockerd --iptables=false --ip-forward=false --ip-masq=false --bridge=none \
+	    --data-root $(DOCKER_ENGINE_DIR)/data --exec-root $(DOCKER_ENGINE_DIR)/exec \
+	    -H unix://$(DOCKER_ENGINE_SOCK) -p $(DOCKER_ENGINE_PID) </dev/null >$(DOCKER_ENGINE_DIR)/dockerd.log 2>&1 & \
+	for i in $$(seq 1 120); do DOCKER_HOST=unix://$(DOCKER_ENGINE_SOCK) docker version >/dev/null 2>&1 && break; sleep 0.25; done; \
+	if v=$$(DOCKER_HOST=unix://$(DOCKER_ENGINE_SOCK) docker version --format '{{.Server.Version}}' 2>/dev/null); then \
+	  echo "docker engine $$v up (pid $$(cat $(DOCKER_ENGINE_PID))); clients: DOCKER_HOST=unix://$(DOCKER_ENGINE_SOCK) (make exports it)"; \
+	else echo "error: dockerd did not answer within 30 s; see $(DOCKER_ENGINE_DIR)/dockerd.log" >&2; tail -n 20 $(DOCKER_ENGINE_DIR)/dockerd.log >&2; exit 2; fi
+
+docker-engine-stop: ## stop the Docker engine `make docker-engine` started (and its containers)
+	@pid=$$(cat $(DOCKER_ENGINE_PID) 2>/dev/null || true); \
+	if [ -n "$$pid" ] && kill -0 $$pid 2>/dev/null; then \
+	  kill $$pid; for i in $$(seq 1 120); do kill -0 $$pid 2>/dev/null || break; sleep 0.25; done; \
+	  if kill -0 $$pid 2>/dev/null; then kill -9 $$pid; echo "docker engine (pid $$pid) killed after 30 s"; else echo "stopped docker engine (pid $$pid)"; fi; \
+	else echo "no docker engine of ours is running"; fi
+
+docker-base: ## (docker mode, no registry) a local base image: Debian trixie (Python 3.13) via mmdebstrap + docker import
+	@if docker image inspect $(DOCKER_LOCAL_BASE) >/dev/null 2>&1; then echo "base image $(DOCKER_LOCAL_BASE): present"; exit 0; fi; \
+	if ! command -v mmdebstrap >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" != 0 ]; then echo "error: mmdebstrap is needed for the local base image (sudo apt-get install mmdebstrap)" >&2; exit 2; fi; \
+	  { apt-get -o DPkg::Lock::Timeout=600 update -q >/dev/null && DEBIAN_FRONTEND=noninteractive \
+	    apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends mmdebstrap >/dev/null; } || exit 2; fi; \
+	mkdir -p $(DOCKER_ENGINE_DIR); tar=$(DOCKER_ENGINE_DIR)/base-trixie-$(DOCKER_ARCH).tar; \
+	echo "==> base image $(DOCKER_LOCAL_BASE): mmdebstrap trixie ($(DOCKER_ARCH)) + docker import"; \
+	if [ ! -s $$tar ]; then \
+	  mmdebstrap --quiet --variant=minbase --architectures=$(DOCKER_ARCH) --include=python3,python3-venv,ca-certificates \
+	    trixie $$tar.partial && mv $$tar.partial $$tar || { rm -f $$tar.partial; exit 2; }; fi; \
+	docker import $$tar $(DOCKER_LOCAL_BASE) >/dev/null && rm -f $$tar && echo "base image $(DOCKER_LOCAL_BASE): imported"
+
+$(DOCKER_WHEELHOUSE)/.complete: pyproject.toml harness/requirements/emulator.txt harness/requirements/emulator-constraints.txt \
+                                docker/layer_requirements.py harness/docker_image.py $(wildcard requirements/*.txt) | venv
+	@echo "==> wheelhouse $(DOCKER_WHEELHOUSE) (linux/$(DOCKER_ARCH), cp313) with $(EMULATOR_PYTHON)"
+	@$(PY) -m harness.docker_image --arch $(DOCKER_ARCH) --python $(EMULATOR_PYTHON) --clean
+	@touch $@
+
+docker-wheelhouse: venv ## the wheels the image installs, made on the host into docker/wheelhouse/<arch> (DOCKER_ARCH=arm64 too)
+	@if [ -z "$(EMULATOR_PYTHON)" ] && [ "$(DOCKER_ARCH)" = "$$(uname -m | sed -e 's/x86_64/amd64/' -e 's/aarch64/arm64/')" ]; then \
+	  echo "no CPython 3.13 on the host: the image build installs from the package index instead"; \
+	else $(MAKE) --no-print-directory $(DOCKER_WHEELHOUSE)/.complete; fi
+
+docker-image: venv docker-wheelhouse ## build (cached) the emulator image thumbnail-harness-emulator:local
+	@base="$(DOCKER_BASE_IMAGE)"; \
+	if [ "$$base" = auto ]; then \
+	  if docker image inspect python:3.13-slim >/dev/null 2>&1; then base=python:3.13-slim; \
+	  elif docker image inspect $(DOCKER_LOCAL_BASE) >/dev/null 2>&1; then base=$(DOCKER_LOCAL_BASE); \
+	  elif timeout 60 docker pull -q python:3.13-slim >/dev/null 2>&1; then base=python:3.13-slim; \
+	  else echo "(python:3.13-slim cannot be pulled: using a local base image)"; $(MAKE) --no-print-directory docker-base || exit 2; base=$(DOCKER_LOCAL_BASE); fi; \
+	fi; \
+	wheels=docker/wheelhouse; [ -f $(DOCKER_WHEELHOUSE)/.complete ] && wheels=$(DOCKER_WHEELHOUSE); \
+	echo "==> image thumbnail-harness-emulator:local from $$base, wheels from $$wheels ($(COMPOSE))"; \
+	start=$$(date +%s.%N); \
+	HARNESS_BASE_IMAGE=$$base HARNESS_WHEELHOUSE=$$wheels $(COMPOSE) -f docker-compose.yml build -q localstack \
+	  && echo "    built in $$(echo "$$(date +%s.%N) - $$start" | bc 2>/dev/null || echo '?') s"
+
+docker-logs: ## follow the logs of the docker-mode emulator
+	@$(COMPOSE) -f docker-compose.yml -p thumbnail-harness-$(HARNESS_PORT) logs -f --tail 100 localstack
+
+ifeq ($(EMULATOR),docker)
+# the image is part of what `up`, `test`, `load` and `chaos` need in docker mode
+up test load load-test chaos chaos-test: docker-image
+endif
+
+# ---- Node.js runtimes for the executor + the seed replica (issue 14) --------------------------------------------
+# nodejs22.x runs on node 22 from the npm registry (node-linux-<cpu>, installed under harness/executor/node/22/);
+# nodejs20.x on the node 20 on PATH, else node 20 from npm the same way. The executor finds them there (its README).
+NODE_RT_DIR  := harness/executor/node
+NODE22_STAMP := $(NODE_RT_DIR)/22/node_modules/.installed
+NODE20_STAMP := $(NODE_RT_DIR)/20/node_modules/.installed
+SEED_DIR     := handlers/seed
+SEED_ARCHES  ?= arm64 x86_64
+SEED_ZIPS    := $(foreach a,$(SEED_ARCHES),.package/seed-$(a).zip)
+.PHONY: node-runtimes node20-runtime clean-node-runtimes package-seed
+
+$(NODE_RT_DIR)/%/node_modules/.installed: $(NODE_RT_DIR)/%/package.json $(NODE_RT_DIR)/%/package-lock.json
+	@command -v npm >/dev/null 2>&1 || { echo "error: npm is needed to install node $* for nodejs$*.x (apt-get install nodejs npm)" >&2; exit 2; }
+	@echo "==> node $* for the nodejs$*.x Lambda runtime (npm ci in $(NODE_RT_DIR)/$*)"
+	@cd $(NODE_RT_DIR)/$* && npm ci --no-audit --no-fund --loglevel=error
+	@$(NODE_RT_DIR)/$*/node_modules/.bin/node --version | grep -q '^v$*\.' || { echo "error: $(NODE_RT_DIR)/$* did not install node $*" >&2; exit 2; }
+	@touch $@
+
+node20-runtime:
+	@if node --version 2>/dev/null | grep -q '^v20\.'; then :; else $(MAKE) --no-print-directory $(NODE20_STAMP); fi
+
+node-runtimes: $(NODE22_STAMP) node20-runtime ## node 22 (npm) and node 20 (PATH, else npm) for the nodejs20.x/22.x Lambda runtimes
+
+install: node-runtimes
+clean: clean-node-runtimes
+clean-node-runtimes:
+	rm -rf $(NODE_RT_DIR)/*/node_modules
+
+.package/seed-%.zip: $(SEED_DIR)/index.js $(SEED_DIR)/package.json $(SEED_DIR)/package-lock.json infra/seed_artifact.py | venv
+	@echo "==> seed replica zip for linux/$*"
+	@$(PY) -m infra.seed_artifact --arch $*
+
+package-seed: $(SEED_ZIPS) ## the seed replica's zip (handlers/seed + node_modules for linux) into .package/seed-<arch>.zip
+
+# ---- simulation at AWS scale (issue 17) -----------------------------------------------------------------------
+SIM_SCENARIO ?= spike
+SIM_ARGS ?=
+.PHONY: simulate simulate-validate simulate-bench
+simulate: venv ## simulate a scenario at AWS scale: make simulate SIM_SCENARIO=spike SIM_ARGS="--set rate=500 --set maximum_concurrency=50 --sweep"
+	@PYTHONPATH=.:handlers $(PY) -m harness.simulate $(SIM_SCENARIO) $(SIM_ARGS)
+
+simulate-validate: venv ## prediction vs the measured local steady/spike/saturate runs (stored, or SIM_REPORTS="dir ...") with verdicts
+	@PYTHONPATH=.:handlers $(PY) -m harness.simulate.validate $(SIM_REPORTS)
+
+simulate-bench: venv ## time a simulated spike of one million uploads (target < 60 s)
+	@PYTHONPATH=.:handlers $(PY) -m benchmarks.simulate_1m

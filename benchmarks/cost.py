@@ -10,34 +10,13 @@ import statistics
 from dataclasses import asdict, dataclass
 from typing import Iterable, Mapping, Sequence
 
-from .errors import BenchError, expected
+from common.errors import expected
+from infra.pricing import FULL_VCPU_MB, PRICE_TABLE_DATE, PRICE_TABLE_SOURCE, PRICES, ArchPrice
 
-# AWS Lambda on-demand prices, us-east-1, first usage tier (the first 6 billion GB-s per month for x86_64, 7.5 billion
-# for arm64), free tier ignored, 1 ms billing granularity, default 512 MB ephemeral storage (free).
-# Source: the AWS Lambda pricing page; these figures have been unchanged since arm64 (Graviton2) launched in
-# September 2021 and were last confirmed by the author in 2025-06. Not re-checked on this machine (no network
-# access to aws.amazon.com from here): check https://aws.amazon.com/lambda/pricing/ before quoting money.
-PRICE_TABLE_DATE = "2025-06"
-PRICE_TABLE_SOURCE = "aws.amazon.com/lambda/pricing, us-east-1, first tier, free tier ignored"
+from .errors import BenchError, BenchErrorCode
 
-
-@dataclass(frozen=True, slots=True)
-class ArchPrice:
-    """Price of one architecture: USD per GB-second of duration and per million requests."""
-
-    arch: str
-    usd_per_gb_s: float
-    usd_per_million_requests: float
-
-
-PRICES: dict[str, ArchPrice] = {
-    "arm64": ArchPrice("arm64", 0.0000133334, 0.20),
-    "x86_64": ArchPrice("x86_64", 0.0000166667, 0.20),
-}
-
-# Lambda allocates CPU in proportion to configured memory: one full vCPU at 1769 MB (AWS documentation), up to 6 vCPUs
-# at 10240 MB. The job is single-threaded (concurrency 1), so memory above 1769 MB buys no speed.
-FULL_VCPU_MB = 1769
+# The price table and the CPU share (FULL_VCPU_MB) live in infra.pricing. The job is single-threaded (concurrency 1),
+# so memory above FULL_VCPU_MB buys no speed.
 MIN_MEMORY_MB = 128
 MAX_MEMORY_MB = 10240
 DEFAULT_CEILINGS_MB: tuple[int, ...] = (128, 256, 512, 1024, 1769)
@@ -46,7 +25,10 @@ COST_TIE_TOLERANCE = 0.01
 
 def _check_memory(memory_mb: object) -> int:
     if isinstance(memory_mb, bool) or not isinstance(memory_mb, int) or not MIN_MEMORY_MB <= memory_mb <= MAX_MEMORY_MB:
-        raise BenchError(expected(f"an integer {MIN_MEMORY_MB}..{MAX_MEMORY_MB} (MB)", "Lambda memory", memory_mb))
+        raise BenchError(
+            BenchErrorCode.INVALID_ARGUMENT,
+            expected(f"an integer {MIN_MEMORY_MB}..{MAX_MEMORY_MB} (MB)", "Lambda memory", memory_mb)
+        )
     return memory_mb
 
 
@@ -64,18 +46,24 @@ def modeled_duration_ms(cpu_ms: float, memory_mb: int, cpu_speed_factor: float =
     """
     for name, v in (("cpu_ms", cpu_ms), ("cpu_speed_factor", cpu_speed_factor), ("wait_ms", wait_ms)):
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
-            raise BenchError(expected("a finite non-negative number", name, v))
+            raise BenchError(BenchErrorCode.INVALID_ARGUMENT, expected("a finite non-negative number", name, v))
     return cpu_ms * cpu_speed_factor / cpu_share(memory_mb) + wait_ms
 
 
 def cost_per_million_usd(duration_ms: float, memory_mb: int, arch: str, images_per_invocation: int = 1) -> float:
     """USD per million images: billed duration (ceil to 1 ms) x GB x price + request price / images per invocation."""
     if arch not in PRICES:
-        raise BenchError(expected(f"one of {'|'.join(PRICES)}", "architecture", arch))
+        raise BenchError(BenchErrorCode.INVALID_ARGUMENT, expected(f"one of {'|'.join(PRICES)}", "architecture", arch))
     if isinstance(images_per_invocation, bool) or not isinstance(images_per_invocation, int) or images_per_invocation < 1:
-        raise BenchError(expected("a positive integer", "images per invocation", images_per_invocation))
+        raise BenchError(
+            BenchErrorCode.INVALID_ARGUMENT,
+            expected("a positive integer", "images per invocation", images_per_invocation)
+        )
     if not isinstance(duration_ms, (int, float)) or not math.isfinite(duration_ms) or duration_ms < 0:
-        raise BenchError(expected("a finite non-negative number", "duration_ms", duration_ms))
+        raise BenchError(
+            BenchErrorCode.INVALID_ARGUMENT,
+            expected("a finite non-negative number", "duration_ms", duration_ms)
+        )
     price = PRICES[arch]
     gb = _check_memory(memory_mb) / 1024.0
     # one invocation carries `images_per_invocation` images back to back and is billed once, rounded up to 1 ms
@@ -143,7 +131,10 @@ def model_rows(runs: Iterable[CeilingRun], *, cpu_speed_factor: float = 1.0, ima
     """Modeled duration and cost of each measured run. `io_wait_ms` adds a modeled, memory-independent wait per image
     (S3 GET + PUT in the real pipeline; 0 by default: only the measured job is priced)."""
     if isinstance(io_wait_ms, bool) or not isinstance(io_wait_ms, (int, float)) or io_wait_ms < 0:
-        raise BenchError(expected("a non-negative number of milliseconds", "io_wait_ms", io_wait_ms))
+        raise BenchError(
+            BenchErrorCode.INVALID_ARGUMENT,
+            expected("a non-negative number of milliseconds", "io_wait_ms", io_wait_ms)
+        )
     runs = list(runs)
     pooled = pooled_cpu_ms(runs)
     rows: list[SizingRow] = []
@@ -179,7 +170,10 @@ def recommend(rows: Sequence[SizingRow], *, backend: str, arch: str, latency_tar
     """Pick the cheapest memory (ties: the smaller) where every required input succeeded and every latency input's
     modeled duration is <= the target. Cost is taken on `cost_input` (the typical image)."""
     if not isinstance(latency_target_ms, (int, float)) or latency_target_ms <= 0:
-        raise BenchError(expected("a positive number of milliseconds", "latency target", latency_target_ms))
+        raise BenchError(
+            BenchErrorCode.INVALID_ARGUMENT,
+            expected("a positive number of milliseconds", "latency target", latency_target_ms)
+        )
     mine = [r for r in rows if r.backend == backend]
     required = set(required_inputs) if required_inputs is not None else {r.input for r in mine}
     by_mem: dict[int, dict[str, SizingRow]] = {}

@@ -1,8 +1,10 @@
-"""Errors of the benchmark tool: each carries a stable `code` and a message shaped "Expected X for Y but received Z"."""
+"""Errors of the benchmark tool: BenchError(code, message) with a stable BENCH_ code (common.errors.CodedError)."""
 
 from __future__ import annotations
 
 from enum import StrEnum
+
+from common.errors import CodedError
 
 
 class BenchErrorCode(StrEnum):
@@ -17,21 +19,10 @@ class BenchErrorCode(StrEnum):
     REFERENCE_MISSING = "BENCH_REFERENCE_MISSING"
 
 
-class BenchError(Exception):
-    """A benchmark step failed on purpose-checked grounds; `code` is stable, the message is for humans."""
+class BenchError(CodedError):
+    """A benchmark step failed on purpose-checked grounds; `code` (a BenchErrorCode) is stable, the message is for
+    humans, shaped "Expected X for Y but received Z" (common.errors.expected) where it is a validation."""
 
-    def __init__(self, message: str, *, code: BenchErrorCode = BenchErrorCode.INVALID_ARGUMENT) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-    def __str__(self) -> str:
-        return f"{self.code}: {self.message}"
-
-    def to_dict(self) -> dict[str, str]:
-        return {"code": str(self.code), "message": self.message}
-
-
-def expected(what: str, for_: str, received: object) -> str:
-    """The one shape of every validation message."""
-    return f"Expected {what} for {for_} but received {received!r}"
+    def __init__(self, code: BenchErrorCode, message: str) -> None:
+        super().__init__(BenchErrorCode(code), message)
+        self.code: BenchErrorCode = BenchErrorCode(code)

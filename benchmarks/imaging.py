@@ -15,9 +15,10 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageCms, ImageOps
 
+from common.errors import expected
 from thumbnailer.resizers.base import ResizeSpec, fit_box
 
-from .errors import BenchError, expected
+from .errors import BenchError, BenchErrorCode
 from .quality import luma, psnr, ssim
 
 # Encoder settings every variant must share (sharp gets the same via its CLI flags): JPEG q80, 4:2:0 chroma,
@@ -64,7 +65,10 @@ def probe(path: Path) -> InputFacts:
             return InputFacts(str(path), str(im.format), im.width, im.height, im.mode, path.stat().st_size,
                               progressive, orientation, has_alpha)
     except (OSError, ValueError) as exc:
-        raise BenchError(expected("a readable image file", "benchmark input", str(path))) from exc
+        raise BenchError(
+            BenchErrorCode.INVALID_ARGUMENT,
+            expected("a readable image file", "benchmark input", str(path))
+        ) from exc
 
 
 def output_format(facts: InputFacts) -> str:
@@ -94,7 +98,7 @@ def encode(im: Image.Image, fmt: str) -> bytes:
     elif fmt == "webp":
         im.save(buf, "WEBP", quality=WEBP_QUALITY, method=WEBP_METHOD)
     else:
-        raise BenchError(expected("jpeg|webp", "floor output format", fmt))
+        raise BenchError(BenchErrorCode.INVALID_ARGUMENT, expected("jpeg|webp", "floor output format", fmt))
     return buf.getvalue()
 
 

@@ -113,8 +113,8 @@ def discover(generated: Path = GENERATED, corpora: Path | None = SHARED_CORPORA,
     if missing:
         notes.append(f"no generated file matched role(s): {', '.join(missing)}")
     if not inputs:
-        raise BenchError(f"Expected the generated corpus in {generated} (run `make fixtures`) but found no usable "
-                         f"image there", code=BenchErrorCode.NO_INPUTS)
+        raise BenchError(BenchErrorCode.NO_INPUTS, f"Expected the generated corpus in {generated} "
+                         "(run `make fixtures`) but found no usable image there")
     if corpora is not None and corpora.is_dir():
         for pick_id, label, rel in CORPORA_PICKS:
             p = corpora / rel
@@ -130,5 +130,5 @@ def discover(generated: Path = GENERATED, corpora: Path | None = SHARED_CORPORA,
         wanted = set(only)
         inputs = [i for i in inputs if i.id in wanted]
     if not inputs:
-        raise BenchError("Expected at least one input after filtering but none is left", code=BenchErrorCode.NO_INPUTS)
+        raise BenchError(BenchErrorCode.NO_INPUTS, "Expected at least one input after filtering but none is left")
     return inputs, notes

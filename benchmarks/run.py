@@ -15,6 +15,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
+from common.paths import RESULTS_DIR
+
 from . import cost
 from .errors import BenchError
 from .inputs import BenchInput, discover
@@ -23,7 +25,6 @@ from .runner import TimingResult, aligned, measure_ceilings, measure_fresh_rss, 
 from .stats import ratio, summarize
 from .workers import ALL_VARIANTS, ROOT, sharp_status, worker_env
 
-RESULTS_DIR = ROOT / "benchmarks" / "results"
 SIZING_INPUTS = ("jpeg-12mp", "jpeg-24mp", "jpeg-12mp-progressive", "png-rgba")
 QUICK_TIMED_INPUTS = ("jpeg-12mp", "jpeg-24mp")
 MICRO_INPUTS = ("jpeg-12mp", "jpeg-24mp", "jpeg-12mp-progressive", "jpeg-orientation6")

@@ -7,7 +7,9 @@ import statistics
 from dataclasses import asdict, dataclass
 from typing import Sequence
 
-from .errors import BenchError, expected
+from common.errors import expected
+
+from .errors import BenchError, BenchErrorCode
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,19 +43,19 @@ class Summary:
 def _check_samples(samples: Sequence[float], what: str) -> list[float]:
     values = list(samples)
     if not values:
-        raise BenchError(expected("at least one sample", what, values))
+        raise BenchError(BenchErrorCode.INVALID_ARGUMENT, expected("at least one sample", what, values))
     for v in values:
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
-            raise BenchError(expected("finite non-negative numbers", what, v))
+            raise BenchError(BenchErrorCode.INVALID_ARGUMENT, expected("finite non-negative numbers", what, v))
     return [float(v) for v in values]
 
 
 def quantile(sorted_values: Sequence[float], q: float) -> float:
     """Linear-interpolated quantile of already sorted values (numpy's default 'linear' method)."""
     if not sorted_values:
-        raise BenchError(expected("a non-empty sequence", "quantile", sorted_values))
+        raise BenchError(BenchErrorCode.INVALID_ARGUMENT, expected("a non-empty sequence", "quantile", sorted_values))
     if not 0.0 <= q <= 1.0:
-        raise BenchError(expected("a number 0..1", "quantile q", q))
+        raise BenchError(BenchErrorCode.INVALID_ARGUMENT, expected("a number 0..1", "quantile q", q))
     pos = (len(sorted_values) - 1) * q
     lo = math.floor(pos)
     hi = math.ceil(pos)
@@ -106,7 +108,7 @@ def ratio(variant: Sequence[float], reference: Sequence[float]) -> Ratio:
     r = _check_samples(reference, "reference samples")
     med_r = statistics.median(r)
     if med_r <= 0:
-        raise BenchError(expected("a positive median", "reference samples", med_r))
+        raise BenchError(BenchErrorCode.INVALID_ARGUMENT, expected("a positive median", "reference samples", med_r))
     n = min(len(v), len(r))
     paired = sorted(v[i] / r[i] for i in range(n) if r[i] > 0)
     if not paired:

@@ -16,8 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from common.errors import expected
+
 from . import imaging
-from .errors import BenchError, BenchErrorCode, expected
+from .errors import BenchError, BenchErrorCode
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_DIR = ROOT / "benchmarks"
@@ -78,9 +80,11 @@ def worker_command(variant: str, options: dict[str, Any] | None = None) -> list[
     if variant == "sharp":
         ok, reason = sharp_status()
         if not ok:
-            raise BenchError(reason, code=BenchErrorCode.REFERENCE_MISSING)
+            raise BenchError(BenchErrorCode.REFERENCE_MISSING, reason)
         return [shutil.which("node") or "node", str(SHARP_WORKER), json.dumps(encoder_config())]
-    raise BenchError(expected(f"one of {'|'.join(ALL_VARIANTS)}", "variant", variant))
+    raise BenchError(
+        BenchErrorCode.INVALID_ARGUMENT, expected(f"one of {'|'.join(ALL_VARIANTS)}", "variant", variant)
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,8 +113,8 @@ class Worker:
         if ceiling_mb is not None:
             memlimit = _load_memlimit()
             if memlimit is None:
-                raise BenchError("Expected harness/executor/local_executor/memlimit.py for memory ceilings but it "
-                                 "is not importable", code=BenchErrorCode.WORKER_FAILED)
+                raise BenchError(BenchErrorCode.WORKER_FAILED, "Expected harness/executor/local_executor/memlimit.py "
+                                 "for memory ceilings but it is not importable")
             self.ceiling = memlimit.MemoryCeiling(ceiling_mb, name=f"bench-{variant}-{os.getpid()}-{id(self):x}",
                                                   mode=memlimit_mode)
             cmd = ["/bin/sh", "-c", 'read _go && exec "$0" "$@"', *cmd]
@@ -123,9 +127,9 @@ class Worker:
         if not first.get("ready"):
             err = first.get("error") or {}
             self.close()
-            raise BenchError(f"{variant} worker could not start: {err.get('message', first)}",
-                             code=BenchErrorCode(err["code"]) if err.get("code") in BenchErrorCode._value2member_map_
-                             else BenchErrorCode.WORKER_FAILED)
+            code = (BenchErrorCode(err["code"]) if err.get("code") in BenchErrorCode._value2member_map_
+                    else BenchErrorCode.WORKER_FAILED)
+            raise BenchError(code, f"{variant} worker could not start: {err.get('message', first)}")
         self.ready = Ready(variant, int(first["pid"]), dict(first.get("versions") or {}), first.get("hwm_kb"))
 
     @property
@@ -148,8 +152,8 @@ class Worker:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 self.close()
-                raise BenchError(f"{self.variant} worker gave no answer to {what} within {timeout_s:.0f} s",
-                                 code=BenchErrorCode.WORKER_TIMEOUT)
+                raise BenchError(BenchErrorCode.WORKER_TIMEOUT,
+                                 f"{self.variant} worker gave no answer to {what} within {timeout_s:.0f} s")
             ready, _, _ = select.select([fd], [], [], remaining)
             if not ready:
                 continue
@@ -161,8 +165,8 @@ class Worker:
         try:
             return dict(json.loads(line))
         except (json.JSONDecodeError, ValueError) as exc:
-            raise BenchError(expected("one JSON object per line", f"{self.variant} worker output", line[:120]),
-                             code=BenchErrorCode.WORKER_FAILED) from exc
+            raise BenchError(BenchErrorCode.WORKER_FAILED,
+                             expected("one JSON object per line", f"{self.variant} worker output", line[:120])) from exc
 
     def _died(self, what: str) -> BenchError:
         try:
@@ -174,7 +178,7 @@ class Worker:
         where = f" under a {self.ceiling_mb} MB ceiling" if self.ceiling_mb else ""
         msg = f"{self.variant} worker died{where} during {what} (exit {rc})" + (f": {tail}" if tail else "")
         self.close()
-        return BenchError(msg, code=BenchErrorCode.OUT_OF_MEMORY if oom else BenchErrorCode.WORKER_DIED)
+        return BenchError(BenchErrorCode.OUT_OF_MEMORY if oom else BenchErrorCode.WORKER_DIED, msg)
 
     def stderr_tail(self, limit: int = 300) -> str:
         try:
@@ -193,7 +197,7 @@ class Worker:
             bcode = BenchErrorCode(code) if code in BenchErrorCode._value2member_map_ else BenchErrorCode.WORKER_FAILED
             if self.ceiling is not None and self.ceiling.exceeded():
                 bcode = BenchErrorCode.OUT_OF_MEMORY
-            raise BenchError(f"{self.variant}: [{code}] {err.get('message', res)}", code=bcode)
+            raise BenchError(bcode, f"{self.variant}: [{code}] {err.get('message', res)}")
         return res
 
     def load(self, input_id: str, path: Path, timeout_s: float = 120.0) -> None:

@@ -12,8 +12,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from common.errors import CodedError
 from common.paths import ROOT
-from infra.artifact import extract
+from infra.artifact.archive import extract
+from thumbnailer.contract import ATTR_ERROR_CODE
 
 DEFAULT_ROOT = ROOT / ".arm64" / "root"
 RUNNER_SCRIPT = ROOT / "harness" / "arm64_runner.py"
@@ -25,13 +27,8 @@ PYTHON_MINOR = "3.13"
 READY_MARKER = ".harness-root.json"
 
 
-class Arm64Error(Exception):
-    """The emulated environment could not be built or run; `code` is stable."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.message = message
+class Arm64Error(CodedError):
+    """The emulated environment could not be built or run; `code` (ARM64_...) is stable."""
 
 
 @dataclass(frozen=True)
@@ -69,7 +66,7 @@ class ProcessRun:
 def require_tool(name: str) -> str:
     found = shutil.which(name)
     if not found:
-        raise Arm64Error("arm64.tool_missing",
+        raise Arm64Error("ARM64_TOOL_MISSING",
                          f"Expected {name} on PATH but received nothing "
                          "(`make test-arm64` installs qemu-user-static and mmdebstrap with apt-get)")
     return found
@@ -88,7 +85,7 @@ def precompile(folder: Path, *, timeout: float = 300.0) -> None:
     """Byte-compile a tree of Python sources with THIS interpreter (it must be the same minor version as the
     emulated one): with PYTHONDONTWRITEBYTECODE set, the emulated python would otherwise recompile every run."""
     if sys.version_info[:2] != tuple(int(x) for x in PYTHON_MINOR.split(".")):
-        raise Arm64Error("arm64.wrong_native_python",
+        raise Arm64Error("ARM64_WRONG_NATIVE_PYTHON",
                          f"Expected python {PYTHON_MINOR} to precompile {folder} but received "
                          f"{sys.version_info.major}.{sys.version_info.minor}")
     # a child process (compileall's worker pool re-imports __main__); -qq: files that never compile (test data with
@@ -97,10 +94,10 @@ def precompile(folder: Path, *, timeout: float = 300.0) -> None:
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
-        raise Arm64Error("arm64.precompile_timeout", f"compileall did not finish {folder} within {timeout:.0f}s") \
+        raise Arm64Error("ARM64_PRECOMPILE_TIMEOUT", f"compileall did not finish {folder} within {timeout:.0f}s") \
             from None
     if proc.returncode not in (0, 1):
-        raise Arm64Error("arm64.precompile_failed",
+        raise Arm64Error("ARM64_PRECOMPILE_FAILED",
                          f"compileall exited {proc.returncode} on {folder}:\n{(proc.stderr or proc.stdout)[-2000:]}")
 
 
@@ -119,9 +116,9 @@ def ensure_root(path: Path = DEFAULT_ROOT, spec: RootSpec = RootSpec(), *, timeo
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
-        raise Arm64Error("arm64.root_timeout", f"mmdebstrap did not finish within {timeout:.0f}s") from None
+        raise Arm64Error("ARM64_ROOT_TIMEOUT", f"mmdebstrap did not finish within {timeout:.0f}s") from None
     if proc.returncode != 0:
-        raise Arm64Error("arm64.root_failed",
+        raise Arm64Error("ARM64_ROOT_FAILED",
                          f"mmdebstrap exited {proc.returncode}:\n{(proc.stderr or proc.stdout)[-3000:]}")
     # merged-/usr links: without them the aarch64 loader (/lib/ld-linux-aarch64.so.1) is not found
     for link in ("lib", "bin", "sbin"):
@@ -153,7 +150,7 @@ def run_python(root: Arm64Root, args: Sequence[str], *, timeout: float = 300.0,
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=run_env, cwd=cwd)
     except subprocess.TimeoutExpired as exc:
-        raise Arm64Error("arm64.run_timeout", f"emulated python did not finish within {timeout:.0f}s: "
+        raise Arm64Error("ARM64_RUN_TIMEOUT", f"emulated python did not finish within {timeout:.0f}s: "
                                               f"{' '.join(args)}") from exc
     return ProcessRun(tuple(cmd), proc.returncode, proc.stdout, proc.stderr, time.monotonic() - started)
 
@@ -168,7 +165,7 @@ def run_native_python(python: Path | str, args: Sequence[str], *, timeout: float
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=run_env)
     except subprocess.TimeoutExpired as exc:
-        raise Arm64Error("arm64.run_timeout", f"native python did not finish within {timeout:.0f}s") from exc
+        raise Arm64Error("ARM64_RUN_TIMEOUT", f"native python did not finish within {timeout:.0f}s") from exc
     return ProcessRun(tuple(cmd), proc.returncode, proc.stdout, proc.stderr, time.monotonic() - started)
 
 
@@ -224,7 +221,7 @@ def summarize(run: HandlerRun) -> str:
         if "import_error" in entry or "crash" in entry:
             lines.append(f"  {backend}: FAILED {entry.get('import_error') or entry['crash'].splitlines()[-1]}")
             continue
-        codes = sorted({m["attributes"]["error_code"] for m in entry["dead_letters"]})
+        codes = sorted({m["attributes"][ATTR_ERROR_CODE] for m in entry["dead_letters"]})
         lines.append(f"  {backend}: import {entry['import_s']:.1f} s, handle {entry['handle_s']:.1f} s, "
                      f"{len(entry['puts'])} thumbnails, {len(entry['dead_letters'])} dead letters {codes}, "
                      f"{len(entry['batch_item_failures'])} batch item failures")
@@ -256,7 +253,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             run = run_handler(args.zip, Path(work), args.inputs, keys, root=root,
                               backends=tuple(args.backend or ("pillow", "vips")), precompile_code=True)
     except Arm64Error as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error {exc.code}: {exc.message}", file=sys.stderr)
         return 2
     print(f"{len(keys)} inputs from {args.inputs}")
     print(summarize(run))

@@ -55,6 +55,7 @@ class FolderStore:
         return path
 
     def get(self, bucket: str, key: str, *, version_id: str = "", max_bytes: int | None = None) -> Any:
+        from thumbnailer.contract import META_RUN_ID
         from thumbnailer.errors import SourceMissing, TooManyBytes
         from thumbnailer.pipeline import SourceObject
 
@@ -66,7 +67,7 @@ class FolderStore:
             raise TooManyBytes(f"Expected at most {max_bytes} bytes for s3://{bucket}/{key} but received {size} bytes")
         data = path.read_bytes()
         return SourceObject(bucket=bucket, key=key, data=data, etag=hashlib.md5(data).hexdigest(),
-                            metadata={"run-id": RUN_ID})
+                            metadata={META_RUN_ID: RUN_ID})
 
     def put(self, bucket: str, key: str, data: bytes, *, content_type: str, cache_control: str,
             metadata: dict[str, str]) -> None:

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 import sys
 import time
-from typing import Callable
 
+from common.errors import CodedError
 from harness import emulator
+from harness.aws import cli_environment
+from harness.chaos import cli as chaos_cli
+from harness.deployment import deploy_for_harness, describe_for_harness
+from harness.load import cli as load_cli
 from harness.settings import HarnessSettings
-
-# Modules that add subcommands with `register(subparsers)`; missing ones are skipped (optional parts).
-EXTENSIONS = ("infra.cli", "harness.load.cli", "harness.chaos.cli")
+from harness.simulate import cli as simulate_cli
+from infra import cli as infra_cli
 
 
 def _out(line: str = "") -> None:
@@ -26,32 +28,24 @@ def _out(line: str = "") -> None:
 def cmd_up(args: argparse.Namespace) -> int:
     settings = HarnessSettings.from_env()
     t0 = time.monotonic()
-    try:
-        handle = emulator.ensure_running(settings)
-    except emulator.EmulatorError as exc:
-        _out(f"error: {exc}")
-        return 2
+    handle = emulator.ensure_running(settings)
     how = "started" if handle.started_here else "reusing running"
     _out(f"==> {how} emulator at {handle.endpoint} ({settings.emulator}, pid {handle.pid or '-'}) "
          f"in {time.monotonic() - t0:.1f}s")
     _out(f"    logs and state: {settings.home}")
     if not args.no_deploy:
-        try:
-            from infra.deploy import deploy_for_harness
-        except ImportError as exc:  # the stack part is optional for `up`
-            _out(f"    (stack not deployed: infra.deploy unavailable: {exc})")
-        else:
-            t1 = time.monotonic()
-            report = deploy_for_harness(settings, stack_name=args.stack, profile=args.profile)
-            for line in report.summary():
-                _out("    " + line)
-            _out(f"    deploy took {time.monotonic() - t1:.1f}s")
+        t1 = time.monotonic()
+        report = deploy_for_harness(settings, stack_name=args.stack, profile=args.profile)
+        for line in report.summary():
+            _out("    " + line)
+        _out(f"    deploy took {time.monotonic() - t1:.1f}s")
     _out("")
     _out("Try next:")
-    _out("  make status                     resources, queue and DLQ depths")
-    _out("  make test                       the whole test suite against this emulator")
+    mode = "EMULATOR=docker " if settings.emulator == "docker" else ""  # what the same make targets need then
+    _out(f"  {mode}make status                     resources, queue and DLQ depths")
+    _out(f"  {mode}make test                       the whole test suite against this emulator")
     _out(f"  eval $({sys.executable} -m harness env)   then: awslocal s3 ls")
-    _out("  make down                       stop the emulator and every Lambda runtime")
+    _out(f"  {mode}make down                       stop the emulator and every Lambda runtime")
     return 0
 
 
@@ -75,18 +69,12 @@ def cmd_status(args: argparse.Namespace) -> int:
     wanted = emulator.SERVICES.split(",")
     _out("services: " + ", ".join(f"{name}={services.get(name, '?')}" for name in wanted))
     _out(f"lambda runtimes running: {len(emulator.runtime_pids(settings))}")
-    try:
-        from infra.deploy import describe_for_harness
-    except ImportError:
-        return 0
     for line in describe_for_harness(settings, stack_name=args.stack):
         _out(line)
     return 0
 
 
 def cmd_env(args: argparse.Namespace) -> int:
-    from harness.aws import cli_environment
-
     for key, value in cli_environment(HarnessSettings.from_env()).items():
         _out(f"export {key}={value}")
     return 0
@@ -107,21 +95,25 @@ def build_parser() -> argparse.ArgumentParser:
     status.set_defaults(func=cmd_status)
     env = sub.add_parser("env", help="print shell exports pointing the AWS CLI/awslocal at the emulator")
     env.set_defaults(func=cmd_env)
-    for name in EXTENSIONS:
-        try:
-            module = importlib.import_module(name)
-        except ImportError:
-            continue
-        register: Callable[[argparse._SubParsersAction], None] | None = getattr(module, "register", None)
-        if register is not None:
-            register(sub)
+    for register in (infra_cli.register, load_cli.register, chaos_cli.register, simulate_cli.register):
+        register(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command. A CodedError (bad input, an unreachable emulator, a failed deploy...) is an expected failure:
+    `error CODE: message` on stderr, exit 2. Any other exception is a bug and propagates with its traceback."""
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except ValueError as exc:  # settings validation
-        _out(f"error: {exc}")
+    except CodedError as exc:
+        _report_error(exc)
         return 2
+
+
+def _report_error(exc: CodedError) -> None:
+    """`error CODE: message` on stderr (the one shape every harness CLI uses for an expected failure)."""
+    try:
+        print(f"error {exc.code}: {exc.message}", file=sys.stderr, flush=True)
+    except BrokenPipeError:
+        pass

@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
-import socket
 import subprocess
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness import paths
-from harness.settings import HarnessSettings
+from common.errors import CodedError
 from common.waiting import WaitTimeout, wait_until
+from harness import paths
+from harness.probe import HEALTH_PATH, health, port_in_use  # noqa: F401 (part of this module's API)
+from harness.runtimes import RUNTIMES_DIRNAME, RuntimeRecord, read_records, runtimes_dir
+from harness.settings import HarnessSettings
 
 SERVICES = "s3,sqs,lambda,logs,iam,sts,cloudwatch"
 
@@ -31,20 +30,14 @@ LAMBDA_ENV: dict[str, str] = {
     "LAMBDA_EVENT_SOURCE_MAPPING_MAX_BACKOFF_ON_EMPTY_POLL_SEC": "0.5",
 }
 
-HEALTH_PATH = "/_localstack/health"
 START_TIMEOUT_S = 90.0
 # LocalStack stops in 2-6 s; after chaos runs (killed runtimes, changed configs) it can hang in its service
 # shutdown: there is no state to save, so SIGKILL the group after this grace period.
 STOP_TIMEOUT_S = 10.0
 
 
-class EmulatorError(RuntimeError):
+class EmulatorError(CodedError):
     """The emulator could not be started, reached or stopped; `code` is stable."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.message = message
 
 
 @dataclass(frozen=True)
@@ -68,31 +61,15 @@ class StatePaths:
 
     @property
     def runtimes(self) -> Path:
-        return self.home / "runtimes"
+        return runtimes_dir(self.home)
 
     @property
     def outputs(self) -> Path:
         return self.home / "outputs"
 
     def make(self) -> None:
-        for sub in ("fs", "tmp", "home", "runtimes", "outputs"):
+        for sub in ("fs", "tmp", "home", RUNTIMES_DIRNAME, "outputs"):
             (self.home / sub).mkdir(parents=True, exist_ok=True)
-
-
-def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex((host, port)) == 0
-
-
-def health(endpoint: str, timeout: float = 2.0) -> dict | None:
-    """LocalStack's health document, or None when nothing (or something else) answers."""
-    try:
-        with urllib.request.urlopen(endpoint + HEALTH_PATH, timeout=timeout) as resp:  # noqa: S310 (loopback)
-            doc = json.loads(resp.read().decode())
-    except (OSError, urllib.error.URLError, ValueError):
-        return None
-    return doc if isinstance(doc, dict) and "services" in doc else None
 
 
 def _read_pid(state: StatePaths) -> int | None:
@@ -172,7 +149,15 @@ def find_running(settings: HarnessSettings) -> EmulatorHandle | None:
 
 def ensure_running(settings: HarnessSettings, *, timeout: float = START_TIMEOUT_S) -> EmulatorHandle:
     """Reuse the emulator if it runs, else start it; raise EmulatorError with a clear reason otherwise."""
-    if settings.emulator == "docker" or settings.endpoint_override:
+    if settings.emulator == "docker" and not settings.endpoint_override:
+        from harness import docker_emulator  # docker mode: our image through docker-compose.yml
+
+        try:
+            started = docker_emulator.ensure_running(settings, timeout=timeout)
+        except docker_emulator.DockerEmulatorError as exc:
+            raise EmulatorError(exc.code, exc.message) from exc
+        return EmulatorHandle(settings.endpoint, None, started_here=started)
+    if settings.endpoint_override:
         return _ensure_external(settings, timeout)
     running = find_running(settings)
     if running:
@@ -239,18 +224,6 @@ def _start_embedded(settings: HarnessSettings, state: StatePaths, timeout: float
 
 
 def _ensure_external(settings: HarnessSettings, timeout: float) -> EmulatorHandle:
-    if settings.emulator == "docker" and not settings.endpoint_override and health(settings.endpoint) is None:
-        compose = paths.ROOT / "docker-compose.yml"
-        env = dict(os.environ, HARNESS_PORT=str(settings.port))
-        result = subprocess.run(
-            ["docker", "compose", "-f", str(compose), "up", "-d"], env=env, capture_output=True, text=True
-        )
-        if result.returncode != 0:
-            raise EmulatorError(
-                "DOCKER_UNAVAILABLE",
-                "EMULATOR=docker needs a running Docker engine with the compose plugin; 'docker compose up -d' said:\n"
-                + (result.stderr or result.stdout).strip(),
-            )
     try:
         wait_until(lambda: health(settings.endpoint), timeout, interval=0.5, what="emulator health")
     except WaitTimeout as exc:
@@ -265,32 +238,10 @@ def tail(path: Path, lines: int = 25) -> str:
         return "(no log)"
 
 
-@dataclass(frozen=True)
-class Runtime:
-    """One live Lambda execution environment, as recorded by the executor plugin in HARNESS_HOME/runtimes."""
-
-    executor_id: str
-    function_name: str
-    pid: int
-
-
-def live_runtimes(runtimes_dir: Path, function_name: str | None = None) -> list[Runtime]:
-    """Environments whose process is alive, optionally only those of one function (oldest record first)."""
-    out: list[Runtime] = []
-    if not runtimes_dir.is_dir():
-        return out
-    for path in sorted(runtimes_dir.glob("*.json"), key=lambda p: p.stat().st_mtime if p.exists() else 0):
-        try:
-            doc = json.loads(path.read_text())
-            runtime = Runtime(str(doc.get("executor_id") or path.stem), str(doc.get("function_name", "")),
-                              int(doc["pid"]))
-        except (OSError, ValueError, KeyError, TypeError):
-            continue
-        if function_name and runtime.function_name != function_name:
-            continue
-        if _alive(runtime.pid):
-            out.append(runtime)
-    return out
+def live_runtimes(folder: Path, function_name: str | None = None) -> list[RuntimeRecord]:
+    """Recorded environments (in `folder`, see harness.runtimes) whose process is alive, optionally only those of one
+    function (oldest record first)."""
+    return [record for record in read_records(folder, function_name) if _alive(record.pid)]
 
 
 def runtime_pids(settings: HarnessSettings) -> list[int]:
@@ -320,11 +271,9 @@ def stop(settings: HarnessSettings) -> list[str]:
     state = StatePaths(settings.home)
     done: list[str] = []
     if settings.emulator == "docker":
-        result = subprocess.run(
-            ["docker", "compose", "-f", str(paths.ROOT / "docker-compose.yml"), "down"], capture_output=True, text=True
-        )
-        done.append("docker compose down: " + ("ok" if result.returncode == 0 else result.stderr.strip()))
-        return done
+        from harness import docker_emulator
+
+        return docker_emulator.stop(settings)
     pid = _read_pid(state)
     if pid is not None and "localstack" in _cmdline(pid):
         _terminate_group(pid)

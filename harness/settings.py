@@ -8,9 +8,15 @@ from pathlib import Path
 from typing import Mapping
 
 from common.credentials import DEFAULT_REGION
+from common.errors import CodedError, expected
 from common.paths import ROOT
 
 DEFAULT_PORT = 4566
+
+
+class SettingsError(CodedError, ValueError):
+    """A HARNESS_* / EMULATOR variable has a value the harness cannot use (code SETTINGS_INVALID; also a ValueError
+    for callers that validate settings among other values)."""
 
 
 @dataclass(frozen=True)
@@ -41,12 +47,12 @@ class HarnessSettings:
         try:
             port = int(port_text)
         except ValueError:
-            raise ValueError(f"Expected an integer for HARNESS_PORT but received {port_text!r}") from None
+            raise SettingsError("SETTINGS_INVALID", expected("an integer", "HARNESS_PORT", port_text)) from None
         if not 0 < port < 65536:
-            raise ValueError(f"Expected a TCP port (1-65535) for HARNESS_PORT but received {port}")
+            raise SettingsError("SETTINGS_INVALID", expected("a TCP port (1-65535)", "HARNESS_PORT", port))
         emulator = env.get("EMULATOR", "embedded") or "embedded"
         if emulator not in ("embedded", "docker"):
-            raise ValueError(f"Expected 'embedded' or 'docker' for EMULATOR but received {emulator!r}")
+            raise SettingsError("SETTINGS_INVALID", expected("'embedded' or 'docker'", "EMULATOR", emulator))
         home = Path(env["HARNESS_HOME"]).resolve() if env.get("HARNESS_HOME") else ROOT / ".harness"
         return cls(
             port=port,

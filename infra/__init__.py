@@ -1,4 +1,4 @@
-"""The pipeline stack defined once (stack.py), its lint, deploy to any endpoint (deploy.py) and the CDK app (cdk/)."""
+"""The pipeline stack defined once (stack.py), its lint, deploy to any endpoint (deploy/) and the CDK app (cdk/)."""
 
 import sys
 from pathlib import Path

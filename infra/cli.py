@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from harness.settings import HarnessSettings
+from common.errors import CodedError
 from infra.errors import InfraError, InfraErrorCode
+from infra.lint import errors, lint
+from infra.settings import DeployDefaults
+from infra.stack import PROFILES, build_stack
 
 if TYPE_CHECKING:
-    from infra.deploy import Clients
-from infra.lint import errors, lint
-from infra.stack import PROFILES, build_stack
+    from infra.deploy.target import Clients
 
 
 def _out(line: str = "", *, err: bool = False) -> None:
@@ -48,16 +48,21 @@ def _target(p: argparse.ArgumentParser) -> None:
     p.add_argument("--aws-profile", default=None, help="AWS CLI profile for --aws")
     p.add_argument("--region", default=None, help="region (default: HARNESS_REGION for the emulator)")
     p.add_argument("--endpoint", default=None, help="another emulator endpoint (e.g. LocalStack in Docker)")
+    _state(p)
 
 
-def _clients(args: argparse.Namespace, settings: HarnessSettings) -> "Clients":
+def _state(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--state", type=Path, default=None,
+                   help="state folder whose outputs/ holds <stack>.json (default $HARNESS_HOME)")
 
-    from infra.deploy import Clients, Target
 
-    region = args.region or settings.region
+def _clients(args: argparse.Namespace, defaults: DeployDefaults) -> "Clients":
+    from infra.deploy.target import Clients, Target
+
+    region = args.region or defaults.region
     if args.aws:
-        return Clients(Target(region=region, endpoint=None, aws_profile=args.aws_profile))
-    return Clients(Target(region=region, endpoint=args.endpoint or settings.endpoint))
+        return Clients(Target.aws(region, profile=args.aws_profile))
+    return Clients(Target.emulator(args.endpoint or defaults.endpoint, region))
 
 
 def _add_commands(sub: argparse._SubParsersAction) -> None:
@@ -69,7 +74,8 @@ def _add_commands(sub: argparse._SubParsersAction) -> None:
     _target(p)
     p.add_argument("--code", type=Path, default=None, help="function zip (default: code-only zip on the emulator, "
                    ".package/lambda-arm64.zip on AWS)")
-    p.add_argument("--outputs", type=Path, default=None, help="outputs file (default $HARNESS_HOME/outputs/<stack>.json)")
+    p.add_argument("--outputs", type=Path, default=None,
+                   help="outputs file (default <state>/outputs/<stack>.json)")
     p.set_defaults(func=run, command="deploy")
     p = sub.add_parser("destroy", help="delete every resource of the stack")
     _common(p)
@@ -81,6 +87,7 @@ def _add_commands(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run, command="describe")
     p = sub.add_parser("outputs", help="print the outputs file of a deployed stack")
     p.add_argument("--stack", default="thumbs")
+    _state(p)
     p.set_defaults(func=run, command="outputs")
     p = sub.add_parser("synth", help="synthesize the CDK app (offline) into a cloud assembly")
     _common(p)
@@ -97,19 +104,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run one command; a coded error prints `error CODE: message` and exits 2 (anything else is a bug)."""
     try:
         return _run(args)
-    except InfraError as exc:
-        _out(f"error: {exc}", err=True)
+    except CodedError as exc:
+        _out(f"error {exc.code}: {exc.message}", err=True)
         return 2
 
 
 def _run(args: argparse.Namespace) -> int:
-    settings = HarnessSettings.from_env()
+    defaults = DeployDefaults.from_env()
+    state_dir = getattr(args, "state", None) or defaults.state_dir
     if args.command == "outputs":
-        from infra.deploy import outputs_file, read_outputs
+        from infra.deploy.outputs import outputs_path, read_outputs
 
-        _out(json.dumps(read_outputs(outputs_file(settings, args.stack)), indent=2, sort_keys=True))
+        _out(read_outputs(outputs_path(state_dir, args.stack)).to_json().rstrip("\n"))
         return 0
     overrides = _overrides(args.set)
     if args.command == "lint":
@@ -128,14 +137,18 @@ def _run(args: argparse.Namespace) -> int:
             _out(warning)
         _out(f"synthesized {result.template_path}")
         return 0
-    from infra.deploy import deploy, describe, destroy, load_code, outputs_file, stack_for_target
+    from infra.deploy.apply import deploy
+    from infra.deploy.code import load_code
+    from infra.deploy.describe import describe
+    from infra.deploy.destroy import destroy
+    from infra.deploy.outputs import outputs_path
+    from infra.deploy.target import stack_for_target
 
-    clients = _clients(args, settings)
+    clients = _clients(args, defaults)
     stack = stack_for_target(clients, args.stack, args.profile, overrides)
     if args.command == "deploy":
         code = load_code(clients.target, args.code)
-        out = args.outputs or (outputs_file(settings, args.stack) if not args.aws
-                               else settings.home / "outputs" / f"{args.stack}-aws.json")
+        out = args.outputs or outputs_path(state_dir, args.stack if not args.aws else f"{args.stack}-aws")
         for line in deploy(stack, clients, code=code, outputs_path=out).summary():
             _out(line)
         return 0
@@ -143,7 +156,7 @@ def _run(args: argparse.Namespace) -> int:
         for line in destroy(stack, clients).summary():
             _out(line)
         if not args.aws:
-            outputs_file(settings, args.stack).unlink(missing_ok=True)
+            outputs_path(state_dir, args.stack).unlink(missing_ok=True)
         return 0
     if args.command == "describe":
         for line in describe(stack, clients):

@@ -1,4 +1,4 @@
-"""The pipeline stack defined once: profiles of knobs -> frozen resource specs that deploy.py and the CDK app render."""
+"""The pipeline stack defined once: profiles of knobs -> frozen resource specs that deploy/ and the CDK app render."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from typing import Any, Mapping
 from notifier.config import NotifierSettings
 from thumbnailer.config import Settings
 
-from infra.errors import InfraError, InfraErrorCode, expected
+from common.errors import expected
+from infra.errors import InfraError, InfraErrorCode
 
 RUNTIME = "python3.13"
 HANDLER = "thumbnailer.app.lambda_handler"
@@ -277,7 +278,7 @@ class Stack:
     def function_arn(self, name: str | None = None) -> str:
         return f"arn:{self.partition}:lambda:{self.region}:{self.account}:function:{name or self.function.name}"
 
-    # ---- policies (one source for deploy.py and the CDK app) ----
+    # ---- policies (one source for deploy/ and the CDK app) ----
     def role_statements(self) -> tuple[PolicyStatement, ...]:
         """Least privilege: read the input (no delete), write the output, consume the queue, send to the DLQ, log."""
         cfg = self.config
@@ -371,7 +372,7 @@ def build_stack(
 ) -> Stack:
     """Resolve a profile (+ overrides) into resource specs named after `stack_name`.
 
-    `qualifier` makes bucket names globally unique on real AWS (deploy.py uses "<account>-<region>" there); the
+    `qualifier` makes bucket names globally unique on real AWS (deploy/ uses "<account>-<region>" there); the
     emulator needs none. account/region/partition may be CDK tokens (an environment-agnostic CDK stack).
     """
     if not isinstance(stack_name, str) or not _STACK_NAME.match(stack_name):

@@ -12,6 +12,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
+from . import contract as c
 from .config import Settings, lambda_memory_mb
 from .errors import RetryableError, ThumbnailError
 from .events import ObjectRef, parse_body
@@ -67,14 +68,14 @@ class Thumbnailer:
         started = time.perf_counter()
         receive_count = _receive_count(record)
         line: dict[str, Any] = {
-            "message_id": record.message_id,
-            "receive_count": receive_count,
-            "backend": self.resizer.name,
-            "sizes": [s.name for s in self.spec.sizes],
-            "request_id": self._request_id,
+            c.LOG_MESSAGE_ID: record.message_id,
+            c.LOG_RECEIVE_COUNT: receive_count,
+            c.LOG_BACKEND: self.resizer.name,
+            c.LOG_SIZES: [s.name for s in self.spec.sizes],
+            c.LOG_REQUEST_ID: self._request_id,
             # SQS timestamps (epoch ms) let an observer split queue wait from processing time
-            "sent_timestamp": _int_attr(record, "SentTimestamp"),
-            "first_receive_ms": _int_attr(record, "ApproximateFirstReceiveTimestamp"),
+            c.LOG_SENT_TIMESTAMP: _int_attr(record, "SentTimestamp"),
+            c.LOG_FIRST_RECEIVE_MS: _int_attr(record, "ApproximateFirstReceiveTimestamp"),
         }
         self.metrics.add_metric(name="RecordsReceived", unit=MetricUnit.Count, value=1)
         retry: BaseException | None = None
@@ -85,24 +86,25 @@ class Thumbnailer:
             self._log(line, started)
             return
         if parsed.test_event or not parsed.objects:
-            line.update(outcome="skipped", reason="s3:TestEvent" if parsed.test_event else "no created objects",
-                        ignored=parsed.ignored)
+            line.update({c.LOG_OUTCOME: c.OUTCOME_SKIPPED,
+                         "reason": "s3:TestEvent" if parsed.test_event else "no created objects",
+                         "ignored": parsed.ignored})
             self.metrics.add_metric(name="RecordsSkipped", unit=MetricUnit.Count, value=1)
             self._log(line, started)
             return
         outcomes: list[dict[str, Any]] = []
         for ref in parsed.objects:
-            item: dict[str, Any] = {"bucket": ref.bucket, "key": ref.key, "run_id": ref.run_id}
+            item: dict[str, Any] = {c.LOG_BUCKET: ref.bucket, c.LOG_KEY: ref.key, c.LOG_RUN_ID: ref.run_id}
             outcomes.append(item)
             reason = should_skip(ref, self.settings)
             if reason:
-                item.update(outcome="skipped", reason=reason)
+                item.update({c.LOG_OUTCOME: c.OUTCOME_SKIPPED, "reason": reason})
                 continue
             t_obj = time.perf_counter()
             src: SourceObject | None = None
             try:
                 src = fetch(ref, self.store, self.settings)
-                item["run_id"] = src.run_id or ref.run_id
+                item[c.LOG_RUN_ID] = src.run_id or ref.run_id
                 done = make_thumbnails(src, self.resizer, self.spec, self.store, self.settings,
                                        handler_start_ms=self._invocation_start_ms, started=t_obj)
             except Exception as exc:  # noqa: BLE001 - classified below; unknown errors are retried, never dropped
@@ -111,7 +113,8 @@ class Thumbnailer:
                     retry = exc
                 item["ms"] = round((time.perf_counter() - t_obj) * 1000, 1)
                 continue
-            item.update(outcome="ok", ms=round(done.total_ms, 1), resize_ms=round(done.result.timings.total_ms, 1),
+            item.update({c.LOG_OUTCOME: c.OUTCOME_OK}, ms=round(done.total_ms, 1),
+                        resize_ms=round(done.result.timings.total_ms, 1),
                         outputs={t.size: f"{t.width}x{t.height}" for t in done.thumbnails},
                         source_bytes=len(src.data), source_format=done.result.source.format)
             self.metrics.add_metric(name="ObjectsProcessed", unit=MetricUnit.Count, value=1)
@@ -122,9 +125,9 @@ class Thumbnailer:
         if len(outcomes) == 1:
             line.update(outcomes[0])
         else:
-            line["objects"] = outcomes
-            line["outcome"] = "retry" if retry else ("dlq" if any(o.get("outcome") == "dlq" for o in outcomes)
-                                                     else "ok")
+            line[c.LOG_OBJECTS] = outcomes
+            line[c.LOG_OUTCOME] = c.OUTCOME_RETRY if retry else (
+                c.OUTCOME_DLQ if any(o.get(c.LOG_OUTCOME) == c.OUTCOME_DLQ for o in outcomes) else c.OUTCOME_OK)
         self._log(line, started)
         if retry is not None:
             raise retry
@@ -136,45 +139,40 @@ class Thumbnailer:
         code, message = describe(exc)
         permanent = isinstance(exc, ThumbnailError) and not exc.retryable
         last = receive_count >= self.settings.max_receive_count
-        item.update(code=code, error=message)
+        item.update({c.LOG_CODE: code, c.LOG_ERROR: message})
         if not permanent and not last:
-            item["outcome"] = "retry"
+            item[c.LOG_OUTCOME] = c.OUTCOME_RETRY
             self.metrics.add_metric(name="RetryableFailures", unit=MetricUnit.Count, value=1)
             return True
         if self.dlq is None:
-            item.update(outcome="retry", dlq="not configured (THUMB_DLQ_URL empty): left to SQS redrive")
+            item.update({c.LOG_OUTCOME: c.OUTCOME_RETRY,
+                         "dlq": "not configured (THUMB_DLQ_URL empty): left to SQS redrive"})
             self.metrics.add_metric(name="RetryableFailures", unit=MetricUnit.Count, value=1)
             return True
         if not permanent:
             message = f"gave up after {receive_count} receives: {message}"
-        body = {
-            "source": ref.to_dict() if ref else None,
-            "error": {"code": code, "message": message, "retryable": not permanent},
-            "run_id": run_id,
-            "backend": self.resizer.name,
-            "message_id": record.message_id,
-            "receive_count": receive_count,
-            "failed_at_ms": int(self.clock() * 1000),
-            "original": _json_or_text(record.body),
-        }
+        body = c.dead_letter_body(
+            source=ref.to_dict() if ref else None, code=code, message=message, retryable=not permanent,
+            run_id=run_id, backend=self.resizer.name, message_id=record.message_id, receive_count=receive_count,
+            failed_at_ms=int(self.clock() * 1000), original=_json_or_text(record.body),
+        )
         try:
-            self.dlq.send(json.dumps(body, ensure_ascii=False),
-                          {"error_code": code, "error_message": message, "run_id": run_id})
+            self.dlq.send(json.dumps(body, ensure_ascii=False), c.dead_letter_attributes(code, message, run_id))
         except ThumbnailError as send_exc:
-            item.update(outcome="retry", dlq_error=str(send_exc))
+            item.update({c.LOG_OUTCOME: c.OUTCOME_RETRY, "dlq_error": str(send_exc)})
             self.metrics.add_metric(name="RetryableFailures", unit=MetricUnit.Count, value=1)
             return True
-        item["outcome"] = "dlq"
+        item[c.LOG_OUTCOME] = c.OUTCOME_DLQ
         self.metrics.add_metric(name="PermanentFailures" if permanent else "GaveUpFailures", unit=MetricUnit.Count,
                                 value=1)
         self.metrics.add_metric(name="DeadLettered", unit=MetricUnit.Count, value=1)
         return False
 
     def _log(self, line: dict[str, Any], started: float) -> None:
-        line["record_ms"] = round((time.perf_counter() - started) * 1000, 1)
-        outcome = line.get("outcome", "ok")
-        level = self.logger.info if outcome in ("ok", "skipped") else self.logger.warning
-        level("thumbnail record", extra=line)
+        line[c.LOG_RECORD_MS] = round((time.perf_counter() - started) * 1000, 1)
+        outcome = line.get(c.LOG_OUTCOME, c.OUTCOME_OK)
+        level = self.logger.info if outcome in (c.OUTCOME_OK, c.OUTCOME_SKIPPED) else self.logger.warning
+        level(c.LOG_MESSAGE, extra=line)
 
 
 def _receive_count(record: SQSRecord) -> int:

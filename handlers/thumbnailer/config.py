@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
+from .contract import DEFAULT_INPUT_PREFIX, DEFAULT_OUTPUT_PREFIX
 from .errors import ConfigError, ThumbnailError, expected
 from .resizers.base import FITS, FORMATS, Limits, ResizeSpec, SizeSpec, parse_sizes
 
@@ -40,8 +41,8 @@ class Settings:
     """Validated handler settings; construct directly (tests, infra) or with from_env() (cold start)."""
 
     output_bucket: str = ""  # empty = write thumbnails into the source bucket (single-bucket mode)
-    input_prefix: str = "uploads/"
-    output_prefix: str = "thumbnails/"
+    input_prefix: str = DEFAULT_INPUT_PREFIX
+    output_prefix: str = DEFAULT_OUTPUT_PREFIX
     dlq_url: str = ""
     backend: str = "pillow"
     sizes: str = DEFAULT_SIZES

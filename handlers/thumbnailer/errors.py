@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from enum import StrEnum
 from typing import Any
 
@@ -27,7 +29,8 @@ class ErrorCode(StrEnum):
     UPSTREAM_ERROR = "UPSTREAM_ERROR"
     TIMEOUT = "TIMEOUT"
     STORAGE_ERROR = "STORAGE_ERROR"
-    # an exception we did not classify (treated as retryable; reaches the DLQ with this code on the last receive)
+    RESOURCE_EXHAUSTED = "RESOURCE_EXHAUSTED"  # MemoryError: another execution environment may have the memory
+    # an exception outside decoding we did not classify (retried; reaches the DLQ with this code on the last receive)
     UNEXPECTED = "UNEXPECTED"
 
 
@@ -122,6 +125,49 @@ class UpstreamError(RetryableError):
 
 class StorageTimeout(RetryableError):
     code = ErrorCode.TIMEOUT
+
+
+class ResourceExhausted(RetryableError):
+    code = ErrorCode.RESOURCE_EXHAUSTED
+
+
+def exception_type(exc: BaseException) -> str:
+    """`IndexError`, `struct.error`, `pyvips.error.Error`: the builtin name, else qualified by its module."""
+    cls = type(exc)
+    return cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
+
+
+def cause_text(exc: BaseException) -> str:
+    """`Type: first line of the message` (libvips errors span several lines)."""
+    lines = str(exc).strip().splitlines()
+    return f"{exception_type(exc)}: {lines[0]}" if lines else exception_type(exc)
+
+
+def decode_failure(exc: Exception, fmt: str, who: str = "decoding") -> ThumbnailError:
+    """Classify an exception raised while probing, decoding or transforming source bytes.
+
+    It will repeat on the same bytes, whatever its type (IndexError, struct.error, zlib.error, an OSError or
+    SyntaxError from a Pillow plugin, pyvips.Error, ...): permanent CORRUPT_IMAGE with the original type in the
+    message. Only MemoryError stays retryable (RESOURCE_EXHAUSTED). Our own errors pass through unchanged.
+    """
+    if isinstance(exc, ThumbnailError):
+        return exc
+    if isinstance(exc, MemoryError):
+        return ResourceExhausted(f"Expected enough memory to decode the {fmt.upper()} source but {who} raised "
+                                 f"{cause_text(exc)}")
+    return CorruptImage(f"Expected a decodable {fmt.upper()} for the source object but {who} raised "
+                        f"{cause_text(exc)}", cause=exception_type(exc))
+
+
+@contextmanager
+def decode_guard(fmt: str, who: str = "decoding") -> Iterator[None]:
+    """Wrap the decode/transform phase: any Exception inside becomes `decode_failure(...)`, chained to its cause."""
+    try:
+        yield
+    except ThumbnailError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - every failure on the source bytes is classified, none escapes raw
+        raise decode_failure(exc, fmt, who) from exc
 
 
 def expected(what: str, for_: str, received: object) -> str:

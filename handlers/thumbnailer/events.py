@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, NotRequired, TypedDict
 from urllib.parse import unquote_plus
 
+from .contract import META_RUN_ID
 from .errors import InvalidEvent, expected
 
 NOTIFIER_MESSAGE_TYPE = "thumbnail-request"
@@ -167,7 +168,7 @@ def _from_notifier(doc: dict[str, Any]) -> ObjectRef:
         size=size if isinstance(size, int) else -1,
         event_name="ObjectCreated:notifier",
         event_time=str(doc.get("event_time", "")),
-        run_id=str(doc.get("run_id") or (meta.get("run-id", "") if isinstance(meta, dict) else "")),
+        run_id=str(doc.get("run_id") or (meta.get(META_RUN_ID, "") if isinstance(meta, dict) else "")),
         metadata={str(k): str(v) for k, v in meta.items()} if isinstance(meta, dict) else {},
     )
 

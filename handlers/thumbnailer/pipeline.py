@@ -5,14 +5,15 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from typing import Protocol
-from urllib.parse import quote
 
+from . import contract as c
 from .config import Settings
-from .errors import ThumbnailError
+from .errors import ErrorCode, ThumbnailError, decode_guard
 from .events import ObjectRef
-from .resizers.base import EXTENSIONS, Resizer, ResizeResult, ResizeSpec
+from .resizers.base import Resizer, ResizeResult, ResizeSpec
+from .resizers.sniff import format_name
 
-RUN_ID_METADATA = "run-id"
+RUN_ID_METADATA = c.META_RUN_ID
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,11 +72,9 @@ class ObjectOutcome:
 
 
 def output_key(source_key: str, size_name: str, fmt: str, settings: Settings) -> str:
-    """`uploads/a/x.jpg` -> `thumbnails/<size>/a/x.jpg.<ext>`: full path kept (no collisions), deterministic."""
-    path = source_key
-    if settings.input_prefix and path.startswith(settings.input_prefix):
-        path = path[len(settings.input_prefix):]
-    return f"{settings.output_prefix}{size_name}/{path}.{EXTENSIONS[fmt]}"
+    """`uploads/a/x.jpg` -> `thumbnails/<size>/a/x.jpg.<ext>` under the settings' prefixes (rule: contract)."""
+    return c.output_key(source_key, size_name, fmt, input_prefix=settings.input_prefix,
+                        output_prefix=settings.output_prefix)
 
 
 def should_skip(ref: ObjectRef, settings: Settings) -> str:
@@ -95,25 +94,28 @@ def fetch(ref: ObjectRef, store: ObjectStore, settings: Settings) -> SourceObjec
 def make_thumbnails(src: SourceObject, resizer: Resizer, spec: ResizeSpec, store: ObjectStore, settings: Settings,
                     *, handler_start_ms: int, started: float) -> ObjectOutcome:
     """Resize `src` to every size and upload each output with Content-Type, Cache-Control and linking metadata."""
-    result = resizer.resize(src.data, spec)
+    # a failure on the source bytes repeats on every attempt: permanent, whatever the resizer raised
+    with decode_guard(format_name(src.data), f"the {resizer.name} resizer"):
+        result = resizer.resize(src.data, spec)
     out_bucket = settings.output_bucket or src.bucket
     total_ms = (time.perf_counter() - started) * 1000.0
     base_meta = {
-        "source-bucket": src.bucket,
-        "source-key": quote(src.key, safe="/"),  # S3 metadata is ASCII: the key is percent-encoded UTF-8
-        "source-etag": src.etag,
-        "source-version-id": src.version_id,
-        "backend": result.backend,
-        "handler-start-ms": str(handler_start_ms),
-        "resize-ms": f"{result.timings.total_ms:.1f}",
-        "total-ms": f"{total_ms:.1f}",
+        c.META_SOURCE_BUCKET: src.bucket,
+        c.META_SOURCE_KEY: c.encode_source_key(src.key),  # S3 metadata is ASCII: the key is percent-encoded UTF-8
+        c.META_SOURCE_ETAG: src.etag,
+        c.META_SOURCE_VERSION_ID: src.version_id,
+        c.META_BACKEND: result.backend,
+        c.META_HANDLER_START_MS: str(handler_start_ms),
+        c.META_RESIZE_MS: f"{result.timings.total_ms:.1f}",
+        c.META_TOTAL_MS: f"{total_ms:.1f}",
     }
     if src.run_id:
         base_meta[RUN_ID_METADATA] = src.run_id
     stored: list[StoredThumbnail] = []
     for thumb in result.outputs:
         key = output_key(src.key, thumb.name, thumb.format, settings)
-        meta = {**base_meta, "thumbnail-size": thumb.name, "width": str(thumb.width), "height": str(thumb.height)}
+        meta = {**base_meta, c.META_THUMBNAIL_SIZE: thumb.name, c.META_WIDTH: str(thumb.width),
+                c.META_HEIGHT: str(thumb.height)}
         store.put(out_bucket, key, thumb.data, content_type=thumb.content_type,
                   cache_control=settings.cache_control, metadata={k: v for k, v in meta.items() if v != ""})
         stored.append(StoredThumbnail(thumb.name, out_bucket, key, thumb.width, thumb.height, thumb.format,
@@ -122,7 +124,9 @@ def make_thumbnails(src: SourceObject, resizer: Resizer, spec: ResizeSpec, store
 
 
 def describe(exc: BaseException) -> tuple[str, str]:
-    """(code, message) of any exception; unknown ones get UNEXPECTED and their type in the message."""
+    """(code, message) of any exception; MemoryError is RESOURCE_EXHAUSTED, other unknown ones UNEXPECTED (+ type)."""
     if isinstance(exc, ThumbnailError):
         return str(exc.code), exc.message
-    return "UNEXPECTED", f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, MemoryError):
+        return str(ErrorCode.RESOURCE_EXHAUSTED), f"{type(exc).__name__}: {exc}"
+    return str(ErrorCode.UNEXPECTED), f"{type(exc).__name__}: {exc}"

@@ -3,17 +3,27 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from typing import Any
 
+from common.errors import CodedError
+from harness import emulator
+from harness.aws import client
 from harness.chaos import report, scenarios, storage
-from harness.chaos.errors import ChaosError
+from harness.chaos.errors import PipelineUnavailable
+from harness.chaos.runners import run_scenario
+from harness.chaos.session import open_session, read_outputs
+from harness.load.observe import PipelineTarget
 from harness.settings import HarnessSettings
 
 
 def _out(line: str = "") -> None:
-    print(line, flush=True)
+    try:
+        print(line, flush=True)
+    except BrokenPipeError:  # `python -m harness.chaos list | head -1`
+        sys.stdout = open(os.devnull, "w")
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -23,8 +33,6 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from harness.chaos.runner import open_session, run_scenario
-
     names = list(scenarios.ORDER) if args.scenario == "all" else [args.scenario]
     if args.skip:
         names = [n for n in names if n not in set(args.skip)]
@@ -34,20 +42,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     settings = HarnessSettings.from_env()
     t0 = time.monotonic()
     results: list[dict[str, Any]] = []
-    from harness import emulator
-
-    try:
-        handle = emulator.ensure_running(settings)
-    except emulator.EmulatorError as exc:
-        _out(f"error: {exc}")
-        return 2
+    handle = emulator.ensure_running(settings)  # EmulatorError: `error CODE: message`, exit 2 (main)
     _out(f"==> chaos against {handle.endpoint} ({'started' if handle.started_here else 'running'}; left running: "
          f"`make down` stops it): {', '.join(s.name for s in chosen)}")
-    try:
-        session = open_session(settings, stack=args.stack, deploy_stack=not args.no_deploy, log=_out)
-    except ChaosError as exc:
-        _out(f"error: {exc.code}: {exc}")
-        return 2
+    session = open_session(settings, stack=args.stack, deploy_stack=not args.no_deploy, log=_out)
     with session:
         for scenario in chosen:
             try:
@@ -78,15 +76,14 @@ def _errored(scenario: scenarios.Scenario, exc: BaseException) -> dict[str, Any]
 
 
 def cmd_redrive(args: argparse.Namespace) -> int:
-    from harness.aws import client
-    from harness.chaos.runner import read_outputs
-    from harness.load.observe import PipelineTarget
-
     settings = HarnessSettings.from_env()
     outputs = read_outputs(settings, args.stack)
     if outputs is None:
-        _out(f"error: no deploy outputs for stack '{args.stack}' under {settings.home / 'outputs'} (run `make up`)")
-        return 2
+        raise PipelineUnavailable(
+            "PIPELINE_UNAVAILABLE",
+            f"Expected deploy outputs for stack '{args.stack}' under {settings.home / 'outputs'} but received none "
+            "(run `make up`)",
+        )
     target = PipelineTarget.from_outputs(outputs)
     result = storage.redrive(client("sqs", settings), target, run_id=args.run_id,
                              codes=frozenset(args.code or ()), dry_run=args.dry_run)
@@ -131,11 +128,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except ChaosError as exc:
-        _out(f"error: {exc.code}: {exc}")
-        return 2
-    except ValueError as exc:
-        _out(f"error: {exc}")
+    except CodedError as exc:  # an expected failure; anything else is a bug and shows its traceback
+        print(f"error {exc.code}: {exc.message}", file=sys.stderr, flush=True)
         return 2
 
 

@@ -1,26 +1,21 @@
-"""Errors of the chaos harness, each with a stable code."""
+"""Errors of the chaos harness: ChaosError and its kinds, each built as `Error(CODE, message)` (common.errors)."""
 
 from __future__ import annotations
 
+from common.errors import CodedError
 
-class ChaosError(Exception):
+
+class ChaosError(CodedError):
     """A chaos scenario could not be set up, run or checked; `code` is stable, the message says what was expected."""
-
-    code = "chaos_error"
-
-    def __init__(self, message: str, *, code: str | None = None) -> None:
-        super().__init__(message)
-        if code is not None:
-            self.code = code
 
 
 class InvalidFaultSpec(ChaosError):
-    code = "invalid_fault_spec"
+    """A fault rule or a `METHOD:ERROR[:k=v,...]` spec is malformed (code INVALID_FAULT_SPEC)."""
 
 
 class UnknownScenario(ChaosError):
-    code = "unknown_scenario"
+    """A scenario name is unknown (UNKNOWN_SCENARIO) or a scenario definition is invalid (INVALID_SCENARIO)."""
 
 
 class PipelineUnavailable(ChaosError):
-    code = "pipeline_unavailable"
+    """There is no deployed pipeline to break (code PIPELINE_UNAVAILABLE)."""

@@ -52,19 +52,31 @@ class FaultRule:
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
-            raise InvalidFaultSpec(f"Expected one of {sorted(METHODS)} for method but received {self.method!r}")
+            raise InvalidFaultSpec(
+                "INVALID_FAULT_SPEC", f"Expected one of {sorted(METHODS)} for method but received {self.method!r}"
+            )
         if self.error is not None and self.error not in S3_ERRORS:
-            raise InvalidFaultSpec(f"Expected one of {sorted(S3_ERRORS)} for error but received {self.error!r}")
+            raise InvalidFaultSpec(
+                "INVALID_FAULT_SPEC", f"Expected one of {sorted(S3_ERRORS)} for error but received {self.error!r}"
+            )
         if self.error is None and self.delay_s <= 0:
-            raise InvalidFaultSpec(f"Expected an error or a positive delay_s for a fault but received {self!r}")
+            raise InvalidFaultSpec(
+                "INVALID_FAULT_SPEC", f"Expected an error or a positive delay_s for a fault but received {self!r}"
+            )
         if not 0.0 < self.rate <= 1.0:
-            raise InvalidFaultSpec(f"Expected a rate in (0, 1] for rate but received {self.rate!r}")
+            raise InvalidFaultSpec(
+                "INVALID_FAULT_SPEC", f"Expected a rate in (0, 1] for rate but received {self.rate!r}"
+            )
         if self.delay_s < 0:
-            raise InvalidFaultSpec(f"Expected a non-negative number for delay_s but received {self.delay_s!r}")
+            raise InvalidFaultSpec(
+                "INVALID_FAULT_SPEC", f"Expected a non-negative number for delay_s but received {self.delay_s!r}"
+            )
         for name in ("count", "per_key", "calls_per_key"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value < 1):
-                raise InvalidFaultSpec(f"Expected a positive integer for {name} but received {value!r}")
+                raise InvalidFaultSpec(
+                    "INVALID_FAULT_SPEC", f"Expected a positive integer for {name} but received {value!r}"
+                )
 
     @property
     def label(self) -> str:
@@ -86,7 +98,9 @@ class FaultRule:
         """Parse 'METHOD:ERROR[:name=value,...]', e.g. 'GET:SlowDown:rate=0.3', 'PUT:AccessDenied', 'GET:delay=2'."""
         parts = spec.split(":")
         if len(parts) < 2 or not parts[0]:
-            raise InvalidFaultSpec(f"Expected 'METHOD:ERROR[:k=v,...]' for a fault spec but received {spec!r}")
+            raise InvalidFaultSpec(
+                "INVALID_FAULT_SPEC", f"Expected 'METHOD:ERROR[:k=v,...]' for a fault spec but received {spec!r}"
+            )
         method, *rest = parts
         error: str | None = None
         options: dict[str, str] = {}
@@ -98,7 +112,9 @@ class FaultRule:
                 elif error is None:
                     error = item.strip()
                 else:
-                    raise InvalidFaultSpec(f"Expected one error code in fault spec but received {spec!r}")
+                    raise InvalidFaultSpec(
+                        "INVALID_FAULT_SPEC", f"Expected one error code in fault spec but received {spec!r}"
+                    )
         kwargs: dict[str, object] = {}
         try:
             for name, value in options.items():
@@ -112,11 +128,14 @@ class FaultRule:
                     kwargs["bucket"] = value
                 else:
                     raise InvalidFaultSpec(
+                        "INVALID_FAULT_SPEC",
                         "Expected rate, delay, count, per_key, calls_per_key, prefix or bucket in fault spec "
                         f"but received {name!r}"
                     )
         except ValueError:
-            raise InvalidFaultSpec(f"Expected numbers for rate/delay/count/per_key but received {spec!r}") from None
+            raise InvalidFaultSpec(
+                "INVALID_FAULT_SPEC", f"Expected numbers for rate/delay/count/per_key but received {spec!r}"
+            ) from None
         return cls(method=method.upper(), error=error, **kwargs)  # type: ignore[arg-type]
 
 

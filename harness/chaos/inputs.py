@@ -39,8 +39,9 @@ def _chunk(tag: bytes, data: bytes) -> bytes:
 def png(width: int, height: int, seed: int = 0) -> bytes:
     """A valid RGB PNG with a seed-dependent gradient (no image library needed)."""
     if width < 1 or height < 1:
-        raise ChaosError(f"Expected positive integers for width/height but received {width}x{height}",
-                         code="invalid_payload")
+        raise ChaosError(
+            "INVALID_PAYLOAD", f"Expected positive integers for width/height but received {width}x{height}"
+        )
     rows = bytearray()
     for y in range(height):
         rows.append(0)  # filter: none
@@ -72,5 +73,4 @@ def payload(kind: str, seed: int = 0) -> Payload:
         return Payload(kind, ".jpg", b"this is a text file pretending to be a JPEG\n" * 20, "image/jpeg")
     if kind == "empty":
         return Payload(kind, ".jpg", b"", "image/jpeg")
-    raise ChaosError(f"Expected one of {'|'.join(KINDS)} for payload kind but received {kind!r}",
-                     code="invalid_payload")
+    raise ChaosError("INVALID_PAYLOAD", f"Expected one of {'|'.join(KINDS)} for payload kind but received {kind!r}")

@@ -8,9 +8,7 @@ import time
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from common.paths import ROOT
-
-RESULTS_DIR = ROOT / "benchmarks" / "results"
+from common.paths import RESULTS_DIR
 COLUMNS = ("scenario", "uploads", "faults injected", "client retries", "redeliveries", "outcomes by code",
            "dup writes (identical)", "drain s", "invariant")
 

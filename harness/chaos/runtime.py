@@ -1,16 +1,17 @@
-"""SIGKILL of live Lambda execution environments, found through the executor's records in HARNESS_HOME/runtimes."""
+"""SIGKILL of live Lambda execution environments, found through the executor's records (harness.runtimes)."""
 
 from __future__ import annotations
 
 import os
 import signal
 
-from harness.emulator import Runtime, live_runtimes
+from harness.emulator import live_runtimes
+from harness.runtimes import RuntimeRecord
 
-__all__ = ["Runtime", "live_runtimes", "sigkill"]
+__all__ = ["RuntimeRecord", "live_runtimes", "sigkill"]
 
 
-def sigkill(runtime: Runtime) -> bool:
+def sigkill(runtime: RuntimeRecord) -> bool:
     """SIGKILL one environment's process; False when it was already gone."""
     try:
         os.kill(runtime.pid, signal.SIGKILL)

@@ -48,14 +48,17 @@ class Scenario:
 
     def __post_init__(self) -> None:
         if self.action is not None and self.action not in ACTIONS:
-            raise UnknownScenario(f"Expected one of {'|'.join(ACTIONS)} for action but received {self.action!r}",
-                                  code="invalid_scenario")
+            raise UnknownScenario(
+                "INVALID_SCENARIO", f"Expected one of {'|'.join(ACTIONS)} for action but received {self.action!r}"
+            )
         if self.expect not in ("complete", "dlq", "either"):
-            raise UnknownScenario(f"Expected complete|dlq|either for expect but received {self.expect!r}",
-                                  code="invalid_scenario")
+            raise UnknownScenario(
+                "INVALID_SCENARIO", f"Expected complete|dlq|either for expect but received {self.expect!r}"
+            )
         if self.images < 0 or self.images + len(self.poison) == 0:
-            raise UnknownScenario(f"Expected at least one upload for scenario {self.name!r} but received none",
-                                  code="invalid_scenario")
+            raise UnknownScenario(
+                "INVALID_SCENARIO", f"Expected at least one upload for scenario {self.name!r} but received none"
+            )
 
     def scaled(self, factor: float) -> "Scenario":
         """The same scenario with `factor` x the valid images (at least 2): tests use small runs."""
@@ -128,4 +131,6 @@ def get(name: str) -> Scenario:
     try:
         return SCENARIOS[name]
     except KeyError:
-        raise UnknownScenario(f"Expected one of {'|'.join(ORDER)} for scenario but received {name!r}") from None
+        raise UnknownScenario(
+            "UNKNOWN_SCENARIO", f"Expected one of {'|'.join(ORDER)} for scenario but received {name!r}"
+        ) from None

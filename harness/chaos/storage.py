@@ -16,6 +16,7 @@ from harness.chaos.errors import ChaosError, PipelineUnavailable
 from harness.load.observe import PipelineTarget, parse_dlq_message
 from common.paths import HANDLERS_DIR
 from common.waiting import WaitTimeout, wait_until
+from thumbnailer import contract
 
 UPDATE_TIMEOUT_S = 60.0
 
@@ -29,8 +30,10 @@ def wait_function_updated(lam: Any, name: str, timeout: float = UPDATE_TIMEOUT_S
     def ready() -> bool:
         cfg = lam.get_function_configuration(FunctionName=name)
         if cfg.get("LastUpdateStatus") == "Failed":
-            raise ChaosError(f"Expected function {name} to update but it failed: {cfg.get('LastUpdateStatusReason')}",
-                             code="function_update_failed")
+            raise ChaosError(
+                "FUNCTION_UPDATE_FAILED",
+                f"Expected function {name} to update but it failed: {cfg.get('LastUpdateStatusReason')}",
+            )
         return cfg.get("State") == "Active" and cfg.get("LastUpdateStatus") in (None, "Successful")
 
     wait_until(ready, timeout, interval=0.2, what=f"function {name} to finish updating")
@@ -190,7 +193,7 @@ def stack_presence(s3: Any, sqs: Any, lam: Any, target: PipelineTarget) -> Stack
 
 # ---- uploads ----------------------------------------------------------------------------------------------------
 def upload(s3: Any, bucket: str, key: str, body: bytes, content_type: str, run_id: str) -> None:
-    s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type, Metadata={"run-id": run_id})
+    s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type, Metadata={contract.META_RUN_ID: run_id})
 
 
 # ---- DLQ: drain a run's messages, redrive ------------------------------------------------------------------------
@@ -260,17 +263,19 @@ def original_body(message: DlqMessage, input_bucket: str) -> str:
             doc = json.loads(message.body)
         except ValueError:
             doc = {}
-        original = doc.get("original") if isinstance(doc, dict) else None
+        original = doc.get(contract.DLQ_ORIGINAL) if isinstance(doc, dict) else None
         if isinstance(original, str) and original:
             return original
         if isinstance(original, dict) and original:
             return json.dumps(original)
-        source: dict[str, Any] = doc["source"] if isinstance(doc, dict) and isinstance(doc.get("source"), dict) else {}
+        source: dict[str, Any] = (doc[contract.DLQ_SOURCE] if isinstance(doc, dict)
+                                  and isinstance(doc.get(contract.DLQ_SOURCE), dict) else {})
         bucket = source.get("bucket") or input_bucket
         key = source.get("key") or message.source_key
         if not key:
-            raise ChaosError(f"Expected a source key in DLQ message {message.message_id} but received none",
-                             code="redrive_unparseable")
+            raise ChaosError(
+                "REDRIVE_UNPARSEABLE", f"Expected a source key in DLQ message {message.message_id} but received none"
+            )
         return json.dumps({"Records": [{
             "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1", "eventName": "ObjectCreated:Put",
             "s3": {"bucket": {"name": bucket, "arn": f"arn:aws:s3:::{bucket}"}, "object": {"key": quote(key)}},
@@ -336,7 +341,9 @@ def redrive(sqs: Any, target: PipelineTarget, *, run_id: str | None = None, code
 
 def require(target: PipelineTarget) -> PipelineTarget:
     if not target.function_name:
-        raise PipelineUnavailable("Expected deploy outputs with a function_name but received none")
+        raise PipelineUnavailable(
+            "PIPELINE_UNAVAILABLE", "Expected deploy outputs with a function_name but received none"
+        )
     return target
 
 
@@ -345,7 +352,7 @@ def queue_max_receives(sqs: Any, url: str, count: int) -> Iterator[int]:
     """Set maxReceiveCount of the queue's redrive policy for the duration of the block."""
     raw = queue_attributes(sqs, url).get("RedrivePolicy")
     if not raw:
-        raise ChaosError(f"Expected queue {url} to have a RedrivePolicy but received none", code="no_redrive_policy")
+        raise ChaosError("NO_REDRIVE_POLICY", f"Expected queue {url} to have a RedrivePolicy but received none")
     policy = json.loads(raw)
     original = int(policy.get("maxReceiveCount", 0))
     sqs.set_queue_attributes(QueueUrl=url, Attributes={

@@ -7,11 +7,12 @@ import sys
 import time
 from pathlib import Path
 
-from harness.load.errors import LoadError
+from common.errors import CodedError
 from harness.load.progress import ProgressBar
 from harness.load.scenario import SCENARIOS_DIR, load_scenario
 
-DESCRIPTION = "Load test the deployed pipeline with a scenario (benchmarks/scenarios/*.toml); writes Markdown, JSON, PNG."
+DESCRIPTION = ("Load test the deployed pipeline with a scenario (benchmarks/scenarios/*.toml); "
+               "writes Markdown, JSON, PNG.")
 
 
 def _err(text: str) -> None:
@@ -29,7 +30,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backend", action="append", choices=("pillow", "vips"), help="backend(s) to run (repeatable)")
     p.add_argument("--max-concurrency", type=int, dest="max_concurrency", help="event source MaximumConcurrency")
     p.add_argument("--batch-size", type=int, dest="batch_size", help="event source batch size")
-    p.add_argument("--baseline-seconds", type=float, dest="baseline_seconds", help="raw resize baseline length (0 = skip)")
+    p.add_argument("--baseline-seconds", type=float, dest="baseline_seconds",
+                   help="raw resize baseline length (0 = skip)")
     p.add_argument("--no-logs", action="store_true", help="do not read handler logs (timings from S3 metadata only)")
     p.add_argument("--stack", default="load", help="stack name to deploy/update (default: load)")
     p.add_argument("--out", type=Path, help="results folder (default benchmarks/results/load-<timestamp>/<scenario>)")
@@ -37,8 +39,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from common.paths import RESULTS_DIR
     from harness import emulator
-    from harness.load.runner import RESULTS_DIR, LoadRun
+    from harness.load.runner import LoadRun
     from harness.settings import HarnessSettings
 
     if args.list or not args.scenario:
@@ -67,11 +70,13 @@ def run(args: argparse.Namespace) -> int:
             )
             results = runner.run()
         finally:
+            for bar in bars.values():
+                bar.close()  # a run stopped early leaves its bar unfinished
             if handle.started_here and not args.keep_emulator:
                 for line in emulator.stop(settings):
                     _err(line)
-    except (LoadError, ValueError) as exc:
-        _err(f"error: {exc}")
+    except CodedError as exc:  # LoadError, InfraError, EmulatorError, WaitTimeout...: expected failures
+        _err(f"error {exc.code}: {exc.message}")
         return 2
     failed = False
     for r in results:

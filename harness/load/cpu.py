@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import resource
 import threading
@@ -15,6 +14,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
+
+from harness.runtimes import read_records, runtimes_dir
 
 CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
@@ -77,13 +78,7 @@ def cpu_reader(home: Path, clock: Callable[[], float] = time.time) -> Callable[[
             return None
 
     def runtime_pids() -> list[int]:
-        pids = []
-        for record in sorted((home / "runtimes").glob("*.json")):
-            try:
-                pids.append(int(json.loads(record.read_text())["pid"]))
-            except (OSError, ValueError, KeyError, TypeError):
-                continue
-        return pids
+        return [record.pid for record in read_records(runtimes_dir(home))]
 
     def read() -> CpuReading:
         epid = emulator_pid()

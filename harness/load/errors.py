@@ -1,15 +1,12 @@
-"""Errors of the load harness, each with a stable code."""
+"""Errors of the load harness: LoadError (a CodedError) and its stable codes."""
 
 from __future__ import annotations
 
+from common.errors import CodedError
 
-class LoadError(Exception):
+
+class LoadError(CodedError):
     """A load-harness failure with a stable `code` (e.g. LOAD_SCENARIO_INVALID) and a readable message."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.message = message
 
 
 SCENARIO_NOT_FOUND = "LOAD_SCENARIO_NOT_FOUND"

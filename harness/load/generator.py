@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Callable, Mapping, Protocol, Sequence
 
 from harness.load.corpus import CorpusItem
+from thumbnailer.contract import META_RUN_ID
 
 
 class Uploader(Protocol):
@@ -124,7 +125,7 @@ def generate(
         begun = clock()
         with lock:
             counts["started"] += 1
-        metadata = {"run-id": run_id, "seq": str(seq)}
+        metadata = {META_RUN_ID: run_id, "seq": str(seq)}  # the handler copies run-id onto the thumbnails
         try:
             etag = uploader.put(key, item.body, metadata, item.content_type)
         except Exception as exc:  # noqa: BLE001 - a failed upload is data, not a crash

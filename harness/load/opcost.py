@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from common.paths import ROOT
 from harness.load.cpu import process_cpu_s, self_cpu_s
 from harness.load.storage import client, require_loopback
-from common.paths import ROOT
 from harness.settings import HarnessSettings
+from thumbnailer.contract import META_RESIZE_MS, META_RUN_ID
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,7 @@ def measure_all(settings: HarnessSettings, body: bytes, calls: int = 30) -> list
         (f"S3 PutObject {len(body) / 1e6:.1f} MB", lambda i: s3.put_object(Bucket=name, Key=f"in/{i}", Body=body)),
         (f"S3 GetObject {len(body) / 1e6:.1f} MB", lambda i: s3.get_object(Bucket=name, Key=f"in/{i}")["Body"].read()),
         (f"S3 PutObject {len(thumb) / 1e3:.0f} kB + metadata", lambda i: s3.put_object(
-            Bucket=name, Key=f"out/{i}", Body=thumb, Metadata={"run-id": "x" * 30, "resize-ms": "12.5"})),
+            Bucket=name, Key=f"out/{i}", Body=thumb, Metadata={META_RUN_ID: "x" * 30, META_RESIZE_MS: "12.5"})),
         ("S3 HeadObject", lambda i: s3.head_object(Bucket=name, Key=f"in/{i}")),
         ("SQS SendMessage 1.5 kB", lambda i: sqs.send_message(QueueUrl=queue, MessageBody="x" * 1500)),
         ("SQS ReceiveMessage + DeleteMessage", receive_delete),

@@ -7,23 +7,27 @@ import os
 import secrets
 import threading
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
+from common.paths import RESULTS_DIR, ROOT
 from harness.load import report as report_mod
 from harness.load.baseline import measure
 from harness.load.corpus import load_corpus
 from harness.load.cpu import CpuSampler, cpu_reader
 from harness.load.errors import STACK_UNAVAILABLE, LoadError
 from harness.load.generator import GenerationResult, Progress, generate
-from harness.load.observe import PipelineTarget, Sampler, collect, environment_counter, settle
+from harness.load.model import PipelineTarget
+from harness.load.observe import collect, settle
+from harness.load.sampler import Sampler, environment_counter
 from harness.load.scenario import Scenario
 from harness.load.storage import AwsProbe, S3Uploader, require_loopback
-from common.paths import ROOT
 from harness.settings import HarnessSettings
+from infra.deploy.outputs import StackOutputs
 
-RESULTS_DIR = ROOT / "benchmarks" / "results"
+__all__ = ["RESULTS_DIR", "Deployer", "LoadRun", "RunResult", "cores", "deploy_stack", "new_run_id"]
 
 
 def new_run_id(prefix: str = "load") -> str:
@@ -40,22 +44,19 @@ def _mean(values: list[Any]) -> float | None:
     return sum(nums) / len(nums) if nums else None
 
 
-Deployer = Callable[[HarnessSettings, str, Mapping[str, Any]], Mapping[str, Any]]
+Deployer = Callable[[HarnessSettings, str, Mapping[str, Any]], StackOutputs]
 
 
-def deploy_stack(settings: HarnessSettings, stack_name: str, overrides: Mapping[str, Any]) -> Mapping[str, Any]:
-    """Deploy (or update in place) the pipeline stack with the scenario's knobs through infra.deploy; its outputs."""
+def deploy_stack(settings: HarnessSettings, stack_name: str, overrides: Mapping[str, Any]) -> StackOutputs:
+    """Deploy (or update in place) the pipeline stack with the scenario's knobs (harness.deployment); its outputs."""
     try:
-        from infra import deploy as infra_deploy
+        from harness.deployment import deploy_for_harness
     except ImportError as exc:
         raise LoadError(STACK_UNAVAILABLE, f"Expected infra.deploy to deploy the stack but received ImportError: "
                                            f"{exc}") from exc
-    clients = infra_deploy.Clients(infra_deploy.Target.emulator(settings))
-    stack = infra_deploy.stack_for_target(clients, stack_name, "default", dict(overrides))
-    result = infra_deploy.deploy(stack, clients, outputs_path=infra_deploy.outputs_file(settings, stack_name))
-    outputs = dict(result.outputs)
-    outputs.setdefault("sizes", stack.config.sizes)
-    return outputs
+    result = deploy_for_harness(settings, stack_name, "default", overrides)
+    assert result.outputs is not None  # a deploy always reports its outputs
+    return result.outputs
 
 
 @dataclass
@@ -122,7 +123,7 @@ class LoadRun:
                     f"({sc.profile.kind}, base rate {sc.profile.rate}/s)")
         processes = cores()  # raw resize on the same cores, one single-threaded process per core
         distinct = list({i.name: i.body for i in items}.values())[:200]
-        sizes = str(outputs.get("sizes") or "large:1024x1024,small:256x256")
+        sizes = outputs.sizes
         baselines: list[dict[str, Any]] = []
         baseline_errors: list[str] = []
 

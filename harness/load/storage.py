@@ -3,28 +3,21 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Mapping
-from urllib.parse import unquote, urlparse
+from typing import Any
+from urllib.parse import urlparse
 
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from harness.load.errors import ENDPOINT_NOT_LOOPBACK, LoadError
-from harness.load.observe import (
-    DlqObservation,
-    LogObservation,
-    PipelineTarget,
-    QueueDepths,
-    ThumbnailObservation,
-    parse_dlq_message,
-    parse_log_line,
-)
+from common.credentials import LOOPBACK_HOSTS
 from harness.aws import client as aws_client
+from harness.load.errors import ENDPOINT_NOT_LOOPBACK, LoadError
+from harness.load.model import DlqObservation, LogObservation, PipelineTarget, QueueDepths, ThumbnailObservation
+from harness.load.wire import parse_dlq_message, parse_log_line, parse_thumbnail
 from harness.settings import HarnessSettings
-
-LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 
 
 def require_loopback(endpoint: str) -> str:
@@ -53,7 +46,7 @@ class S3Uploader:
         self._bucket = bucket
 
     @classmethod
-    def for_target(cls, target: PipelineTarget, settings: HarnessSettings, concurrency: int) -> "S3Uploader":
+    def for_target(cls, target: PipelineTarget, settings: HarnessSettings, concurrency: int) -> S3Uploader:
         # retries=1: a throttled or failed PUT is recorded as such, not hidden by retries
         return cls(client("s3", settings, pool=concurrency + 4, retries=1), target.input_bucket)
 
@@ -61,13 +54,6 @@ class S3Uploader:
         resp = self._s3.put_object(Bucket=self._bucket, Key=key, Body=body, Metadata=dict(metadata),
                                    ContentType=content_type)
         return str(resp.get("ETag", "")).strip('"')
-
-
-def _num(meta: Mapping[str, str], name: str) -> float | None:
-    try:
-        return float(meta[name])
-    except (KeyError, ValueError):
-        return None
 
 
 @dataclass
@@ -83,7 +69,7 @@ class AwsProbe:
     read_deadline_s: float = 180.0
 
     @classmethod
-    def for_target(cls, target: PipelineTarget, settings: HarnessSettings | None = None) -> "AwsProbe":
+    def for_target(cls, target: PipelineTarget, settings: HarnessSettings | None = None) -> AwsProbe:
         settings = settings or HarnessSettings.from_env()
         return cls(target, client("s3", settings, pool=24), client("sqs", settings), client("logs", settings))
 
@@ -106,27 +92,20 @@ class AwsProbe:
         listed = []
         for size in self.target.sizes:
             # thumbnails/<size>/<run_id>/... mirrors uploads/<run_id>/...
-            rest = self.target.run_prefix(run_id)[len(self.target.input_prefix):]
-            listed.extend(self._list(f"{self.target.output_prefix}{size}/{rest}"))
+            listed.extend(self._list(self.target.output_stem(size, self.target.run_prefix(run_id))))
         metas: list[dict[str, str] | None] = [None] * len(listed)
         if with_metadata and listed:
             with ThreadPoolExecutor(max_workers=self.head_threads, thread_name_prefix="load-head") as pool:
                 metas = list(pool.map(self._head, [o["Key"] for o in listed]))
         out = []
-        for obj, meta in zip(listed, metas):
+        for obj, meta in zip(listed, metas, strict=True):
             parsed = self.target.source_of(obj["Key"])
             if parsed is None:
                 continue
             size, derived_source = parsed
-            meta = meta or {}
-            source = unquote(meta["source-key"]) if meta.get("source-key") else derived_source  # percent-encoded
             modified = obj.get("LastModified")
-            out.append(ThumbnailObservation(
-                key=obj["Key"], size=size, source_key=source,
-                run_id=meta.get("run-id"), handler_start_ms=_num(meta, "handler-start-ms"),
-                resize_ms=_num(meta, "resize-ms"), total_ms=_num(meta, "total-ms"), backend=meta.get("backend"),
-                last_modified_ms=modified.timestamp() * 1000 if modified is not None else None,
-            ))
+            out.append(parse_thumbnail(obj["Key"], size, derived_source, meta,
+                                       modified.timestamp() * 1000 if modified is not None else None))
         return out
 
     # -- SQS --------------------------------------------------------------------------------------------------

@@ -1,1 +1,1 @@
-"""The CDK app for real AWS, rendered from the same stack definition as deploy.py (infra.stack)."""
+"""The CDK app for real AWS, rendered from the same stack definition as deploy/ (infra.stack)."""

@@ -1,8 +1,8 @@
 """CDK app entry (`cdk synth|deploy`): context -> stack definition -> PipelineStack.
 
-Context keys: stack (default thumbs), profile (default), set ("knob=value,..." overrides), artifact (function zip; default .package/lambda-arm64.zip,
-falling back to the code-only zip when absent), qualifier (bucket-name suffix; default <account>-<region>), and
-target=emulator (account 000000000000, us-east-1, no qualifier: the names deploy.py gives on the emulator),
+Context keys: stack (default thumbs), profile (default), set ("knob=value,..." overrides), artifact (function zip;
+default .package/lambda-arm64.zip, falling back to the code-only zip when absent), qualifier (bucket-name suffix; default <account>-<region>), and
+target=emulator (account 000000000000, us-east-1, no qualifier: the names infra.deploy gives on the emulator),
 emulator_twin=true (add that emulator-named stack next to the AWS one, for the parity test).
 """
 
@@ -13,11 +13,12 @@ from pathlib import Path
 import aws_cdk as cdk
 
 from common.paths import ROOT
+from infra.artifact.build import default_output
 from infra.cdk.pipeline_stack import PipelineStack
 from infra.package import code_zip_bytes
 from infra.stack import DEFAULT_REGION, EMULATOR_ACCOUNT, build_stack
 
-DEFAULT_ARTIFACT = ROOT / ".package" / "lambda-arm64.zip"
+DEFAULT_ARTIFACT = default_output("arm64")
 CODE_ONLY_ZIP = ROOT / "infra" / ".build" / "code-only.zip"
 
 
@@ -41,7 +42,7 @@ def parse_overrides(text: str) -> dict[str, str]:
 
 
 def build_app(app: cdk.App) -> list[PipelineStack]:
-    """The stack for AWS (`<stack>-pipeline`), plus with context emulator_twin=true a twin named like deploy.py's
+    """The stack for AWS (`<stack>-pipeline`), plus with context emulator_twin=true a twin named like infra.deploy's
     emulator resources (`<stack>-pipeline-emulator`) that the parity test compares with LocalStack."""
     ctx = app.node.try_get_context
     stack_name = str(ctx("stack") or "thumbs")

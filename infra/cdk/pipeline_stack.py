@@ -1,4 +1,4 @@
-"""One CDK stack rendered from an infra.stack.Stack: the same names, settings, policies and mapping as deploy.py."""
+"""One CDK stack rendered from an infra.stack.Stack: the same names, settings, policies and mapping as deploy/."""
 
 from __future__ import annotations
 

@@ -11,7 +11,9 @@ import pytest
 
 from harness import arm64
 from common.paths import SHARED_CORPORA
-from infra import artifact
+from infra.artifact.build import build_artifact
+from infra.artifact.options import BuildOptions
+from infra.artifact.pins import REQUIREMENTS
 
 # A few real files from the shared corpora join the run when that folder exists (their test skips otherwise).
 CORPORA_FILES = ("exif-orientation/Landscape_6.jpg", "exif-orientation/Portrait_8.jpg",
@@ -33,33 +35,33 @@ def package_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("package")
 
 
-def _build(package_dir: Path, name: str, options: artifact.BuildOptions) -> Path:
+def _build(package_dir: Path, name: str, options: BuildOptions) -> Path:
     out = package_dir / f"{name}.zip"
-    artifact.build_artifact(options, out, check=False, compresslevel=1)  # level 1: faster, checks unaffected
+    build_artifact(options, out, check=False, compresslevel=1)  # level 1: faster, checks unaffected
     return out
 
 
 @pytest.fixture(scope="session")
 def arm64_zip(package_dir: Path) -> Path:
-    return _build(package_dir, "lambda-arm64", artifact.BuildOptions(arch="arm64"))
+    return _build(package_dir, "lambda-arm64", BuildOptions(arch="arm64"))
 
 
 @pytest.fixture(scope="session")
 def x86_64_zip(package_dir: Path) -> Path:
-    return _build(package_dir, "lambda-x86_64", artifact.BuildOptions(arch="x86_64"))
+    return _build(package_dir, "lambda-x86_64", BuildOptions(arch="x86_64"))
 
 
 # The real requirements, numpy unpinned (numpy 2.5 publishes no cp311 wheels).
-BAD_REQUIREMENTS = tuple(r for r in artifact.REQUIREMENTS if not r.startswith("numpy")) + ("numpy>=2,<3",)
+BAD_REQUIREMENTS = tuple(r for r in REQUIREMENTS if not r.startswith("numpy")) + ("numpy>=2,<3",)
 
 
 @pytest.fixture(scope="session")
 def bad_zips(package_dir: Path) -> dict[str, Path]:
     """arm64 artifacts that are wrong the ways a real build goes wrong: x86_64 wheels, CPython 3.11 wheels."""
     return {
-        "x86_64-wheels": _build(package_dir, "bad-x86_64-wheels", artifact.BuildOptions(
+        "x86_64-wheels": _build(package_dir, "bad-x86_64-wheels", BuildOptions(
             arch="arm64", wheel_arch="x86_64", requirements=BAD_REQUIREMENTS)),
-        "cp311-wheels": _build(package_dir, "bad-cp311-wheels", artifact.BuildOptions(
+        "cp311-wheels": _build(package_dir, "bad-cp311-wheels", BuildOptions(
             arch="arm64", python_version="3.11", requirements=BAD_REQUIREMENTS)),
     }
 

@@ -9,6 +9,7 @@ import pytest
 from harness import emulator as emu
 from harness.aws import client
 from harness.settings import HarnessSettings
+from infra.deploy.outputs import StackOutputs
 
 
 @pytest.fixture(scope="session")
@@ -49,19 +50,21 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture(scope="session")
-def pipeline(emulator: emu.EmulatorHandle, harness_settings: HarnessSettings) -> Iterator[dict[str, Any]]:
+def pipeline(emulator: emu.EmulatorHandle, harness_settings: HarnessSettings) -> Iterator[StackOutputs]:
     """The default stack `thumbs` on the emulator, deployed (or brought up to date) once per session.
 
-    Yields its outputs (input_bucket, output_bucket, queue_url, queue_arn, dlq_url, dlq_arn, function_name,
-    stack_name, ...; the same dict as $HARNESS_HOME/outputs/thumbs.json). Destroyed at the end only if this session
-    created it: a stack that `make up` deployed stays.
+    Yields its outputs (infra.deploy.outputs.StackOutputs: input_bucket, output_bucket, queue_url, queue_arn, dlq_url,
+    dlq_arn, function_name, stack_name, ...; the same value as $HARNESS_HOME/outputs/thumbs.json). Destroyed at the
+    end only if this session created it: a stack that `make up` deployed stays.
     """
-    from infra.deploy import Clients, Target, deploy, destroy, outputs_file, stack_for_target
+    from harness.deployment import emulator_stack, outputs_file
+    from infra.deploy.apply import deploy
+    from infra.deploy.destroy import destroy
 
-    clients = Clients(Target.emulator(harness_settings))
-    stack = stack_for_target(clients, "thumbs", "default")
+    stack, clients = emulator_stack(harness_settings, "thumbs", "default")
     report = deploy(stack, clients, outputs_path=outputs_file(harness_settings, stack.name))
     created_here = any(change.startswith(f"created function {stack.function.name}") for change in report.changes)
+    assert report.outputs is not None
     yield report.outputs
     if created_here:
         destroy(stack, clients)

@@ -14,6 +14,7 @@ from typing import Any, Callable
 import pytest
 
 from harness import emulator as emu
+from harness.runtimes import RuntimeRecord, read_records, runtimes_dir
 from harness.settings import HarnessSettings
 from common.waiting import wait_until
 from tests.lambdas import create_function, unique_name
@@ -64,17 +65,8 @@ def invoke(lam: Any, name: str, event: dict) -> tuple[dict, str | None, str]:
     return payload, resp.get("FunctionError"), base64.b64decode(resp.get("LogResult", "")).decode(errors="replace")
 
 
-def runtime_records(settings: HarnessSettings, function_name: str) -> list[dict]:
-    folder = settings.home / "runtimes"
-    out = []
-    for path in folder.glob("*.json") if folder.exists() else []:
-        try:
-            record = json.loads(path.read_text())
-        except (OSError, ValueError):
-            continue
-        if record.get("function_name") == function_name:
-            out.append(record)
-    return out
+def runtime_records(settings: HarnessSettings, function_name: str) -> list[RuntimeRecord]:
+    return read_records(runtimes_dir(settings.home), function_name)
 
 
 @pytest.fixture(scope="module")
@@ -165,7 +157,7 @@ def test_sigkilled_runtime_gives_exit_error_at_once_and_the_next_invoke_works(
     name = function("exec-kill", timeout=60)
     warm, _, _ = invoke(lam, name, {})
     records = runtime_records(embedded, name)
-    assert [r["pid"] for r in records] == [warm["pid"]]
+    assert [r.pid for r in records] == [warm["pid"]]
 
     result: dict[str, Any] = {}
 
@@ -190,7 +182,7 @@ def test_sigkilled_runtime_gives_exit_error_at_once_and_the_next_invoke_works(
     assert "signal: killed" in payload["errorMessage"]
     assert latency < 5, f"crash reported after {latency:.2f}s (the handler would sleep 40s)"
     assert after_error is None and after["pid"] != warm["pid"]
-    assert [r["pid"] for r in runtime_records(embedded, name)] == [after["pid"]]
+    assert [r.pid for r in runtime_records(embedded, name)] == [after["pid"]]
 
 
 def _handler_started(settings: HarnessSettings, pid: int) -> bool:
@@ -274,8 +266,8 @@ def test_stopping_an_environment_removes_its_runtime_record(
     lam.delete_function(FunctionName=name)
     delete_log_group(aws("logs"), name)
 
-    assert [r["pid"] for r in records] == [first["pid"]]
-    assert records[0]["memory_mode"] in ("cgroup2", "cgroup1", "rss")
+    assert [r.pid for r in records] == [first["pid"]]
+    assert records[0].memory_mode in ("cgroup2", "cgroup1", "rss")
     wait_until(lambda: not runtime_records(embedded, name), 15, what="runtime record removed")
     wait_until(lambda: not _running(first["pid"]), 15, what=f"runtime {first['pid']} gone")
 

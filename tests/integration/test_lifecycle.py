@@ -64,6 +64,8 @@ def test_port_taken_by_something_else_is_reported(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_make_down_leaves_no_process_and_no_listener(tmp_path: Path) -> None:
+    if HarnessSettings.from_env().emulator == "docker":
+        pytest.skip("embedded mode's processes; docker mode: test_docker_mode.py::test_down_leaves_no_container_...")
     # GIVEN a second emulator of our own, with a Lambda runtime process alive
     port = _free_port()
     home = tmp_path / "state"

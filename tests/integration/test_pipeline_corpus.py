@@ -10,6 +10,7 @@ from typing import Any, Callable
 import pytest
 
 from common.waiting import wait_until
+from infra.deploy.outputs import StackOutputs
 from thumbnailer.config import Settings
 
 pytestmark = [pytest.mark.emulator, pytest.mark.slow]
@@ -24,11 +25,11 @@ def _function_settings(aws: Callable[..., Any], function_name: str) -> Settings:
     return Settings.from_env(cfg.get("Environment", {}).get("Variables", {}))
 
 
-def test_every_upload_ends_as_thumbnails_or_a_coded_dlq_message(pipeline: dict[str, Any], aws: Callable[..., Any],
+def test_every_upload_ends_as_thumbnails_or_a_coded_dlq_message(pipeline: StackOutputs, aws: Callable[..., Any],
                                                                generated_fixtures: Path) -> None:
     s3, sqs = aws("s3"), aws("sqs")
-    settings = _function_settings(aws, pipeline["function_name"])
-    out_bucket = settings.output_bucket or pipeline["input_bucket"]
+    settings = _function_settings(aws, pipeline.function_name)
+    out_bucket = settings.output_bucket or pipeline.input_bucket
     run_id = f"corpus-{uuid.uuid4().hex[:10]}"
     manifest = json.loads((generated_fixtures / "manifest.json").read_text())["fixtures"]
 
@@ -40,7 +41,7 @@ def test_every_upload_ends_as_thumbnails_or_a_coded_dlq_message(pipeline: dict[s
         expected[odd] = next(f for f in manifest if f["name"] == "tiny.jpg")
     for name, fx in expected.items():
         key = f"{settings.input_prefix}{run_id}/{name}"
-        s3.put_object(Bucket=pipeline["input_bucket"], Key=key, Body=(generated_fixtures / fx["name"]).read_bytes(),
+        s3.put_object(Bucket=pipeline.input_bucket, Key=key, Body=(generated_fixtures / fx["name"]).read_bytes(),
                       ContentType=fx["content_type"], Metadata={"run-id": run_id})
     sizes = [s.name for s in settings.size_specs]
 
@@ -59,7 +60,7 @@ def test_every_upload_ends_as_thumbnails_or_a_coded_dlq_message(pipeline: dict[s
         return found
 
     def drain_dlq() -> None:
-        resp = sqs.receive_message(QueueUrl=pipeline["dlq_url"], MaxNumberOfMessages=10, WaitTimeSeconds=0,
+        resp = sqs.receive_message(QueueUrl=pipeline.dlq_url, MaxNumberOfMessages=10, WaitTimeSeconds=0,
                                    VisibilityTimeout=2, MessageAttributeNames=["All"])
         for msg in resp.get("Messages", []):
             attrs = {k: v.get("StringValue", "") for k, v in msg.get("MessageAttributes", {}).items()}
@@ -67,7 +68,7 @@ def test_every_upload_ends_as_thumbnails_or_a_coded_dlq_message(pipeline: dict[s
             source = (body.get("source") or {}).get("key", "")
             if attrs.get("run_id") == run_id or f"/{run_id}/" in source:
                 dead[source.split(f"/{run_id}/", 1)[-1]] = attrs
-                sqs.delete_message(QueueUrl=pipeline["dlq_url"], ReceiptHandle=msg["ReceiptHandle"])
+                sqs.delete_message(QueueUrl=pipeline.dlq_url, ReceiptHandle=msg["ReceiptHandle"])
 
     def settled() -> bool:
         drain_dlq()

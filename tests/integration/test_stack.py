@@ -18,7 +18,12 @@ from harness.aws import cli_environment
 from harness.paths import PROJECT_VENV
 from harness.settings import HarnessSettings
 from common.waiting import wait_until
-from infra.deploy import Clients, Target, deploy, destroy, describe, stack_for_target
+from harness.deployment import emulator_clients
+from infra.deploy.apply import deploy
+from infra.deploy.describe import describe
+from infra.deploy.destroy import destroy
+from infra.deploy.outputs import SCHEMA_VERSION, StackOutputs
+from infra.deploy.target import stack_for_target
 
 UPLOAD_TO_THUMBNAILS_TIMEOUT_S = 90.0
 
@@ -51,33 +56,33 @@ def _awslocal(settings: HarnessSettings, *args: str) -> subprocess.CompletedProc
 
 @pytest.mark.slow
 def test_awslocal_upload_produces_thumbnails_in_the_output_bucket(
-    pipeline: dict[str, Any], harness_settings: HarnessSettings, aws: Callable[..., Any], tmp_path: Path
+    pipeline: StackOutputs, harness_settings: HarnessSettings, aws: Callable[..., Any], tmp_path: Path
 ) -> None:
     # GIVEN the deployed default stack and a 1600x1200 photo
     source = _photo(tmp_path / "photo.jpg")
     run = uuid.uuid4().hex[:8]
-    key = f"{pipeline['input_prefix']}stack-test/{run}/photo.jpg"
+    key = f"{pipeline.input_prefix}stack-test/{run}/photo.jpg"
     # WHEN the real AWS CLI (through awslocal, pointed at our port) uploads it
-    result = _awslocal(harness_settings, "s3", "cp", str(tmp_path / "photo.jpg"), f"s3://{pipeline['input_bucket']}/{key}")
+    result = _awslocal(harness_settings, "s3", "cp", str(tmp_path / "photo.jpg"), f"s3://{pipeline.input_bucket}/{key}")
     assert result.returncode == 0, result.stderr
     # THEN both thumbnails appear in the separate output bucket, with the right size and content
     s3 = aws("s3")
-    rel = key[len(pipeline["input_prefix"]):]
+    rel = key[len(pipeline.input_prefix):]
     expected = {"large": (1024, 768), "small": (256, 192)}
-    keys = {name: f"{pipeline['output_prefix']}{name}/{rel}.jpg" for name in expected}
+    keys = {name: f"{pipeline.output_prefix}{name}/{rel}.jpg" for name in expected}
 
     def all_there() -> bool:
-        return all(any(o["Key"] == k for o in s3.list_objects_v2(Bucket=pipeline["output_bucket"], Prefix=k)
+        return all(any(o["Key"] == k for o in s3.list_objects_v2(Bucket=pipeline.output_bucket, Prefix=k)
                        .get("Contents", [])) for k in keys.values())
 
     wait_until(all_there, UPLOAD_TO_THUMBNAILS_TIMEOUT_S, interval=0.2, what=f"thumbnails of {key}")
     for name, key_out in keys.items():
-        body = s3.get_object(Bucket=pipeline["output_bucket"], Key=key_out)["Body"].read()
+        body = s3.get_object(Bucket=pipeline.output_bucket, Key=key_out)["Body"].read()
         thumb = Image.open(io.BytesIO(body))
         assert thumb.size == expected[name]
         assert _distance(thumb, source) < 8.0, f"{name} thumbnail does not look like the source"
     # nothing was written back into the input bucket (the DLQ is shared with other tests: not asserted here)
-    inputs = s3.list_objects_v2(Bucket=pipeline["input_bucket"], Prefix=f"{pipeline['input_prefix']}stack-test/{run}/")
+    inputs = s3.list_objects_v2(Bucket=pipeline.input_bucket, Prefix=f"{pipeline.input_prefix}stack-test/{run}/")
     assert [o["Key"] for o in inputs.get("Contents", [])] == [key]
 
 
@@ -105,13 +110,13 @@ def test_deploy_twice_changes_nothing_updates_in_place_and_destroy_leaves_nothin
     emulator: Any, harness_settings: HarnessSettings, aws: Callable[..., Any]
 ) -> None:
     name = f"idem-{uuid.uuid4().hex[:6]}"  # its own stack: the shared `thumbs` stays untouched
-    clients = Clients(Target.emulator(harness_settings))
+    clients = emulator_clients(harness_settings)
     stack = stack_for_target(clients, name, "default")
     try:
         first = deploy(stack, clients)
         assert f"created function {name}-thumbnailer" in first.changes
         assert f"created event source mapping {name}-jobs -> {name}-thumbnailer" in first.changes
-        assert first.outputs["input_bucket"] == f"{name}-input" and first.outputs["function_name"] == stack.function.name
+        assert first.outputs.input_bucket == f"{name}-input" and first.outputs.function_name == stack.function.name
 
         second = deploy(stack, clients)
         assert second.changes == [], second.changes
@@ -123,7 +128,7 @@ def test_deploy_twice_changes_nothing_updates_in_place_and_destroy_leaves_nothin
         assert sorted(third.changes) == sorted([f"updated function {name}-thumbnailer: MemorySize 1536 -> 2048",
                                                 f"updated queue {name}-jobs: VisibilityTimeout 190 -> 240"])
         cfg = aws("lambda").get_function_configuration(FunctionName=stack.function.name)
-        assert cfg["MemorySize"] == 2048 and cfg["FunctionArn"] == first.outputs["function_arn"]  # in place
+        assert cfg["MemorySize"] == 2048 and cfg["FunctionArn"] == first.outputs.function_arn  # in place
         assert any("state: Enabled" in line or ": Enabled " in line for line in describe(changed, clients))
 
         # a versioned object in the input bucket: destroy must remove every version to delete the bucket
@@ -142,7 +147,7 @@ def test_notifier_topology_delivers_uploads_through_the_notifier(
 ) -> None:
     # GIVEN a stack in the second topology: S3 -> notifier function -> SQS -> thumbnailer
     name = f"ntf-{uuid.uuid4().hex[:6]}"
-    clients = Clients(Target.emulator(harness_settings))
+    clients = emulator_clients(harness_settings)
     stack = stack_for_target(clients, name, "default", {"topology": "notifier"})
     try:
         report = deploy(stack, clients)
@@ -174,17 +179,20 @@ def test_notifier_topology_delivers_uploads_through_the_notifier(
 def test_harness_entry_points_write_outputs_and_describe_the_stack(
     emulator: Any, harness_settings: HarnessSettings, aws: Callable[..., Any]
 ) -> None:
-    from infra.deploy import deploy_for_harness, describe_for_harness, outputs_file, read_outputs
+    from harness.deployment import deploy_for_harness, describe_for_harness, outputs_file, read_stack_outputs
+    from infra.deploy.outputs import read_outputs
 
     name = f"hx-{uuid.uuid4().hex[:6]}"
-    clients = Clients(Target.emulator(harness_settings))
+    clients = emulator_clients(harness_settings)
     try:
         report = deploy_for_harness(harness_settings, stack_name=name)
         path = outputs_file(harness_settings, name)
         assert path == harness_settings.home / "outputs" / f"{name}.json"
-        assert read_outputs(path) == report.outputs
+        assert read_outputs(path) == report.outputs == read_stack_outputs(harness_settings, name)
+        assert report.outputs is not None and report.outputs.schema_version == SCHEMA_VERSION
         assert {"input_bucket", "output_bucket", "queue_url", "queue_arn", "dlq_url", "dlq_arn", "function_name",
-                "stack_name"} <= set(report.outputs)
+                "stack_name", "sizes", "event_source_mapping_uuid"} <= set(report.outputs.to_dict())
+        assert report.outputs.size_names == ("large", "small")
         assert report.summary()[0].endswith(f"{len(report.changes)} change(s)") and report.changes
         lines = describe_for_harness(harness_settings, stack_name=name)
         assert lines[0] == f"stack {name} (profile default)"
@@ -202,14 +210,14 @@ def test_seed_profile_single_bucket_does_not_loop(
 ) -> None:
     # GIVEN the seed's single-bucket layout (thumbnails/ inside the input bucket), deployed despite its warnings
     name = f"seed-{uuid.uuid4().hex[:6]}"
-    clients = Clients(Target.emulator(harness_settings))
+    clients = emulator_clients(harness_settings)
     stack = stack_for_target(clients, name, "seed")
     try:
         report = deploy(stack, clients)
         assert {f.code for f in report.findings} == {"STK002", "STK007", "STK009", "STK010"}
         assert any(line.startswith("  WARNING STK002") for line in report.summary())
-        bucket = report.outputs["input_bucket"]
-        assert report.outputs["output_bucket"] == bucket
+        bucket = report.outputs.input_bucket
+        assert report.outputs.output_bucket == bucket
         # WHEN a photo is uploaded
         _photo(tmp_path / "p.jpg", (640, 480))
         s3 = aws("s3")
@@ -225,7 +233,7 @@ def test_seed_profile_single_bucket_does_not_loop(
         sqs = aws("sqs")
 
         def drained() -> bool:
-            attrs = sqs.get_queue_attributes(QueueUrl=report.outputs["queue_url"], AttributeNames=[
+            attrs = sqs.get_queue_attributes(QueueUrl=report.outputs.queue_url, AttributeNames=[
                 "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
             return attrs["ApproximateNumberOfMessages"] == attrs["ApproximateNumberOfMessagesNotVisible"] == "0"
 

@@ -9,7 +9,8 @@ from typing import Any, Callable, Iterator
 import pytest
 
 from infra.cdk.synth import SynthResult, synth
-from infra.deploy import normalize_policy
+from infra.deploy.diff import normalize_policy
+from infra.deploy.outputs import StackOutputs
 from infra.errors import InfraError
 
 pytestmark = [pytest.mark.cdk, pytest.mark.slow]
@@ -95,7 +96,7 @@ def test_iam_has_no_delete_on_the_input_and_no_wildcard_resource(synthesized: Sy
                                                 "thumbs-<AWS::AccountId>-<AWS::Region>-output"]
 
 
-def test_template_and_localstack_agree(synthesized: SynthResult, pipeline: dict[str, Any],
+def test_template_and_localstack_agree(synthesized: SynthResult, pipeline: StackOutputs,
                                        aws: Callable[..., Any]) -> None:
     t = synthesized.template(f"{synthesized.stack_id}-emulator")
     sqs, s3, lam, iam, logs = aws("sqs"), aws("s3"), aws("lambda"), aws("iam"), aws("logs")
@@ -111,7 +112,7 @@ def test_template_and_localstack_agree(synthesized: SynthResult, pipeline: dict[
             redrive = json.loads(live["RedrivePolicy"])
             assert int(redrive["maxReceiveCount"]) == props["RedrivePolicy"]["maxReceiveCount"]
             target = _name_of(t, props["RedrivePolicy"]["deadLetterTargetArn"], "QueueName")
-            assert redrive["deadLetterTargetArn"] == pipeline["dlq_arn"] and pipeline["dlq_arn"].endswith(f":{target}")
+            assert redrive["deadLetterTargetArn"] == pipeline.dlq_arn and pipeline.dlq_arn.endswith(f":{target}")
             assert normalize_policy(live["Policy"]) == normalize_policy(
                 _one(t, "AWS::SQS::QueuePolicy")["PolicyDocument"])
 
@@ -129,7 +130,7 @@ def test_template_and_localstack_agree(synthesized: SynthResult, pipeline: dict[
             assert have["QueueArn"].endswith(":" + _name_of(t, want["Queue"], "QueueName"))
             rules = {(r["Name"].lower(), r["Value"]) for r in have["Filter"]["Key"]["FilterRules"]}
             assert rules == {(r["Name"].lower(), r["Value"]) for r in want["Filter"]["S3Key"]["Rules"]}
-    assert pipeline["input_bucket"] in {b["Properties"]["BucketName"] for b in
+    assert pipeline.input_bucket in {b["Properties"]["BucketName"] for b in
                                         _resources(t, "AWS::S3::Bucket").values()}
 
     # function: memory, timeout, architecture, runtime, handler, environment
@@ -143,8 +144,8 @@ def test_template_and_localstack_agree(synthesized: SynthResult, pipeline: dict[
     assert set(live_env) == set(template_env)
     for key, value in template_env.items():
         if isinstance(value, dict):  # the DLQ URL: a Ref to the DLQ in the template
-            assert _name_of(t, value, "QueueName") == pipeline["dlq_url"].rsplit("/", 1)[-1]
-            assert live_env[key] == pipeline["dlq_url"]
+            assert _name_of(t, value, "QueueName") == pipeline.dlq_url.rsplit("/", 1)[-1]
+            assert live_env[key] == pipeline.dlq_url
         else:
             assert live_env[key] == value, key
 
@@ -173,7 +174,7 @@ def test_template_and_localstack_agree(synthesized: SynthResult, pipeline: dict[
     assert live_esm.get("MaximumBatchingWindowInSeconds", 0) == esm["MaximumBatchingWindowInSeconds"]
     assert live_esm.get("FunctionResponseTypes") == esm["FunctionResponseTypes"]
     assert live_esm["ScalingConfig"]["MaximumConcurrency"] == esm["ScalingConfig"]["MaximumConcurrency"]
-    assert live_esm["EventSourceArn"] == pipeline["queue_arn"]
+    assert live_esm["EventSourceArn"] == pipeline.queue_arn
     assert live_esm["EventSourceArn"].endswith(":" + _name_of(t, esm["EventSourceArn"], "QueueName"))
     assert live_esm["State"] == ("Enabled" if esm["Enabled"] else "Disabled")
 

@@ -15,7 +15,9 @@ from harness.chaos.errors import ChaosError, UnknownScenario
 from harness.chaos.faults import FaultInjector, FaultRule, S3Request
 from harness.chaos.inputs import KINDS, POISON_CODES, payload, png
 from harness.chaos.proxy import Exchange
-from harness.chaos.runner import MidBatchTrigger, ScenarioResult, localize
+from harness.chaos.result import ScenarioResult
+from harness.chaos.runners import localize
+from harness.chaos.triggers import MidBatchTrigger
 from harness.chaos.verdict import Expectation, ProxyEvidence, judge, proxy_evidence
 from harness.load.observe import Accounting, Outcome, PipelineTarget, UploadOutcome
 

@@ -187,7 +187,7 @@ def test_bad_fault_specs_get_clear_errors(spec: str, message: str) -> None:
     with pytest.raises(InvalidFaultSpec, match="Expected") as caught:
         FaultRule.parse(spec)
     assert message in str(caught.value)
-    assert caught.value.code == "invalid_fault_spec"
+    assert caught.value.code == "INVALID_FAULT_SPEC"
 
 
 def test_path_and_attempt_parsing() -> None:

@@ -187,6 +187,18 @@ def test_same_file_name_in_two_folders_does_not_collide_and_redelivery_rewrites_
     assert len(first) == 4
     app.handle(event)  # redelivery
     assert set(store.puts) == set(first)
+    # the rewrite is the same thumbnail: identical bytes, type and metadata except the per-run timings
+    timings = {"handler-start-ms", "resize-ms", "total-ms"}
+    for key, put in store.puts.items():
+        before = first[key]
+        assert put["data"] == before["data"], f"{key}: redelivery wrote different bytes"
+        assert put["content_type"] == before["content_type"] and put["cache_control"] == before["cache_control"]
+        meta, meta_before = put["metadata"], before["metadata"]
+        assert isinstance(meta, dict) and isinstance(meta_before, dict)
+        assert {k: v for k, v in meta.items() if k not in timings} == {
+            k: v for k, v in meta_before.items() if k not in timings}, key
+    assert first[(BUCKET, "thumbnails/small/a/x.jpg.jpg")]["data"] != first[(BUCKET, "thumbnails/small/b/x.jpg.jpg")][
+        "data"]  # the two folders' images differ, so equal bytes above mean the same image was rewritten
 
 
 def test_injected_throttling_puts_that_record_in_batch_item_failures() -> None:

@@ -1,4 +1,4 @@
-"""Unit tests of the harness foundations: settings, wait_until, the emulator environment, docker-compose.yml."""
+"""Unit tests of the harness foundations: settings, wait_until, the emulator environment, docker-compose.yml, CLIs."""
 
 from __future__ import annotations
 
@@ -9,10 +9,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from harness import emulator
+from common.errors import CodedError
 from common.paths import ROOT
-from harness.settings import HarnessSettings
 from common.waiting import WaitTimeout, wait_until
+from harness import cli, emulator
+from harness.chaos import cli as chaos_cli
+from harness.settings import HarnessSettings
 
 
 def test_settings_defaults_and_overrides(tmp_path: Path) -> None:
@@ -32,9 +34,10 @@ def test_settings_defaults_and_overrides(tmp_path: Path) -> None:
     ],
 )
 def test_settings_reject_bad_values(env: dict[str, str], message: str) -> None:
-    with pytest.raises(ValueError) as info:
+    with pytest.raises(CodedError) as info:
         HarnessSettings.from_env(env)
-    assert str(info.value) == message
+    assert info.value.message == message
+    assert info.value.code == "SETTINGS_INVALID" and str(info.value) == f"SETTINGS_INVALID: {message}"
 
 
 def test_wait_until_returns_the_truthy_value() -> None:
@@ -82,7 +85,8 @@ def test_stop_without_emulator_is_harmless(tmp_path: Path) -> None:
     assert emulator.stop(settings) == ["no emulator of ours was running"]
 
 
-# ---- docker-compose.yml: validated as far as a machine without a Docker engine allows ---------------------------
+# ---- docker-compose.yml, the opt-in `upstream` profile: not run here (no registry), checked statically --------------
+# (our own image's service: tests/unit/test_docker_compose.py)
 
 @pytest.fixture(scope="module")
 def compose() -> dict:
@@ -90,7 +94,7 @@ def compose() -> dict:
 
 
 def test_compose_pins_a_localstack_tag_that_starts_without_a_token(compose: dict) -> None:
-    image = compose["services"]["localstack"]["image"]
+    image = compose["services"]["localstack-upstream"]["image"]
     name, _, tag = image.partition(":")
     assert name == "localstack/localstack"
     assert re.fullmatch(r"\d+\.\d+(\.\d+)?", tag), f"tag must be pinned, got {tag!r}"
@@ -98,7 +102,7 @@ def test_compose_pins_a_localstack_tag_that_starts_without_a_token(compose: dict
 
 
 def test_compose_passes_token_mounts_docker_socket_and_binds_loopback(compose: dict) -> None:
-    svc = compose["services"]["localstack"]
+    svc = compose["services"]["localstack-upstream"]
     env = svc["environment"]
     assert "LOCALSTACK_AUTH_TOKEN=${LOCALSTACK_AUTH_TOKEN:-}" in env
     assert any(v.startswith("/var/run/docker.sock:/var/run/docker.sock") for v in svc["volumes"])
@@ -106,3 +110,67 @@ def test_compose_passes_token_mounts_docker_socket_and_binds_loopback(compose: d
     services = next(e for e in env if e.startswith("SERVICES=")).split("=", 1)[1].split(",")
     assert services == emulator.SERVICES.split(","), "docker and embedded modes must run the same services"
     assert "SQS_ENDPOINT_STRATEGY=path" in env
+
+
+# ---- the command lines: a coded error is `error CODE: message` and exit 2; anything else is a bug --------------
+
+def test_harness_cli_registers_every_part_by_plain_imports() -> None:
+    parser = cli.build_parser()
+    for argv in (["chaos", "list"], ["load", "--list"], ["stack", "lint"], ["lint"], ["down"]):
+        assert callable(parser.parse_args(argv).func), argv
+
+
+def test_a_coded_error_is_reported_on_stderr_with_exit_2(monkeypatch: pytest.MonkeyPatch,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    # GIVEN a port that is not a number
+    monkeypatch.setenv("HARNESS_PORT", "abc")
+    # WHEN any command reads the settings
+    code = cli.main(["down"])
+    # THEN: exit 2, the code and the message on stderr, nothing on stdout
+    out, err = capsys.readouterr()
+    assert code == 2 and out == ""
+    assert err == "error SETTINGS_INVALID: Expected an integer for HARNESS_PORT but received 'abc'\n"
+
+
+def test_an_emulator_error_from_up_is_a_coded_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("HARNESS_HOME", str(tmp_path))
+
+    def refuse(settings: HarnessSettings) -> emulator.EmulatorHandle:
+        raise emulator.EmulatorError("PORT_IN_USE", "port 4566 on 127.0.0.1 is taken by another program")
+
+    monkeypatch.setattr(emulator, "ensure_running", refuse)
+    assert cli.main(["up", "--no-deploy"]) == 2
+    assert capsys.readouterr().err == "error PORT_IN_USE: port 4566 on 127.0.0.1 is taken by another program\n"
+
+
+def test_an_unexpected_exception_propagates_with_its_traceback(monkeypatch: pytest.MonkeyPatch,
+                                                               tmp_path: Path) -> None:
+    monkeypatch.setenv("HARNESS_HOME", str(tmp_path))
+
+    def broken(settings: HarnessSettings) -> list[str]:
+        raise ValueError("a bug, not an expected failure")
+
+    monkeypatch.setattr(emulator, "stop", broken)
+    with pytest.raises(ValueError, match="a bug"):
+        cli.main(["down"])
+
+
+def test_chaos_cli_reports_coded_errors_and_lets_bugs_through(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    # GIVEN a state folder without deploy outputs
+    monkeypatch.setenv("HARNESS_HOME", str(tmp_path))
+    # WHEN redrive is asked for a stack that was never deployed, directly and through `harness chaos`
+    for main, argv in ((chaos_cli.main, ["redrive", "--stack", "nope"]),
+                       (cli.main, ["chaos", "redrive", "--stack", "nope"])):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error PIPELINE_UNAVAILABLE: Expected deploy outputs for stack 'nope'"), err
+
+    # AND a failure that is not a CodedError is a bug: it propagates
+    def broken(settings: HarnessSettings, stack: str) -> None:
+        raise KeyError("bug")
+
+    monkeypatch.setattr(chaos_cli, "read_outputs", broken)
+    with pytest.raises(KeyError):
+        chaos_cli.main(["redrive", "--stack", "nope"])

@@ -8,7 +8,8 @@ import re
 import pytest
 
 from infra import cli
-from infra.deploy import Clients, Target, deploy
+from infra.deploy.apply import deploy
+from infra.deploy.target import Clients, Target
 from infra.errors import InfraError, InfraErrorCode
 from infra.lint import Severity, errors, estimated_peak_memory_mb, lint
 from infra.stack import PolicyStatement, Stack, build_stack
@@ -152,7 +153,7 @@ def test_cli_lint_exit_codes_and_output(capsys: pytest.CaptureFixture[str]) -> N
 
 
 def test_deploy_report_summary_prints_changes_and_lint_warnings() -> None:
-    from infra.deploy import DeployReport
+    from infra.deploy.report import DeployReport
 
     report = DeployReport("thumbs", "seed", "http://127.0.0.1:4566", changes=["created queue thumbs-dlq"],
                           findings=lint(build_stack(profile="seed")))

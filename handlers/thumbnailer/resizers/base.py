@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Literal, Protocol, runtime_checkable
 
+from ..contract import EXTENSIONS
 from ..errors import InvalidSpec, expected
 
 Fit = Literal["inside", "cover", "attention"]
@@ -19,7 +20,7 @@ CONTENT_TYPES: dict[str, str] = {
     "png": "image/png",
     "avif": "image/avif",
 }
-EXTENSIONS: dict[str, str] = {"jpeg": "jpg", "webp": "webp", "png": "png", "avif": "avif"}
+# EXTENSIONS (format -> file extension) is part of the output-key rule: it lives in ..contract
 
 MAX_BOX = 16384
 _SIZE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")

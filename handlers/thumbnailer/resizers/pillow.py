@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import struct
 import time
 import warnings
 from typing import Any
@@ -10,12 +11,13 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageCms, ImageFilter, UnidentifiedImageError
 
-from ..errors import CorruptImage, InvalidSpec, TooManyPixels, UnsupportedFormat, expected
+from ..errors import CorruptImage, InvalidSpec, TooManyPixels, UnsupportedFormat, cause_text, decode_guard, expected
 from .base import CONTENT_TYPES, Limits, ResizeResult, ResizeSpec, SizeSpec, SourceInfo, Thumbnail, Timings, fit_box
-from .sniff import check_input, check_pixels
+from .sniff import check_input, check_pixels, format_name
 
 ALLOWED_FORMATS = {"JPEG": "jpeg", "PNG": "png", "GIF": "gif", "WEBP": "webp", "TIFF": "tiff", "AVIF": "avif"}
-_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, KeyError, TypeError,
+# what Pillow's plugins raise on damaged data (anything else is caught by decode_guard in resize/probe)
+_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, KeyError, TypeError, struct.error,
                   Image.DecompressionBombError, ZeroDivisionError)
 _SRGB = ImageCms.createProfile("sRGB")
 # Orientation -> transpose method (same table as ImageOps.exif_transpose)
@@ -59,10 +61,10 @@ class PillowResizer:
                                 f"image above twice that: {exc}") from exc
         except UnidentifiedImageError as exc:
             raise CorruptImage(f"Expected a decodable {sniffed.format.upper()} for the source object but Pillow "
-                               f"could not read its header") from exc
+                               f"could not read its header ({cause_text(exc)})") from exc
         except _DECODE_ERRORS as exc:
-            raise CorruptImage(f"Expected a readable image header for the source object but received an "
-                               f"error: {exc}") from exc
+            raise CorruptImage(f"Expected a readable {sniffed.format.upper()} header for the source object but "
+                               f"Pillow raised {cause_text(exc)}") from exc
         fmt = ALLOWED_FORMATS.get(im.format or "")
         if fmt is None:
             raise UnsupportedFormat(expected("JPEG, PNG, GIF, WebP, TIFF or AVIF", "the source format", im.format))
@@ -79,10 +81,16 @@ class PillowResizer:
         return im, SourceInfo(fmt, im.width, im.height, orientation, has_alpha, frames)
 
     def probe(self, data: bytes, limits: Limits) -> SourceInfo:
-        return self._open(data, limits)[1]
+        with decode_guard(format_name(data), "Pillow"):
+            return self._open(data, limits)[1]
 
     # ---- resize ------------------------------------------------------------------------------------------------
     def resize(self, data: bytes, spec: ResizeSpec) -> ResizeResult:
+        """Every exception raised on these bytes (decode, transform, encode) is classified: none escapes raw."""
+        with decode_guard(format_name(data), "Pillow"):
+            return self._resize(data, spec)
+
+    def _resize(self, data: bytes, spec: ResizeSpec) -> ResizeResult:
         t_start = time.perf_counter()
         im, info = self._open(data, spec.limits)
         swap = info.orientation >= 5
@@ -96,7 +104,7 @@ class PillowResizer:
             im.load()
         except _DECODE_ERRORS as exc:
             raise CorruptImage(f"Expected a complete, decodable {info.format.upper()} for the source object but "
-                               f"decoding failed: {exc}") from exc
+                               f"Pillow raised {cause_text(exc)}") from exc
         icc = im.info.get("icc_profile")
         base = _normalise_mode(im)
         decode_ms = _ms(t_start)

@@ -41,6 +41,14 @@ def detect_format(data: bytes) -> str | None:
     return None
 
 
+def format_name(data: bytes) -> str:
+    """The format for a message: detect_format, with AVIF told apart from other HEIF brands; "image" if unknown."""
+    fmt = detect_format(data)
+    if fmt == "heif" and data[8:12] in (b"avif", b"avis"):
+        return "avif"
+    return fmt or "image"
+
+
 def check_input(data: bytes, limits: Limits) -> Sniffed:
     """Reject empty, oversized, unknown, structurally broken or too-many-pixel inputs before decoding anything."""
     if not data:

@@ -8,9 +8,9 @@ from typing import Any
 
 import pyvips
 
-from ..errors import CorruptImage, InvalidSpec, UnsupportedFormat, expected
+from ..errors import CorruptImage, InvalidSpec, UnsupportedFormat, cause_text, decode_guard, expected
 from .base import CONTENT_TYPES, Limits, ResizeResult, ResizeSpec, SizeSpec, SourceInfo, Thumbnail, Timings, fit_box
-from .sniff import check_input, check_pixels
+from .sniff import check_input, check_pixels, format_name
 
 LOADERS = {"jpegload": "jpeg", "pngload": "png", "gifload": "gif", "webpload": "webp", "tiffload": "tiff",
            "heifload": "heif"}
@@ -46,7 +46,7 @@ class VipsResizer:
             loader = str(img.get("vips-loader")).removesuffix("_buffer").removesuffix("_source")
         except pyvips.Error as exc:
             raise CorruptImage(f"Expected a decodable {sniffed.format.upper()} for the source object but libvips "
-                               f"could not read its header: {_first_line(exc)}") from exc
+                               f"could not read its header ({cause_text(exc)})") from exc
         fmt = LOADERS.get(loader)
         if fmt is None:
             raise UnsupportedFormat(expected("JPEG, PNG, GIF, WebP, TIFF or AVIF/HEIF", "the source format", loader))
@@ -60,10 +60,16 @@ class VipsResizer:
         return img, SourceInfo(fmt, img.width, img.height, orientation, bool(img.hasalpha()), frames)
 
     def probe(self, data: bytes, limits: Limits) -> SourceInfo:
-        return self._load(data, limits)[1]
+        with decode_guard(format_name(data), "libvips"):
+            return self._load(data, limits)[1]
 
     # ---- resize ------------------------------------------------------------------------------------------------
     def resize(self, data: bytes, spec: ResizeSpec) -> ResizeResult:
+        """Every exception raised on these bytes (decode, transform, encode) is classified: none escapes raw."""
+        with decode_guard(format_name(data), "libvips"):
+            return self._resize(data, spec)
+
+    def _resize(self, data: bytes, spec: ResizeSpec) -> ResizeResult:
         t_start = time.perf_counter()
         img, info = self._load(data, spec.limits)
         swap = info.orientation >= 5
@@ -97,7 +103,7 @@ class VipsResizer:
                 outputs.append((size, out.copy_memory()))
         except pyvips.Error as exc:
             raise CorruptImage(f"Expected a complete, decodable {info.format.upper()} for the source object but "
-                               f"decoding failed: {_first_line(exc)}") from exc
+                               f"libvips raised {cause_text(exc)}") from exc
         if outputs and _opaque_alpha(outputs[0][1]):
             outputs = [(s, o.extract_band(0, n=o.bands - 1) if o.hasalpha() else o) for s, o in outputs]
         resize_ms = _ms(t_resize)
@@ -216,8 +222,8 @@ def _encode(name: str, img: pyvips.Image, fmt: str, quality: int) -> Thumbnail:
         if fmt == "avif":
             raise UnsupportedFormat(f"Expected an AVIF encoder in this libvips build for the output format "
                                     f"but received an error: {_first_line(exc)}") from exc
-        raise CorruptImage(f"Expected an encodable image for the {fmt} output but received an error: "
-                           f"{_first_line(exc)}") from exc
+        raise CorruptImage(f"Expected an encodable image for the {fmt} output but libvips raised "
+                           f"{cause_text(exc)}") from exc
     return Thumbnail(name, img.width, img.height, fmt, CONTENT_TYPES[fmt], bytes(data))
 
 

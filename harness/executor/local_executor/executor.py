@@ -33,15 +33,17 @@ from localstack.services.lambda_.invocation.runtime_executor import LambdaRuntim
 from localstack import config as ls_config
 from werkzeug import Request
 
+from .languages import Launch, RuntimeUnavailable, check_supported, launch_for, node_major
 from .memlimit import MemoryCeiling, MemoryCeilingError, remove_stale_cgroups, vm_kb
 from .runtimes import RuntimeRecord, remove_record, sweep_stale, write_record
 from .settings import ExecutorSettings
 
 LOG = logging.getLogger("localstack.harness.local_executor")
 
-BOOTSTRAP = Path(__file__).resolve().with_name("bootstrap.py")
 WORKDIR_PREFIX = "harness-lambda-"
 LOG_TAIL_BYTES = 256 * 1024
+# what V8 prints when it aborts at its own heap limit (--max-old-space-size) before the memory ceiling is reached
+V8_HEAP_EXHAUSTED = "JavaScript heap out of memory"
 _mode_logged = threading.Event()
 
 
@@ -136,6 +138,7 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
         self._env: dict[str, str] = {}
         self._workdir: Path | None = None
         self._generation = 0
+        self._launch: Launch | None = None
 
     # ---- lifecycle --------------------------------------------------------------------------------------------
     def start(self, env_vars: dict[str, str]) -> None:
@@ -143,6 +146,9 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
         self._workdir = Path(tempfile.mkdtemp(prefix=f"{WORKDIR_PREFIX}{os.getpid()}-{self.id[:12]}-",
                                               dir=self.settings.tmp_root))
         (self._workdir / "tmp").mkdir()
+        self._launch = self._make_launch()
+        if self._launch.notice:
+            LOG.warning("%s: %s", self._fn, self._launch.notice)
         self._env = self._runtime_env(env_vars)
         t0 = time.perf_counter()
         self._spawn()
@@ -169,22 +175,45 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
         assert self._workdir is not None
         return self._workdir / "runtime.log"
 
+    @property
+    def _runtime_name(self) -> str:
+        runtime = self.function_version.config.runtime
+        return str(getattr(runtime, "value", runtime) or "")
+
+    def _make_launch(self) -> Launch:
+        node_options = str((self.function_version.config.environment or {}).get("NODE_OPTIONS", ""))
+        try:
+            return launch_for(self._runtime_name, int(self.function_version.config.memory_size or 128),
+                              python=self.settings.python, node_overrides=dict(self.settings.node_overrides),
+                              node_root=self.settings.node_root, node_options=node_options)
+        except RuntimeUnavailable as exc:
+            raise LambdaRuntimeException(str(exc)) from exc
+
     def _runtime_env(self, env_vars: dict) -> dict[str, str]:
         env = {k: _to_env_str(v) for k, v in env_vars.items() if v is not None}
         code = self.function_version.config.code
         if code is None:
             raise LambdaRuntimeException("The local-process executor needs a Zip package (no code found)")
         code_dir = str(code.get_unzipped_code_location())
-        assert self._workdir is not None
+        assert self._workdir is not None and self._launch is not None
         env["LAMBDA_TASK_ROOT"] = code_dir
-        env["LAMBDA_RUNTIME_DIR"] = str(BOOTSTRAP.parent)
-        env.setdefault("PATH", f"{self.settings.python.parent}:/usr/local/bin:/usr/bin:/bin")
+        env["LAMBDA_RUNTIME_DIR"] = str(Path(self._launch.argv[-1]).parent)
+        for key, value in self._launch.env.items():
+            if key == "AWS_EXECUTION_ENV" and env.get(key) not in (None, "AWS_Lambda_rapid"):
+                continue  # set by the user
+            if key == "PATH":
+                env.setdefault(key, value)
+            else:
+                env[key] = value
+        if node_major(self._runtime_name) is not None:
+            env.setdefault("NODE_PATH", code_dir)
         env.setdefault("LANG", "C.UTF-8")
         env.setdefault("TMPDIR", str(self._workdir / "tmp"))
         env.setdefault("HOME", str(self._workdir / "tmp"))
         env["PYTHONUNBUFFERED"] = "1"
         env["PYTHONDONTWRITEBYTECODE"] = "1"
         env["HARNESS_PARENT_PID"] = str(os.getpid())
+        env["HARNESS_RUNTIME_LOG"] = str(self._log_path)
         return env
 
     def _make_ceiling(self) -> MemoryCeiling:
@@ -198,16 +227,12 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
         if not _mode_logged.is_set():
             _mode_logged.set()
             LOG.info("local-process Lambda executor: memory ceiling via %s, interpreter %s", ceiling.mode,
-                     self.settings.python)
+                     self._launch.argv[0] if self._launch else self.settings.python)
         return ceiling
 
     def _spawn(self) -> None:
         """Start a runtime process (caller holds no lock; LocalStack serialises start/invoke per environment)."""
-        if not self.settings.python.exists():
-            raise LambdaRuntimeException(
-                f"Expected an interpreter at HARNESS_LAMBDA_PYTHON but received {str(self.settings.python)!r} "
-                "(no such file): run 'make venv' or set HARNESS_LAMBDA_PYTHON"
-            )
+        launch = self._make_launch()  # raises when the interpreter went away since start()
         self._generation += 1
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -219,7 +244,7 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
         try:
             with open(self._log_path, "ab") as log:
                 proc = subprocess.Popen(
-                    [str(self.settings.python), str(BOOTSTRAP)],
+                    list(launch.argv),
                     cwd=env["LAMBDA_TASK_ROOT"],
                     env=env,
                     stdin=subprocess.DEVNULL,
@@ -274,9 +299,13 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
             offset = self._pending_offset
             remove_record(self.settings.runtimes_dir, self.id)
         ceiling.close()
+        cause = " after passing its memory ceiling" if oom else ""
+        if not oom and returncode in (-signal.SIGABRT, 134):  # V8 aborted at its heap limit (Node.js runtimes)
+            oom = V8_HEAP_EXHAUSTED in self._partial_logs(offset if request_id is not None else 0)
+            cause = " at V8's heap limit (JavaScript heap out of memory)" if oom else ""
         reason = _exit_reason(returncode)
         error_type = "Runtime.OutOfMemory" if oom else "Runtime.ExitError"
-        LOG.info("runtime %s of %s exited (%s)%s", proc.pid, self._fn, reason, " after passing its memory ceiling" if oom else "")
+        LOG.info("runtime %s of %s exited (%s)%s", proc.pid, self._fn, reason, cause)
         if request_id is None:
             doc = {"errorMessage": f"Runtime exited with error: {reason}", "errorType": error_type}
             self.executor_endpoint.fail_startup(json.dumps(doc).encode())
@@ -406,10 +435,10 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
         if config.package_type != PackageType.Zip:
             raise LambdaRuntimeException("The local-process executor runs Zip packages only (no container images)")
         runtime = str(getattr(config.runtime, "value", config.runtime) or "")
-        if not runtime.startswith("python"):
-            raise LambdaRuntimeException(
-                f"Expected a python3.x runtime for the local-process executor but received {runtime or None!r}"
-            )
+        try:
+            check_supported(runtime)
+        except RuntimeUnavailable as exc:
+            raise LambdaRuntimeException(str(exc)) from exc
         sweep_stale_state()
         if config.code:
             config.code.prepare_for_execution()

@@ -12,6 +12,8 @@ from .memlimit import MODES
 
 # harness/executor/local_executor/settings.py -> the repository root is three folders up
 REPO_ROOT = Path(__file__).resolve().parents[3]
+NODE_ROOT = Path(__file__).resolve().parents[1] / "node"  # make node-runtimes: node/<major>/node_modules/.bin/node
+NODE_MAJORS = (20, 22)
 
 
 class ExecutorSettingsError(ValueError):
@@ -29,6 +31,8 @@ class ExecutorSettings:
     HARNESS_ESM_DEFAULT_CONCURRENCY  SQS mapping lanes when ScalingConfig.MaximumConcurrency is unset (default: cores)
     HARNESS_ESM_MAX_LANES     hard cap on lanes per mapping on this machine (default 16)
     HARNESS_ESM_LONG_POLL_SEC SQS long-poll wait of mappings without a batching window (default 3; 0 = short polls)
+    HARNESS_LAMBDA_NODE20 / HARNESS_LAMBDA_NODE22  node binary of nodejs20.x / nodejs22.x (default: the one
+                              `make node-runtimes` installed under harness/executor/node/<major>/, else `node` on PATH)
     """
 
     python: Path
@@ -38,6 +42,8 @@ class ExecutorSettings:
     esm_max_lanes: int
     esm_long_poll_s: int
     tmp_root: Path
+    node_overrides: tuple[tuple[int, Path], ...] = ()  # (major, binary) from HARNESS_LAMBDA_NODE<major>
+    node_root: Path = NODE_ROOT
 
     @property
     def runtimes_dir(self) -> Path | None:
@@ -60,6 +66,8 @@ class ExecutorSettings:
             esm_max_lanes=_positive_int(env, "HARNESS_ESM_MAX_LANES", 16),
             esm_long_poll_s=_positive_int(env, "HARNESS_ESM_LONG_POLL_SEC", 3, allow_zero=True),
             tmp_root=Path(tempfile.gettempdir()),
+            node_overrides=tuple((major, Path(env[f"HARNESS_LAMBDA_NODE{major}"])) for major in NODE_MAJORS
+                                 if env.get(f"HARNESS_LAMBDA_NODE{major}")),
         )
 
 
