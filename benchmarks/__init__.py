@@ -1,1 +1,1 @@
-"""Side-by-side benchmarks of the thumbnail job: Pillow vs libvips vs sharp vs the floor, memory ceilings, Lambda cost."""
+"""Side-by-side benchmarks of the thumbnail job: Pillow, libvips, sharp and the floor; memory ceilings; Lambda cost."""

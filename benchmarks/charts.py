@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import matplotlib
 
@@ -39,8 +40,9 @@ def throughput_chart(results: Mapping[str, Any], path: Path) -> None:
     ax.set_xticklabels(inputs, rotation=25, ha="right", fontsize=8)
     ax.set_yscale("log")
     ax.set_ylabel(f"images / s ({'CPU' if basis == 'cpu' else 'wall'} time, log scale)")
-    ax.set_title("Throughput per variant and input, one core (bars: median; whiskers: min-max over rounds)",
-                 fontsize=10)
+    ax.set_title(
+        "Throughput per variant and input, one core (bars: median; whiskers: min-max over rounds)", fontsize=10
+    )
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -88,8 +90,14 @@ def cost_chart(results: Mapping[str, Any], path: Path) -> None:
             continue
         for arch, style in (("arm64", "-"), ("x86_64", "--")):
             ok = [r for r in mine if r["ok"]]
-            ax.plot([r["memory_mb"] for r in ok], [r["usd_per_million"][arch] for r in ok], style, marker="o",
-                    color=COLORS.get(b), label=f"{b} {arch}")
+            ax.plot(
+                [r["memory_mb"] for r in ok],
+                [r["usd_per_million"][arch] for r in ok],
+                style,
+                marker="o",
+                color=COLORS.get(b),
+                label=f"{b} {arch}",
+            )
         failed = [r["memory_mb"] for r in mine if not r["ok"] and r.get("error_code") != "BENCH_SKIPPED"]
         if failed:
             ax.scatter(failed, [0] * len(failed), marker="x", color=COLORS.get(b), s=60, label=f"{b} fails here")
@@ -114,9 +122,11 @@ def write_charts(results: Mapping[str, Any], out_dir: Path) -> dict[str, str]:
     charts_dir = out_dir / "charts"
     charts_dir.mkdir(parents=True, exist_ok=True)
     made = {}
-    for title, name, fn in (("Throughput per backend and input", "throughput.png", throughput_chart),
-                            ("Peak memory per input size", "peak_memory.png", memory_chart),
-                            ("Cost vs memory", "cost_vs_memory.png", cost_chart)):
+    for title, name, fn in (
+        ("Throughput per backend and input", "throughput.png", throughput_chart),
+        ("Peak memory per input size", "peak_memory.png", memory_chart),
+        ("Cost vs memory", "cost_vs_memory.png", cost_chart),
+    ):
         fn(results, charts_dir / name)
         made[title] = f"charts/{name}"
     return made

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import math
 import statistics
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import Iterable, Mapping, Sequence
 
 from common.errors import expected
-from infra.pricing import FULL_VCPU_MB, PRICE_TABLE_DATE, PRICE_TABLE_SOURCE, PRICES, ArchPrice
+from infra.pricing import FULL_VCPU_MB, PRICES
 
 from .errors import BenchError, BenchErrorCode
 
@@ -27,7 +27,7 @@ def _check_memory(memory_mb: object) -> int:
     if isinstance(memory_mb, bool) or not isinstance(memory_mb, int) or not MIN_MEMORY_MB <= memory_mb <= MAX_MEMORY_MB:
         raise BenchError(
             BenchErrorCode.INVALID_ARGUMENT,
-            expected(f"an integer {MIN_MEMORY_MB}..{MAX_MEMORY_MB} (MB)", "Lambda memory", memory_mb)
+            expected(f"an integer {MIN_MEMORY_MB}..{MAX_MEMORY_MB} (MB)", "Lambda memory", memory_mb),
         )
     return memory_mb
 
@@ -54,15 +54,18 @@ def cost_per_million_usd(duration_ms: float, memory_mb: int, arch: str, images_p
     """USD per million images: billed duration (ceil to 1 ms) x GB x price + request price / images per invocation."""
     if arch not in PRICES:
         raise BenchError(BenchErrorCode.INVALID_ARGUMENT, expected(f"one of {'|'.join(PRICES)}", "architecture", arch))
-    if isinstance(images_per_invocation, bool) or not isinstance(images_per_invocation, int) or images_per_invocation < 1:
+    if (
+        isinstance(images_per_invocation, bool)
+        or not isinstance(images_per_invocation, int)
+        or images_per_invocation < 1
+    ):
         raise BenchError(
             BenchErrorCode.INVALID_ARGUMENT,
-            expected("a positive integer", "images per invocation", images_per_invocation)
+            expected("a positive integer", "images per invocation", images_per_invocation),
         )
     if not isinstance(duration_ms, (int, float)) or not math.isfinite(duration_ms) or duration_ms < 0:
         raise BenchError(
-            BenchErrorCode.INVALID_ARGUMENT,
-            expected("a finite non-negative number", "duration_ms", duration_ms)
+            BenchErrorCode.INVALID_ARGUMENT, expected("a finite non-negative number", "duration_ms", duration_ms)
         )
     price = PRICES[arch]
     gb = _check_memory(memory_mb) / 1024.0
@@ -126,14 +129,18 @@ def pooled_cpu_ms(runs: Iterable[CeilingRun]) -> dict[tuple[str, str], float]:
     return {k: statistics.median(v) for k, v in by.items()}
 
 
-def model_rows(runs: Iterable[CeilingRun], *, cpu_speed_factor: float = 1.0, images_per_invocation: int = 1,
-               io_wait_ms: float = 0.0) -> list[SizingRow]:
+def model_rows(
+    runs: Iterable[CeilingRun],
+    *,
+    cpu_speed_factor: float = 1.0,
+    images_per_invocation: int = 1,
+    io_wait_ms: float = 0.0,
+) -> list[SizingRow]:
     """Modeled duration and cost of each measured run. `io_wait_ms` adds a modeled, memory-independent wait per image
     (S3 GET + PUT in the real pipeline; 0 by default: only the measured job is priced)."""
     if isinstance(io_wait_ms, bool) or not isinstance(io_wait_ms, (int, float)) or io_wait_ms < 0:
         raise BenchError(
-            BenchErrorCode.INVALID_ARGUMENT,
-            expected("a non-negative number of milliseconds", "io_wait_ms", io_wait_ms)
+            BenchErrorCode.INVALID_ARGUMENT, expected("a non-negative number of milliseconds", "io_wait_ms", io_wait_ms)
         )
     runs = list(runs)
     pooled = pooled_cpu_ms(runs)
@@ -164,15 +171,22 @@ class Recommendation:
         return asdict(self)
 
 
-def recommend(rows: Sequence[SizingRow], *, backend: str, arch: str, latency_target_ms: float,
-              latency_inputs: Sequence[str], cost_input: str, required_inputs: Sequence[str] | None = None
-              ) -> Recommendation:
+def recommend(
+    rows: Sequence[SizingRow],
+    *,
+    backend: str,
+    arch: str,
+    latency_target_ms: float,
+    latency_inputs: Sequence[str],
+    cost_input: str,
+    required_inputs: Sequence[str] | None = None,
+) -> Recommendation:
     """Pick the cheapest memory (ties: the smaller) where every required input succeeded and every latency input's
     modeled duration is <= the target. Cost is taken on `cost_input` (the typical image)."""
     if not isinstance(latency_target_ms, (int, float)) or latency_target_ms <= 0:
         raise BenchError(
             BenchErrorCode.INVALID_ARGUMENT,
-            expected("a positive number of milliseconds", "latency target", latency_target_ms)
+            expected("a positive number of milliseconds", "latency target", latency_target_ms),
         )
     mine = [r for r in rows if r.backend == backend]
     required = set(required_inputs) if required_inputs is not None else {r.input for r in mine}
@@ -201,8 +215,9 @@ def recommend(rows: Sequence[SizingRow], *, backend: str, arch: str, latency_tar
             continue
         candidates.append((got[cost_input].usd_per_million[arch], mem, worst))
     if not candidates:
-        return Recommendation(backend, arch, None, None, None,
-                              "no measured memory size qualifies: " + "; ".join(rejected))
+        return Recommendation(
+            backend, arch, None, None, None, "no measured memory size qualifies: " + "; ".join(rejected)
+        )
     cheapest = min(c[0] for c in candidates)
     # CPU-bound below 1769 MB, duration x memory is constant: costs differ only by 1 ms rounding. Within
     # COST_TIE_TOLERANCE they are a tie, and the smallest memory wins (the least memory reserved per concurrent image).
@@ -210,12 +225,15 @@ def recommend(rows: Sequence[SizingRow], *, backend: str, arch: str, latency_tar
     usd, mem, worst = min(ties, key=lambda c: c[1])
     why = f"cheapest of {len(candidates)} qualifying sizes"
     if len(ties) > 1:
-        why += f" (within {COST_TIE_TOLERANCE:.0%} of it: {', '.join(str(c[1]) for c in sorted(ties, key=lambda c: c[1]))} MB; smallest taken)"
+        tied = ", ".join(str(c[1]) for c in sorted(ties, key=lambda c: c[1]))
+        why += f" (within {COST_TIE_TOLERANCE:.0%} of it: {tied} MB; smallest taken)"
     if rejected:
         why += "; rejected: " + "; ".join(rejected)
     return Recommendation(backend, arch, mem, usd, worst, why)
 
 
 def price_table_rows() -> list[Mapping[str, object]]:
-    return [{"arch": p.arch, "usd_per_gb_s": p.usd_per_gb_s, "usd_per_million_requests": p.usd_per_million_requests}
-            for p in PRICES.values()]
+    return [
+        {"arch": p.arch, "usd_per_gb_s": p.usd_per_gb_s, "usd_per_million_requests": p.usd_per_million_requests}
+        for p in PRICES.values()
+    ]

@@ -22,7 +22,7 @@ from .errors import BenchError, BenchErrorCode
 from .quality import luma, psnr, ssim
 
 # Encoder settings every variant must share (sharp gets the same via its CLI flags): JPEG q80, 4:2:0 chroma,
-# baseline (not progressive), optimised Huffman tables (as the Pillow resizer); WebP q80 effort/method 4 for alpha inputs.
+# baseline (not progressive), optimised Huffman tables (as the Pillow resizer); WebP q80 method 4 for alpha inputs.
 JPEG_QUALITY = 80
 JPEG_SUBSAMPLING = "4:2:0"
 JPEG_PROGRESSIVE = False
@@ -62,12 +62,20 @@ def probe(path: Path) -> InputFacts:
             orientation = int(exif.get(ORIENTATION_TAG, 1) or 1)
             progressive = bool(im.info.get("progressive") or im.info.get("progression"))
             has_alpha = im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info)
-            return InputFacts(str(path), str(im.format), im.width, im.height, im.mode, path.stat().st_size,
-                              progressive, orientation, has_alpha)
+            return InputFacts(
+                str(path),
+                str(im.format),
+                im.width,
+                im.height,
+                im.mode,
+                path.stat().st_size,
+                progressive,
+                orientation,
+                has_alpha,
+            )
     except (OSError, ValueError) as exc:
         raise BenchError(
-            BenchErrorCode.INVALID_ARGUMENT,
-            expected("a readable image file", "benchmark input", str(path))
+            BenchErrorCode.INVALID_ARGUMENT, expected("a readable image file", "benchmark input", str(path))
         ) from exc
 
 
@@ -93,8 +101,14 @@ def encode(im: Image.Image, fmt: str) -> bytes:
     if fmt == "jpeg":
         if im.mode != "RGB":
             im = im.convert("RGB")
-        im.save(buf, "JPEG", quality=JPEG_QUALITY, subsampling=JPEG_SUBSAMPLING, progressive=JPEG_PROGRESSIVE,
-                optimize=JPEG_OPTIMIZE_CODING)
+        im.save(
+            buf,
+            "JPEG",
+            quality=JPEG_QUALITY,
+            subsampling=JPEG_SUBSAMPLING,
+            progressive=JPEG_PROGRESSIVE,
+            optimize=JPEG_OPTIMIZE_CODING,
+        )
     elif fmt == "webp":
         im.save(buf, "WEBP", quality=WEBP_QUALITY, method=WEBP_METHOD)
     else:
@@ -112,8 +126,13 @@ def decode_full(data: bytes) -> Image.Image:
         has_alpha = out.mode in ("RGBA", "LA", "PA") or (out.mode == "P" and "transparency" in out.info)
         if icc and not has_alpha and out.mode in ("RGB", "CMYK", "L"):
             try:
-                converted = ImageCms.profileToProfile(out, ImageCms.ImageCmsProfile(io.BytesIO(icc)), _SRGB,
-                                                      outputMode="RGB", renderingIntent=ImageCms.Intent.PERCEPTUAL)
+                converted = ImageCms.profileToProfile(
+                    out,
+                    ImageCms.ImageCmsProfile(io.BytesIO(icc)),
+                    _SRGB,
+                    outputMode="RGB",
+                    renderingIntent=ImageCms.Intent.PERCEPTUAL,
+                )
                 if converted is not None:
                     out = converted
             except (ImageCms.PyCMSError, OSError, ValueError):
@@ -169,9 +188,17 @@ def _facts_from_bytes(data: bytes) -> InputFacts:
     with Image.open(io.BytesIO(data)) as im:
         exif = im.getexif()
         has_alpha = im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info)
-        return InputFacts("<bytes>", str(im.format), im.width, im.height, im.mode, len(data),
-                          bool(im.info.get("progressive") or im.info.get("progression")),
-                          int(exif.get(ORIENTATION_TAG, 1) or 1), has_alpha)
+        return InputFacts(
+            "<bytes>",
+            str(im.format),
+            im.width,
+            im.height,
+            im.mode,
+            len(data),
+            bool(im.info.get("progressive") or im.info.get("progression")),
+            int(exif.get(ORIENTATION_TAG, 1) or 1),
+            has_alpha,
+        )
 
 
 def _flatten(im: Image.Image) -> np.ndarray:

@@ -1,11 +1,11 @@
-"""Benchmark inputs: pick one file per role from the generated corpus and a few from ../shared/corpora, by header facts."""
+"""Benchmark inputs: one file per role from the generated corpus and a few from ../shared/corpora, by header facts."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Iterable
 
 from .errors import BenchError, BenchErrorCode
 from .imaging import InputFacts, probe
@@ -44,18 +44,33 @@ def _near(mp: float, target: float) -> bool:
 
 # Roles of the standard corpus, in report order: id, label, rule on the header facts.
 ROLES: tuple[tuple[str, str, Rule], ...] = (
-    ("jpeg-12mp", "12 MP JPEG", lambda f: f.format == "JPEG" and _near(f.megapixels, 12) and not f.progressive
-     and f.orientation in (0, 1)),
-    ("jpeg-24mp", "24 MP JPEG", lambda f: f.format == "JPEG" and _near(f.megapixels, 24) and not f.progressive
-     and f.orientation in (0, 1)),
-    ("jpeg-12mp-progressive", "12 MP progressive JPEG", lambda f: f.format == "JPEG" and f.progressive
-     and f.megapixels >= 6),
-    ("jpeg-orientation6", "JPEG, EXIF orientation 6", lambda f: f.format == "JPEG" and f.orientation == 6
-     and f.megapixels >= 6),
+    (
+        "jpeg-12mp",
+        "12 MP JPEG",
+        lambda f: f.format == "JPEG" and _near(f.megapixels, 12) and not f.progressive and f.orientation in (0, 1),
+    ),
+    (
+        "jpeg-24mp",
+        "24 MP JPEG",
+        lambda f: f.format == "JPEG" and _near(f.megapixels, 24) and not f.progressive and f.orientation in (0, 1),
+    ),
+    (
+        "jpeg-12mp-progressive",
+        "12 MP progressive JPEG",
+        lambda f: f.format == "JPEG" and f.progressive and f.megapixels >= 6,
+    ),
+    (
+        "jpeg-orientation6",
+        "JPEG, EXIF orientation 6",
+        lambda f: f.format == "JPEG" and f.orientation == 6 and f.megapixels >= 6,
+    ),
     ("png-rgba", "RGBA PNG -> WebP", lambda f: f.format == "PNG" and f.has_alpha and f.megapixels >= 4),
     ("webp", "WebP", lambda f: f.format == "WEBP" and f.megapixels >= 1),
-    ("jpeg-2mp-icc", "1600x1200 JPEG, Display P3 ICC", lambda f: f.format == "JPEG" and 1.0 <= f.megapixels < 4
-     and f.orientation in (0, 1) and not f.progressive),
+    (
+        "jpeg-2mp-icc",
+        "1600x1200 JPEG, Display P3 ICC",
+        lambda f: f.format == "JPEG" and 1.0 <= f.megapixels < 4 and f.orientation in (0, 1) and not f.progressive,
+    ),
 )
 
 # A few real files from ../shared/corpora (relative paths), when that folder exists.
@@ -76,7 +91,9 @@ def _candidates(folder: Path) -> Iterable[Path]:
     manifest = folder / "manifest.json"
     if manifest.is_file():
         try:
-            valid = {f["name"] for f in json.loads(manifest.read_text()).get("fixtures", []) if f.get("kind") == "valid"}
+            valid = {
+                f["name"] for f in json.loads(manifest.read_text()).get("fixtures", []) if f.get("kind") == "valid"
+            }
         except (ValueError, AttributeError, TypeError, KeyError):
             valid = set()
         if valid:
@@ -98,8 +115,13 @@ def pick_roles(facts: Iterable[InputFacts]) -> list[BenchInput]:
     return picked
 
 
-def discover(generated: Path = GENERATED, corpora: Path | None = SHARED_CORPORA, *, quick: bool = False,
-             only: Iterable[str] | None = None) -> tuple[list[BenchInput], list[str]]:
+def discover(
+    generated: Path = GENERATED,
+    corpora: Path | None = SHARED_CORPORA,
+    *,
+    quick: bool = False,
+    only: Iterable[str] | None = None,
+) -> tuple[list[BenchInput], list[str]]:
     """(inputs, notes). Raises BenchError(NO_INPUTS) when the generated corpus gave nothing usable."""
     notes: list[str] = []
     facts = []
@@ -113,8 +135,10 @@ def discover(generated: Path = GENERATED, corpora: Path | None = SHARED_CORPORA,
     if missing:
         notes.append(f"no generated file matched role(s): {', '.join(missing)}")
     if not inputs:
-        raise BenchError(BenchErrorCode.NO_INPUTS, f"Expected the generated corpus in {generated} "
-                         "(run `make fixtures`) but found no usable image there")
+        raise BenchError(
+            BenchErrorCode.NO_INPUTS,
+            f"Expected the generated corpus in {generated} (run `make fixtures`) but found no usable image there",
+        )
     if corpora is not None and corpora.is_dir():
         for pick_id, label, rel in CORPORA_PICKS:
             p = corpora / rel

@@ -21,8 +21,7 @@ def luma(rgb: NDArray[np.generic]) -> NDArray[np.float64]:
         return a
     if a.ndim != 3 or a.shape[2] < 3:
         raise BenchError(
-            BenchErrorCode.INVALID_ARGUMENT,
-            expected("an HxW or HxWx3 array", "luma input", getattr(a, "shape", a))
+            BenchErrorCode.INVALID_ARGUMENT, expected("an HxW or HxWx3 array", "luma input", getattr(a, "shape", a))
         )
     return 0.299 * a[..., 0] + 0.587 * a[..., 1] + 0.114 * a[..., 2]
 
@@ -32,8 +31,7 @@ def _same_shape(a: NDArray[np.generic], b: NDArray[np.generic]) -> tuple[NDArray
     y = np.asarray(b, dtype=np.float64)
     if x.shape != y.shape:
         raise BenchError(
-            BenchErrorCode.INVALID_ARGUMENT,
-            expected(f"an array of shape {x.shape}", "the compared image", y.shape)
+            BenchErrorCode.INVALID_ARGUMENT, expected(f"an array of shape {x.shape}", "the compared image", y.shape)
         )
     if x.size == 0:
         raise BenchError(BenchErrorCode.INVALID_ARGUMENT, expected("a non-empty array", "the compared image", x.shape))
@@ -64,13 +62,11 @@ def ssim(a: NDArray[np.generic], b: NDArray[np.generic], peak: float = 255.0, wi
     x, y = _same_shape(a, b)
     if x.ndim != 2:
         raise BenchError(
-            BenchErrorCode.INVALID_ARGUMENT,
-            expected("2-D (single channel) arrays", "ssim input", x.shape)
+            BenchErrorCode.INVALID_ARGUMENT, expected("2-D (single channel) arrays", "ssim input", x.shape)
         )
     if min(x.shape) < win:
         raise BenchError(
-            BenchErrorCode.INVALID_ARGUMENT,
-            expected(f"images at least {win}x{win}", "ssim input", x.shape)
+            BenchErrorCode.INVALID_ARGUMENT, expected(f"images at least {win}x{win}", "ssim input", x.shape)
         )
     c1 = (0.01 * peak) ** 2
     c2 = (0.03 * peak) ** 2

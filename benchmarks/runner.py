@@ -8,9 +8,10 @@ from __future__ import annotations
 import random
 import statistics
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from .cost import CeilingRun
 from .errors import BenchError, BenchErrorCode
@@ -55,9 +56,19 @@ class TimingResult:
     seconds: float
 
 
-def measure_timing(inputs: Sequence[BenchInput], variants: Sequence[str], *, rounds: int, min_rounds: int,
-                   warmup: int, budget_s: float, seed: int, save_dir: Path, progress: Progress = _quiet,
-                   job_timeout_s: float = 120.0) -> TimingResult:
+def measure_timing(
+    inputs: Sequence[BenchInput],
+    variants: Sequence[str],
+    *,
+    rounds: int,
+    min_rounds: int,
+    warmup: int,
+    budget_s: float,
+    seed: int,
+    save_dir: Path,
+    progress: Progress = _quiet,
+    job_timeout_s: float = 120.0,
+) -> TimingResult:
     """One long-lived worker per variant; after `warmup` runs of every pair, each round runs every (variant, input)
     once in a freshly shuffled order. Stops after `rounds`, or earlier once `min_rounds` are done and `budget_s`
     is spent (shared machine: a bounded run beats a long one)."""
@@ -89,8 +100,11 @@ def measure_timing(inputs: Sequence[BenchInput], variants: Sequence[str], *, rou
             except BenchError as exc:
                 ps.error = exc.to_dict()
                 progress(f"  {v} x {input_id}: failed: {exc.message}")
-                if exc.code in (BenchErrorCode.WORKER_DIED, BenchErrorCode.WORKER_TIMEOUT,
-                                BenchErrorCode.OUT_OF_MEMORY):
+                if exc.code in (
+                    BenchErrorCode.WORKER_DIED,
+                    BenchErrorCode.WORKER_TIMEOUT,
+                    BenchErrorCode.OUT_OF_MEMORY,
+                ):
                     try:  # replace the dead worker; the failed pair stays excluded
                         workers[v] = Worker(v, options=variant_options(v))
                         for inp in inputs:
@@ -169,8 +183,9 @@ def median_phases(ps: PairSamples) -> dict[str, float] | None:
 
 
 # ---- quality -------------------------------------------------------------------------------------------------------
-def measure_quality(inputs: Sequence[BenchInput], timing: TimingResult, progress: Progress = _quiet
-                    ) -> list[dict[str, Any]]:
+def measure_quality(
+    inputs: Sequence[BenchInput], timing: TimingResult, progress: Progress = _quiet
+) -> list[dict[str, Any]]:
     """PSNR/SSIM (luma) of each variant's largest output against a full-decode LANCZOS reference of the input."""
     from .imaging import Reference  # PIL only here (the orchestrator otherwise stays image-library free)
 
@@ -198,8 +213,9 @@ def measure_quality(inputs: Sequence[BenchInput], timing: TimingResult, progress
 
 
 # ---- fresh-process peak RSS ----------------------------------------------------------------------------------------
-def measure_fresh_rss(inputs: Sequence[BenchInput], variants: Sequence[str], *, budget_s: float,
-                      progress: Progress = _quiet) -> list[dict[str, Any]]:
+def measure_fresh_rss(
+    inputs: Sequence[BenchInput], variants: Sequence[str], *, budget_s: float, progress: Progress = _quiet
+) -> list[dict[str, Any]]:
     """For each variant x input: a new worker, one job, then VmHWM (peak RSS of that process, libraries included).
 
     `first_run_ms` is the first job in a fresh process (cold caches, lazy library init): not the steady state.
@@ -210,7 +226,9 @@ def measure_fresh_rss(inputs: Sequence[BenchInput], variants: Sequence[str], *, 
         for v in variants:
             row: dict[str, Any] = {"variant": v, "input": inp.id, "megapixels": round(inp.facts.megapixels, 2)}
             if time.monotonic() - t0 > budget_s:
-                row.update(ok=False, error={"code": "BENCH_SKIPPED", "message": f"RSS time budget {budget_s:.0f} s spent"})
+                row.update(
+                    ok=False, error={"code": "BENCH_SKIPPED", "message": f"RSS time budget {budget_s:.0f} s spent"}
+                )
                 rows.append(row)
                 continue
             try:
@@ -219,9 +237,12 @@ def measure_fresh_rss(inputs: Sequence[BenchInput], variants: Sequence[str], *, 
                     w.load(inp.id, inp.path)
                     res = w.run(inp.id)
                     m = w.mem()
-                row.update(ok=True, baseline_mb=round(base / 1024, 1) if base else None,
-                           peak_mb=round(m["hwm_kb"] / 1024, 1) if m.get("hwm_kb") else None,
-                           first_run_ms=round(res["wall_ms"], 1))
+                row.update(
+                    ok=True,
+                    baseline_mb=round(base / 1024, 1) if base else None,
+                    peak_mb=round(m["hwm_kb"] / 1024, 1) if m.get("hwm_kb") else None,
+                    first_run_ms=round(res["wall_ms"], 1),
+                )
             except BenchError as exc:
                 row.update(ok=False, error=exc.to_dict())
             rows.append(row)
@@ -230,9 +251,17 @@ def measure_fresh_rss(inputs: Sequence[BenchInput], variants: Sequence[str], *, 
 
 
 # ---- memory ceilings -----------------------------------------------------------------------------------------------
-def measure_ceilings(inputs: Sequence[BenchInput], backends: Sequence[str], ceilings_mb: Sequence[int], *, runs: int,
-                     budget_s: float, infer_above_pass: bool = False, measure_top: bool = False,
-                     progress: Progress = _quiet) -> tuple[list[CeilingRun], str]:
+def measure_ceilings(
+    inputs: Sequence[BenchInput],
+    backends: Sequence[str],
+    ceilings_mb: Sequence[int],
+    *,
+    runs: int,
+    budget_s: float,
+    infer_above_pass: bool = False,
+    measure_top: bool = False,
+    progress: Progress = _quiet,
+) -> tuple[list[CeilingRun], str]:
     """Each backend x input x ceiling (ascending) in a fresh worker put under the ceiling before it starts: one
     warm-up, then `runs` timed jobs (full core: the CPU share of small Lambdas is modeled later, not emulated here).
 
@@ -254,12 +283,30 @@ def measure_ceilings(inputs: Sequence[BenchInput], backends: Sequence[str], ceil
             for mem in sorted(ceilings_mb):
                 over_budget = time.monotonic() - t0 > share
                 if passed is not None and ((infer_above_pass and not (measure_top and mem == top)) or over_budget):
-                    out.append(CeilingRun(b, inp.id, mem, True, passed.wall_ms, passed.cpu_ms, passed.peak_rss_mb,
-                                          inferred_from_mb=passed.memory_mb))
+                    out.append(
+                        CeilingRun(
+                            b,
+                            inp.id,
+                            mem,
+                            True,
+                            passed.wall_ms,
+                            passed.cpu_ms,
+                            passed.peak_rss_mb,
+                            inferred_from_mb=passed.memory_mb,
+                        )
+                    )
                     continue
                 if over_budget:
-                    out.append(CeilingRun(b, inp.id, mem, False, error_code=SKIPPED,
-                                          error=f"not run: {b}'s ceiling time budget ({share:.0f} s) spent"))
+                    out.append(
+                        CeilingRun(
+                            b,
+                            inp.id,
+                            mem,
+                            False,
+                            error_code=SKIPPED,
+                            error=f"not run: {b}'s ceiling time budget ({share:.0f} s) spent",
+                        )
+                    )
                     continue
                 w: Worker | None = None
                 try:
@@ -273,8 +320,15 @@ def measure_ceilings(inputs: Sequence[BenchInput], backends: Sequence[str], ceil
                         walls.append(float(res["wall_ms"]))
                         cpus.append(float(res["cpu_ms"]))
                     m = w.mem()
-                    run = CeilingRun(b, inp.id, mem, True, statistics.median(walls), statistics.median(cpus),
-                                     round(m["hwm_kb"] / 1024, 1) if m.get("hwm_kb") else None)
+                    run = CeilingRun(
+                        b,
+                        inp.id,
+                        mem,
+                        True,
+                        statistics.median(walls),
+                        statistics.median(cpus),
+                        round(m["hwm_kb"] / 1024, 1) if m.get("hwm_kb") else None,
+                    )
                     passed = passed or run
                     out.append(run)
                 except BenchError as exc:

@@ -26,16 +26,31 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     load0 = os.getloadavg()
     t0 = time.perf_counter()
-    code = cli.main(["spike", "--set", "rate=5000", "--set", f"count={args.count}", "--set", "duration_s=120",
-                     "--set", "maximum_concurrency=1000", "--out", str(args.out)])
+    code = cli.main(
+        [
+            "spike",
+            "--set",
+            "rate=5000",
+            "--set",
+            f"count={args.count}",
+            "--set",
+            "duration_s=120",
+            "--set",
+            "maximum_concurrency=1000",
+            "--out",
+            str(args.out),
+        ]
+    )
     wall = time.perf_counter() - t0
     doc = json.loads((args.out / "report.json").read_text())
     sim = doc["simulation"]
-    print(f"{doc['uploads']['planned']:,} uploads, {sim['events']:,} events: simulated {sim['simulated_s']:,.0f} s in "
-          f"{sim['wall_s']:.1f} s of engine time ({wall:.1f} s with report and charts); "
-          f"{sim['simulated_s'] / max(sim['wall_s'], 1e-9):,.0f}x real time; target < {TARGET_S:.0f} s: "
-          f"{'met' if wall < TARGET_S else 'MISSED'}; load average {load0[0]:.1f} at start, "
-          f"{os.getloadavg()[0]:.1f} at end on {os.cpu_count()} CPUs")
+    print(
+        f"{doc['uploads']['planned']:,} uploads, {sim['events']:,} events: simulated {sim['simulated_s']:,.0f} s in "
+        f"{sim['wall_s']:.1f} s of engine time ({wall:.1f} s with report and charts); "
+        f"{sim['simulated_s'] / max(sim['wall_s'], 1e-9):,.0f}x real time; target < {TARGET_S:.0f} s: "
+        f"{'met' if wall < TARGET_S else 'MISSED'}; load average {load0[0]:.1f} at start, "
+        f"{os.getloadavg()[0]:.1f} at end on {os.cpu_count()} CPUs"
+    )
     return code
 
 

@@ -3,7 +3,8 @@
 Run by benchmarks.workers (never by hand): `python -m benchmarks.worker <variant> '<json options>'`.
 Protocol: one JSON object per line on stdin/stdout, the same as benchmarks/sharp/worker.js:
   -> {"op":"load","id":ID,"path":P}           <- {"ok":true}
-  -> {"op":"run","id":ID,"save_dir":D|null}   <- {"ok":true,"wall_ms","cpu_ms","outputs":[{name,width,height,format,bytes,path?}]}
+  -> {"op":"run","id":ID,"save_dir":D|null}
+     <- {"ok":true,"wall_ms","cpu_ms","outputs":[{name,width,height,format,bytes,path?}]}
   -> {"op":"mem"}                             <- {"ok":true,"hwm_kb","rss_kb"}
   -> {"op":"exit"}
 The first line written is {"ready":true,"variant":...,"versions":{...},"pid":N,"hwm_kb","rss_kb"} once the backend's
@@ -16,8 +17,9 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 VARIANTS = ("pillow", "vips", "floor")
 Output = tuple[str, int, int, str, bytes]  # name, width, height, format, data
@@ -101,8 +103,13 @@ def handle(job: Job, req: dict[str, Any]) -> dict[str, Any]:
     if op == "run":
         input_id = str(req["id"])
         if input_id not in job.inputs:
-            return {"ok": False, "error": {"code": "BENCH_INVALID_ARGUMENT",
-                                           "message": f"Expected a loaded input id for run but received {input_id!r}"}}
+            return {
+                "ok": False,
+                "error": {
+                    "code": "BENCH_INVALID_ARGUMENT",
+                    "message": f"Expected a loaded input id for run but received {input_id!r}",
+                },
+            }
         c0 = time.process_time_ns()
         t0 = time.perf_counter_ns()
         outs = job.run(input_id)
@@ -122,8 +129,10 @@ def handle(job: Job, req: dict[str, Any]) -> dict[str, Any]:
         return res
     if op == "mem":
         return {"ok": True, **mem()}
-    return {"ok": False, "error": {"code": "BENCH_INVALID_ARGUMENT",
-                                   "message": f"Expected op load|run|mem|exit but received {op!r}"}}
+    return {
+        "ok": False,
+        "error": {"code": "BENCH_INVALID_ARGUMENT", "message": f"Expected op load|run|mem|exit but received {op!r}"},
+    }
 
 
 def _send(obj: dict[str, Any]) -> None:
@@ -146,8 +155,15 @@ def main(argv: list[str]) -> int:
         try:
             req = json.loads(line)
         except json.JSONDecodeError:
-            _send({"ok": False, "error": {"code": "BENCH_INVALID_ARGUMENT",
-                                          "message": f"Expected one JSON object per line but received {line[:80]!r}"}})
+            _send(
+                {
+                    "ok": False,
+                    "error": {
+                        "code": "BENCH_INVALID_ARGUMENT",
+                        "message": f"Expected one JSON object per line but received {line[:80]!r}",
+                    },
+                }
+            )
             continue
         if req.get("op") == "exit":
             break

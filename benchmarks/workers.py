@@ -56,9 +56,13 @@ def sharp_status(node: str | None = None) -> tuple[bool, str]:
 def encoder_config() -> dict[str, Any]:
     """Encoder settings handed to the sharp worker so that it matches our backends (see benchmarks/imaging.py)."""
     return {
-        "jpeg": {"quality": imaging.JPEG_QUALITY, "chromaSubsampling": imaging.JPEG_SUBSAMPLING,
-                 "progressive": imaging.JPEG_PROGRESSIVE, "optimiseCoding": imaging.JPEG_OPTIMIZE_CODING,
-                 "mozjpeg": False},
+        "jpeg": {
+            "quality": imaging.JPEG_QUALITY,
+            "chromaSubsampling": imaging.JPEG_SUBSAMPLING,
+            "progressive": imaging.JPEG_PROGRESSIVE,
+            "optimiseCoding": imaging.JPEG_OPTIMIZE_CODING,
+            "mozjpeg": False,
+        },
         "webp": {"quality": imaging.WEBP_QUALITY, "effort": imaging.WEBP_METHOD},
     }
 
@@ -82,9 +86,7 @@ def worker_command(variant: str, options: dict[str, Any] | None = None) -> list[
         if not ok:
             raise BenchError(BenchErrorCode.REFERENCE_MISSING, reason)
         return [shutil.which("node") or "node", str(SHARP_WORKER), json.dumps(encoder_config())]
-    raise BenchError(
-        BenchErrorCode.INVALID_ARGUMENT, expected(f"one of {'|'.join(ALL_VARIANTS)}", "variant", variant)
-    )
+    raise BenchError(BenchErrorCode.INVALID_ARGUMENT, expected(f"one of {'|'.join(ALL_VARIANTS)}", "variant", variant))
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,8 +104,15 @@ class Worker:
     and then execs the worker, so every byte the worker allocates counts against the ceiling.
     """
 
-    def __init__(self, variant: str, *, options: dict[str, Any] | None = None, ceiling_mb: int | None = None,
-                 start_timeout_s: float = 60.0, memlimit_mode: str = "auto") -> None:
+    def __init__(
+        self,
+        variant: str,
+        *,
+        options: dict[str, Any] | None = None,
+        ceiling_mb: int | None = None,
+        start_timeout_s: float = 60.0,
+        memlimit_mode: str = "auto",
+    ) -> None:
         self.variant = variant
         self.ceiling_mb = ceiling_mb
         self.ceiling: Any = None
@@ -113,13 +122,23 @@ class Worker:
         if ceiling_mb is not None:
             memlimit = _load_memlimit()
             if memlimit is None:
-                raise BenchError(BenchErrorCode.WORKER_FAILED, "Expected harness/executor/local_executor/memlimit.py "
-                                 "for memory ceilings but it is not importable")
-            self.ceiling = memlimit.MemoryCeiling(ceiling_mb, name=f"bench-{variant}-{os.getpid()}-{id(self):x}",
-                                                  mode=memlimit_mode)
+                raise BenchError(
+                    BenchErrorCode.WORKER_FAILED,
+                    "Expected harness/executor/local_executor/memlimit.py for memory ceilings but it is not importable",
+                )
+            self.ceiling = memlimit.MemoryCeiling(
+                ceiling_mb, name=f"bench-{variant}-{os.getpid()}-{id(self):x}", mode=memlimit_mode
+            )
             cmd = ["/bin/sh", "-c", 'read _go && exec "$0" "$@"', *cmd]
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=worker_env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=self._stderr, start_new_session=True)
+        self.proc = subprocess.Popen(
+            cmd,
+            cwd=ROOT,
+            env=worker_env(),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+            start_new_session=True,
+        )
         if self.ceiling is not None:
             self.ceiling.attach(self.proc.pid)
             self._write({"go": True})
@@ -127,8 +146,11 @@ class Worker:
         if not first.get("ready"):
             err = first.get("error") or {}
             self.close()
-            code = (BenchErrorCode(err["code"]) if err.get("code") in BenchErrorCode._value2member_map_
-                    else BenchErrorCode.WORKER_FAILED)
+            code = (
+                BenchErrorCode(err["code"])
+                if err.get("code") in BenchErrorCode._value2member_map_
+                else BenchErrorCode.WORKER_FAILED
+            )
             raise BenchError(code, f"{variant} worker could not start: {err.get('message', first)}")
         self.ready = Ready(variant, int(first["pid"]), dict(first.get("versions") or {}), first.get("hwm_kb"))
 
@@ -152,8 +174,10 @@ class Worker:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 self.close()
-                raise BenchError(BenchErrorCode.WORKER_TIMEOUT,
-                                 f"{self.variant} worker gave no answer to {what} within {timeout_s:.0f} s")
+                raise BenchError(
+                    BenchErrorCode.WORKER_TIMEOUT,
+                    f"{self.variant} worker gave no answer to {what} within {timeout_s:.0f} s",
+                )
             ready, _, _ = select.select([fd], [], [], remaining)
             if not ready:
                 continue
@@ -165,8 +189,10 @@ class Worker:
         try:
             return dict(json.loads(line))
         except (json.JSONDecodeError, ValueError) as exc:
-            raise BenchError(BenchErrorCode.WORKER_FAILED,
-                             expected("one JSON object per line", f"{self.variant} worker output", line[:120])) from exc
+            raise BenchError(
+                BenchErrorCode.WORKER_FAILED,
+                expected("one JSON object per line", f"{self.variant} worker output", line[:120]),
+            ) from exc
 
     def _died(self, what: str) -> BenchError:
         try:
@@ -242,7 +268,7 @@ class Worker:
         except (BrokenPipeError, OSError, ValueError):
             pass
 
-    def __enter__(self) -> "Worker":
+    def __enter__(self) -> Worker:
         return self
 
     def __exit__(self, *exc: object) -> None:

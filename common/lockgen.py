@@ -23,8 +23,17 @@ def uv_version(uv: str) -> str:
 def compile_command(lock: LockSpec, uv: str, root: Path = ROOT) -> tuple[list[str], str | None]:
     """The uv command line for one lock and the text to feed it on stdin (the pyproject lists), if any."""
     reqs = requirements(lock, root)
-    cmd = [uv, "pip", "compile", "--quiet", "--no-header", "--no-config", "--exclude-newer", exclude_newer(root),
-           *lock.options]
+    cmd = [
+        uv,
+        "pip",
+        "compile",
+        "--quiet",
+        "--no-header",
+        "--no-config",
+        "--exclude-newer",
+        exclude_newer(root),
+        *lock.options,
+    ]
     cmd += (["-"] if reqs else []) + list(lock.requirement_files)
     for rel in lock.constraint_files:
         cmd += ["-c", rel]
@@ -45,9 +54,11 @@ def render(lock: LockSpec, uv: str, root: Path = ROOT, timeout: float = 900.0) -
     except OSError as exc:
         raise LockError("UV_MISSING", f"cannot run {uv!r}: {exc}") from exc
     if proc.returncode != 0:
-        raise LockError("LOCK_UNRESOLVABLE",
-                        f"uv pip compile failed for the {lock.name} lock (exit {proc.returncode}):\n"
-                        + (proc.stderr or proc.stdout)[-4000:])
+        raise LockError(
+            "LOCK_UNRESOLVABLE",
+            f"uv pip compile failed for the {lock.name} lock (exit {proc.returncode}):\n"
+            + (proc.stderr or proc.stdout)[-4000:],
+        )
     shown = " ".join(["uv", "pip", "compile", *cmd[3:]])
     header = [
         f"# requirements/{lock.name}.txt: {lock.about}.",

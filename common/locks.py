@@ -52,16 +52,32 @@ class LockSpec:
 # pure-Python package): every other distribution of the zip must be a manylinux wheel.
 _LAMBDA_OPTIONS = ("--python-version", "3.13", "--only-binary", ":all:", "--no-binary", "pyvips")
 SPECS: tuple[LockSpec, ...] = (
-    LockSpec("project", "the project venv (.venv): harness, handlers run locally, tests, CDK, benchmarks",
-             dependencies=True, extras=("lambda", "dev", "cdk", "bench"),
-             options=("--universal", "--python-version", "3.12", "--generate-hashes")),
-    LockSpec("emulator", "the emulator venv (.venv-emulator): localstack-core 2026.3.0 on CPython 3.13",
-             requirement_files=(EMULATOR_REQUIREMENTS,), constraint_files=(EMULATOR_CONSTRAINTS,),
-             options=("--python-version", "3.13", "--python-platform", "x86_64-manylinux_2_28", "--generate-hashes")),
-    LockSpec("lambda-arm64", "the Lambda zip for arm64 (make package ARCH=arm64)", extras=("lambda",),
-             options=(*_LAMBDA_OPTIONS, "--python-platform", "aarch64-manylinux_2_34")),
-    LockSpec("lambda-x86_64", "the Lambda zip for x86_64 (make package ARCH=x86_64)", extras=("lambda",),
-             options=(*_LAMBDA_OPTIONS, "--python-platform", "x86_64-manylinux_2_34")),
+    LockSpec(
+        "project",
+        "the project venv (.venv): harness, handlers run locally, tests, CDK, benchmarks",
+        dependencies=True,
+        extras=("lambda", "dev", "cdk", "bench"),
+        options=("--universal", "--python-version", "3.12", "--generate-hashes"),
+    ),
+    LockSpec(
+        "emulator",
+        "the emulator venv (.venv-emulator): localstack-core 2026.3.0 on CPython 3.13",
+        requirement_files=(EMULATOR_REQUIREMENTS,),
+        constraint_files=(EMULATOR_CONSTRAINTS,),
+        options=("--python-version", "3.13", "--python-platform", "x86_64-manylinux_2_28", "--generate-hashes"),
+    ),
+    LockSpec(
+        "lambda-arm64",
+        "the Lambda zip for arm64 (make package ARCH=arm64)",
+        extras=("lambda",),
+        options=(*_LAMBDA_OPTIONS, "--python-platform", "aarch64-manylinux_2_34"),
+    ),
+    LockSpec(
+        "lambda-x86_64",
+        "the Lambda zip for x86_64 (make package ARCH=x86_64)",
+        extras=("lambda",),
+        options=(*_LAMBDA_OPTIONS, "--python-platform", "x86_64-manylinux_2_34"),
+    ),
 )
 LAMBDA_LOCKS: dict[str, LockSpec] = {"arm64": SPECS[2], "x86_64": SPECS[3]}
 
@@ -112,8 +128,13 @@ def source_digest(lock: LockSpec, root: Path = ROOT) -> str:
             files[rel] = (root / rel).read_text()
         except OSError as exc:
             raise LockError("LOCK_SOURCES", f"cannot read {rel} for the {lock.name} lock: {exc}") from exc
-    doc = {"name": lock.name, "requirements": requirements(lock, root), "files": files, "options": list(lock.options),
-           "exclude_newer": exclude_newer(root)}
+    doc = {
+        "name": lock.name,
+        "requirements": requirements(lock, root),
+        "files": files,
+        "options": list(lock.options),
+        "exclude_newer": exclude_newer(root),
+    }
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
 
 
@@ -121,7 +142,7 @@ def recorded_digest(text: str) -> str | None:
     """The sources digest a lock file's header records, or None when it has none."""
     for line in text.splitlines():
         if line.startswith(DIGEST_PREFIX):
-            return line[len(DIGEST_PREFIX):].strip()
+            return line[len(DIGEST_PREFIX) :].strip()
         if line and not line.startswith("#"):
             break
     return None

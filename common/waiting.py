@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import time
-from typing import Callable, TypeVar
+from collections.abc import Callable
 
 from common.errors import CodedError
-
-T = TypeVar("T")
 
 
 class WaitTimeout(CodedError, TimeoutError):
@@ -20,7 +18,7 @@ class WaitTimeout(CodedError, TimeoutError):
         self.last = last
 
 
-def wait_until(
+def wait_until[T](
     predicate: Callable[[], T],
     timeout: float,
     *,

@@ -8,9 +8,10 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from common.errors import CodedError
 from common.paths import ROOT
@@ -66,9 +67,11 @@ class ProcessRun:
 def require_tool(name: str) -> str:
     found = shutil.which(name)
     if not found:
-        raise Arm64Error("ARM64_TOOL_MISSING",
-                         f"Expected {name} on PATH but received nothing "
-                         "(`make test-arm64` installs qemu-user-static and mmdebstrap with apt-get)")
+        raise Arm64Error(
+            "ARM64_TOOL_MISSING",
+            f"Expected {name} on PATH but received nothing "
+            "(`make test-arm64` installs qemu-user-static and mmdebstrap with apt-get)",
+        )
     return found
 
 
@@ -85,20 +88,25 @@ def precompile(folder: Path, *, timeout: float = 300.0) -> None:
     """Byte-compile a tree of Python sources with THIS interpreter (it must be the same minor version as the
     emulated one): with PYTHONDONTWRITEBYTECODE set, the emulated python would otherwise recompile every run."""
     if sys.version_info[:2] != tuple(int(x) for x in PYTHON_MINOR.split(".")):
-        raise Arm64Error("ARM64_WRONG_NATIVE_PYTHON",
-                         f"Expected python {PYTHON_MINOR} to precompile {folder} but received "
-                         f"{sys.version_info.major}.{sys.version_info.minor}")
+        raise Arm64Error(
+            "ARM64_WRONG_NATIVE_PYTHON",
+            f"Expected python {PYTHON_MINOR} to precompile {folder} but received "
+            f"{sys.version_info.major}.{sys.version_info.minor}",
+        )
     # a child process (compileall's worker pool re-imports __main__); -qq: files that never compile (test data with
     # bad syntax) are skipped silently, as Debian does; exit 1 just means "some file did not compile"
     cmd = [sys.executable, "-I", "-m", "compileall", "-qq", "-j", "0", str(folder)]
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
-        raise Arm64Error("ARM64_PRECOMPILE_TIMEOUT", f"compileall did not finish {folder} within {timeout:.0f}s") \
-            from None
+        raise Arm64Error(
+            "ARM64_PRECOMPILE_TIMEOUT", f"compileall did not finish {folder} within {timeout:.0f}s"
+        ) from None
     if proc.returncode not in (0, 1):
-        raise Arm64Error("ARM64_PRECOMPILE_FAILED",
-                         f"compileall exited {proc.returncode} on {folder}:\n{(proc.stderr or proc.stdout)[-2000:]}")
+        raise Arm64Error(
+            "ARM64_PRECOMPILE_FAILED",
+            f"compileall exited {proc.returncode} on {folder}:\n{(proc.stderr or proc.stdout)[-2000:]}",
+        )
 
 
 def ensure_root(path: Path = DEFAULT_ROOT, spec: RootSpec = RootSpec(), *, timeout: float = 600.0) -> Arm64Root:
@@ -111,15 +119,25 @@ def ensure_root(path: Path = DEFAULT_ROOT, spec: RootSpec = RootSpec(), *, timeo
     shutil.rmtree(building, ignore_errors=True)
     building.parent.mkdir(parents=True, exist_ok=True)
     mode = "root" if os.geteuid() == 0 else "unshare"
-    cmd = [mmdebstrap, f"--mode={mode}", "--variant=extract", "--arch=arm64", "--quiet",
-           f"--include={','.join(spec.packages)}", spec.suite, str(building), f"deb {spec.mirror} {spec.suite} main"]
+    cmd = [
+        mmdebstrap,
+        f"--mode={mode}",
+        "--variant=extract",
+        "--arch=arm64",
+        "--quiet",
+        f"--include={','.join(spec.packages)}",
+        spec.suite,
+        str(building),
+        f"deb {spec.mirror} {spec.suite} main",
+    ]
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
         raise Arm64Error("ARM64_ROOT_TIMEOUT", f"mmdebstrap did not finish within {timeout:.0f}s") from None
     if proc.returncode != 0:
-        raise Arm64Error("ARM64_ROOT_FAILED",
-                         f"mmdebstrap exited {proc.returncode}:\n{(proc.stderr or proc.stdout)[-3000:]}")
+        raise Arm64Error(
+            "ARM64_ROOT_FAILED", f"mmdebstrap exited {proc.returncode}:\n{(proc.stderr or proc.stdout)[-3000:]}"
+        )
     # merged-/usr links: without them the aarch64 loader (/lib/ld-linux-aarch64.so.1) is not found
     for link in ("lib", "bin", "sbin"):
         target = building / link
@@ -135,8 +153,14 @@ def ensure_root(path: Path = DEFAULT_ROOT, spec: RootSpec = RootSpec(), *, timeo
     return Arm64Root(path, spec)
 
 
-def run_python(root: Arm64Root, args: Sequence[str], *, timeout: float = 300.0,
-               env: Mapping[str, str] | None = None, cwd: Path | None = None) -> ProcessRun:
+def run_python(
+    root: Arm64Root,
+    args: Sequence[str],
+    *,
+    timeout: float = 300.0,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+) -> ProcessRun:
     """Run the root's aarch64 python (isolated mode, no site) under qemu without binfmt; bounded by `timeout`.
 
     Host paths that do not exist inside the root are read from the host (qemu's -L lookup falls back), so scripts,
@@ -150,13 +174,15 @@ def run_python(root: Arm64Root, args: Sequence[str], *, timeout: float = 300.0,
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=run_env, cwd=cwd)
     except subprocess.TimeoutExpired as exc:
-        raise Arm64Error("ARM64_RUN_TIMEOUT", f"emulated python did not finish within {timeout:.0f}s: "
-                                              f"{' '.join(args)}") from exc
+        raise Arm64Error(
+            "ARM64_RUN_TIMEOUT", f"emulated python did not finish within {timeout:.0f}s: {' '.join(args)}"
+        ) from exc
     return ProcessRun(tuple(cmd), proc.returncode, proc.stdout, proc.stderr, time.monotonic() - started)
 
 
-def run_native_python(python: Path | str, args: Sequence[str], *, timeout: float = 300.0,
-                      env: Mapping[str, str] | None = None) -> ProcessRun:
+def run_native_python(
+    python: Path | str, args: Sequence[str], *, timeout: float = 300.0, env: Mapping[str, str] | None = None
+) -> ProcessRun:
     """The same isolated invocation with a native interpreter (the x86_64 reference run)."""
     cmd = [str(python), "-I", "-S", *args]
     run_env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1"}
@@ -182,9 +208,17 @@ class HandlerRun:
     emulated: bool
 
 
-def run_handler(zip_path: Path, workdir: Path, inputs: Path, keys: Sequence[str], *, root: Arm64Root | None,
-                backends: Sequence[str] = ("pillow", "vips"), precompile_code: bool = False,
-                timeout: float = 300.0) -> HandlerRun:
+def run_handler(
+    zip_path: Path,
+    workdir: Path,
+    inputs: Path,
+    keys: Sequence[str],
+    *,
+    root: Arm64Root | None,
+    backends: Sequence[str] = ("pillow", "vips"),
+    precompile_code: bool = False,
+    timeout: float = 300.0,
+) -> HandlerRun:
     """Unpack `zip_path` as Lambda does and run the handler on `keys` (paths below `inputs`) with the artifact's own
     interpreter: the arm64 one under qemu if `root`, else this (native) interpreter.
 
@@ -196,9 +230,19 @@ def run_handler(zip_path: Path, workdir: Path, inputs: Path, keys: Sequence[str]
         precompile(site)
     out, report_path = Path(workdir) / "out", Path(workdir) / "report.json"
     report_path.unlink(missing_ok=True)
-    args = [str(RUNNER_SCRIPT), "--site", str(site), "--inputs", str(inputs), "--out", str(out),
-            "--report", str(report_path), *[a for k in keys for a in ("--key", k)],
-            *[a for b in backends for a in ("--backend", b)]]
+    args = [
+        str(RUNNER_SCRIPT),
+        "--site",
+        str(site),
+        "--inputs",
+        str(inputs),
+        "--out",
+        str(out),
+        "--report",
+        str(report_path),
+        *[a for k in keys for a in ("--key", k)],
+        *[a for b in backends for a in ("--backend", b)],
+    ]
     env = {"VIPS_CONCURRENCY": "1"}
     if root is not None:
         run = run_python(root, args, timeout=timeout, env=env)
@@ -211,9 +255,11 @@ def run_handler(zip_path: Path, workdir: Path, inputs: Path, keys: Sequence[str]
 def summarize(run: HandlerRun) -> str:
     """A few lines per backend: import and handling time, thumbnails written, dead letters, failures."""
     where = "emulated arm64 (qemu, QEMU_CPU=%s)" % QEMU_CPU if run.emulated else "native"
-    lines = [f"{where}: exit {run.returncode}, wall {run.seconds:.1f} s "
-             "(emulation: NOT a measure of ARM64 speed)" if run.emulated else
-             f"{where}: exit {run.returncode}, wall {run.seconds:.1f} s"]
+    lines = [
+        f"{where}: exit {run.returncode}, wall {run.seconds:.1f} s (emulation: NOT a measure of ARM64 speed)"
+        if run.emulated
+        else f"{where}: exit {run.returncode}, wall {run.seconds:.1f} s"
+    ]
     if run.report is None:
         return "\n".join(lines + [f"  no report; stderr: {run.stderr[-1500:]}"])
     lines[0] += f", {run.report['machine']} python {run.report['python']}"
@@ -222,9 +268,11 @@ def summarize(run: HandlerRun) -> str:
             lines.append(f"  {backend}: FAILED {entry.get('import_error') or entry['crash'].splitlines()[-1]}")
             continue
         codes = sorted({m["attributes"][ATTR_ERROR_CODE] for m in entry["dead_letters"]})
-        lines.append(f"  {backend}: import {entry['import_s']:.1f} s, handle {entry['handle_s']:.1f} s, "
-                     f"{len(entry['puts'])} thumbnails, {len(entry['dead_letters'])} dead letters {codes}, "
-                     f"{len(entry['batch_item_failures'])} batch item failures")
+        lines.append(
+            f"  {backend}: import {entry['import_s']:.1f} s, handle {entry['handle_s']:.1f} s, "
+            f"{len(entry['puts'])} thumbnails, {len(entry['dead_letters'])} dead letters {codes}, "
+            f"{len(entry['batch_item_failures'])} batch item failures"
+        )
     return "\n".join(lines)
 
 
@@ -234,10 +282,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     import tempfile
 
     ap = argparse.ArgumentParser(prog="python -m harness.arm64", description=main.__doc__)
-    ap.add_argument("--zip", type=Path, default=ROOT / ".package" / "lambda-arm64.zip",
-                    help="artifact to run (default .package/lambda-arm64.zip; `make package` builds it)")
-    ap.add_argument("--inputs", type=Path, default=ROOT / "fixtures" / "generated",
-                    help="folder of images; every file is one upload (default fixtures/generated)")
+    ap.add_argument(
+        "--zip",
+        type=Path,
+        default=ROOT / ".package" / "lambda-arm64.zip",
+        help="artifact to run (default .package/lambda-arm64.zip; `make package` builds it)",
+    )
+    ap.add_argument(
+        "--inputs",
+        type=Path,
+        default=ROOT / "fixtures" / "generated",
+        help="folder of images; every file is one upload (default fixtures/generated)",
+    )
     ap.add_argument("--native", action="store_true", help="run with this interpreter instead (an x86_64 zip)")
     ap.add_argument("--backend", action="append", choices=("pillow", "vips"), help="default: both")
     args = ap.parse_args(argv)
@@ -245,13 +301,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         ap.error(f"Expected an artifact zip for --zip but received {str(args.zip)!r} (run `make package`)")
     if not args.inputs.is_dir():
         ap.error(f"Expected a folder of images for --inputs but received {str(args.inputs)!r}")
-    keys = sorted(p.relative_to(args.inputs).as_posix() for p in args.inputs.rglob("*")
-                  if p.is_file() and p.suffix.lower() != ".json")
+    keys = sorted(
+        p.relative_to(args.inputs).as_posix()
+        for p in args.inputs.rglob("*")
+        if p.is_file() and p.suffix.lower() != ".json"
+    )
     try:
         root = None if args.native else ensure_root()
         with tempfile.TemporaryDirectory(prefix="arm64-run-") as work:
-            run = run_handler(args.zip, Path(work), args.inputs, keys, root=root,
-                              backends=tuple(args.backend or ("pillow", "vips")), precompile_code=True)
+            run = run_handler(
+                args.zip,
+                Path(work),
+                args.inputs,
+                keys,
+                root=root,
+                backends=tuple(args.backend or ("pillow", "vips")),
+                precompile_code=True,
+            )
     except Arm64Error as exc:
         print(f"error {exc.code}: {exc.message}", file=sys.stderr)
         return 2

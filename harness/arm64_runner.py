@@ -66,16 +66,26 @@ class FolderStore:
         if max_bytes is not None and size > max_bytes:
             raise TooManyBytes(f"Expected at most {max_bytes} bytes for s3://{bucket}/{key} but received {size} bytes")
         data = path.read_bytes()
-        return SourceObject(bucket=bucket, key=key, data=data, etag=hashlib.md5(data).hexdigest(),
-                            metadata={META_RUN_ID: RUN_ID})
+        return SourceObject(
+            bucket=bucket, key=key, data=data, etag=hashlib.md5(data).hexdigest(), metadata={META_RUN_ID: RUN_ID}
+        )
 
-    def put(self, bucket: str, key: str, data: bytes, *, content_type: str, cache_control: str,
-            metadata: dict[str, str]) -> None:
+    def put(
+        self, bucket: str, key: str, data: bytes, *, content_type: str, cache_control: str, metadata: dict[str, str]
+    ) -> None:
         path = self._path(bucket, key)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
-        self.puts.append({"bucket": bucket, "key": key, "bytes": len(data), "content_type": content_type,
-                          "cache_control": cache_control, "metadata": metadata})
+        self.puts.append(
+            {
+                "bucket": bucket,
+                "key": key,
+                "bytes": len(data),
+                "content_type": content_type,
+                "cache_control": cache_control,
+                "metadata": metadata,
+            }
+        )
 
 
 class ListDeadLetter:
@@ -104,13 +114,30 @@ def sqs_event(keys: list[str], first_id: int) -> dict[str, Any]:
     """An SQS batch whose bodies are S3 notifications (keys form-encoded, as S3 sends them)."""
     records = []
     for i, key in enumerate(keys, start=first_id):
-        body = {"Records": [{"eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1",
-                             "eventName": "ObjectCreated:Put",
-                             "s3": {"bucket": {"name": INPUT_BUCKET}, "object": {"key": quote_plus(key)}}}]}
-        records.append({"messageId": f"msg-{i}", "receiptHandle": f"rh-{i}", "body": json.dumps(body),
-                        "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "0"},
-                        "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
-                        "eventSourceARN": "arn:aws:sqs:us-east-1:000000000000:thumbnails", "awsRegion": "us-east-1"})
+        body = {
+            "Records": [
+                {
+                    "eventVersion": "2.1",
+                    "eventSource": "aws:s3",
+                    "awsRegion": "us-east-1",
+                    "eventName": "ObjectCreated:Put",
+                    "s3": {"bucket": {"name": INPUT_BUCKET}, "object": {"key": quote_plus(key)}},
+                }
+            ]
+        }
+        records.append(
+            {
+                "messageId": f"msg-{i}",
+                "receiptHandle": f"rh-{i}",
+                "body": json.dumps(body),
+                "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "0"},
+                "messageAttributes": {},
+                "md5OfBody": "",
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:000000000000:thumbnails",
+                "awsRegion": "us-east-1",
+            }
+        )
     return {"Records": records}
 
 
@@ -122,8 +149,14 @@ def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
         from thumbnailer.resizers import get_resizer
 
         # input_prefix "": every key given is an upload (the bucket folder need not have an uploads/ level)
-        settings = Settings(backend=backend, sizes=args.sizes, format=args.format, output_bucket=OUTPUT_BUCKET,
-                            input_prefix="", vips_threads=1)
+        settings = Settings(
+            backend=backend,
+            sizes=args.sizes,
+            format=args.format,
+            output_bucket=OUTPUT_BUCKET,
+            input_prefix="",
+            vips_threads=1,
+        )
         resizer = get_resizer(backend, threads=1) if backend == "vips" else get_resizer(backend)
     except Exception as exc:  # the result we report: a wrong ELF machine or Python ABI fails right here
         return {"import_error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()}
@@ -134,10 +167,14 @@ def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
     failures: list[str] = []
     t1 = time.perf_counter()
     for start in range(0, len(args.key), SQS_BATCH):
-        response = app.handle(sqs_event(args.key[start:start + SQS_BATCH], start), Context())
+        response = app.handle(sqs_event(args.key[start : start + SQS_BATCH], start), Context())
         failures += [f["itemIdentifier"] for f in response["batchItemFailures"]]
-    entry.update(handle_s=round(time.perf_counter() - t1, 3), batch_item_failures=failures, puts=store.puts,
-                 dead_letters=dlq.messages)
+    entry.update(
+        handle_s=round(time.perf_counter() - t1, 3),
+        batch_item_failures=failures,
+        puts=store.puts,
+        dead_letters=dlq.messages,
+    )
     return entry
 
 
@@ -151,8 +188,13 @@ def _module_files(backend: str) -> dict[str, str]:
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
     sys.path.insert(0, str(args.site.resolve()))
-    report: dict[str, Any] = {"machine": platform.machine(), "python": platform.python_version(),
-                              "site": str(args.site.resolve()), "keys": args.key, "backends": {}}
+    report: dict[str, Any] = {
+        "machine": platform.machine(),
+        "python": platform.python_version(),
+        "site": str(args.site.resolve()),
+        "keys": args.key,
+        "backends": {},
+    }
     started = time.perf_counter()
     code = 0
     for backend in args.backend or ["pillow", "vips"]:

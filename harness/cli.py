@@ -30,8 +30,10 @@ def cmd_up(args: argparse.Namespace) -> int:
     t0 = time.monotonic()
     handle = emulator.ensure_running(settings)
     how = "started" if handle.started_here else "reusing running"
-    _out(f"==> {how} emulator at {handle.endpoint} ({settings.emulator}, pid {handle.pid or '-'}) "
-         f"in {time.monotonic() - t0:.1f}s")
+    _out(
+        f"==> {how} emulator at {handle.endpoint} ({settings.emulator}, pid {handle.pid or '-'}) "
+        f"in {time.monotonic() - t0:.1f}s"
+    )
     _out(f"    logs and state: {settings.home}")
     if not args.no_deploy:
         t1 = time.monotonic()
@@ -63,8 +65,10 @@ def cmd_status(args: argparse.Namespace) -> int:
         _out(f"emulator: not running at {settings.endpoint}")
         return 1
     running = emulator.find_running(settings)
-    _out(f"emulator: {settings.endpoint} (edition {doc.get('edition', '?')}, version {doc.get('version', '?')}, "
-         f"pid {running.pid if running else 'not ours'})")
+    _out(
+        f"emulator: {settings.endpoint} (edition {doc.get('edition', '?')}, version {doc.get('version', '?')}, "
+        f"pid {running.pid if running else 'not ours'})"
+    )
     services = doc.get("services", {})
     wanted = emulator.SERVICES.split(",")
     _out("services: " + ", ".join(f"{name}={services.get(name, '?')}" for name in wanted))

@@ -5,8 +5,9 @@ Deploy outputs live at `<HARNESS_HOME>/outputs/<stack>.json` as infra.deploy.out
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from harness.settings import HarnessSettings
 from infra.deploy.apply import deploy
@@ -39,15 +40,20 @@ def read_stack_outputs(settings: HarnessSettings, stack_name: str) -> StackOutpu
     return read_outputs(path) if path.is_file() else None
 
 
-def emulator_stack(settings: HarnessSettings, stack_name: str, profile: str = "default",
-                   overrides: Mapping[str, Any] | None = None) -> tuple[Stack, Clients]:
+def emulator_stack(
+    settings: HarnessSettings, stack_name: str, profile: str = "default", overrides: Mapping[str, Any] | None = None
+) -> tuple[Stack, Clients]:
     """The definition of `stack_name` for this emulator, and the clients bound to it."""
     clients = emulator_clients(settings)
     return stack_for_target(clients, stack_name, profile, dict(overrides or {})), clients
 
 
-def deploy_for_harness(settings: HarnessSettings, stack_name: str = "thumbs", profile: str = "default",
-                       overrides: Mapping[str, Any] | None = None) -> DeployReport:
+def deploy_for_harness(
+    settings: HarnessSettings,
+    stack_name: str = "thumbs",
+    profile: str = "default",
+    overrides: Mapping[str, Any] | None = None,
+) -> DeployReport:
     """Deploy (or update in place) `stack_name` on the emulator of `settings`; outputs go to its outputs file."""
     stack, clients = emulator_stack(settings, stack_name, profile, overrides)
     return deploy(stack, clients, outputs_path=outputs_file(settings, stack_name))

@@ -67,8 +67,9 @@ def compose_command(*, which: Callable[[str], str | None] = shutil.which, run: R
 def compose_environment(settings: HarnessSettings, base: Mapping[str, str] | None = None) -> dict[str, str]:
     """What docker-compose.yml interpolates: the port, the state folder and the region of these settings."""
     env = dict(os.environ if base is None else base)
-    env.update({"HARNESS_PORT": str(settings.port), "HARNESS_HOME": str(settings.home),
-                "HARNESS_REGION": settings.region})
+    env.update(
+        {"HARNESS_PORT": str(settings.port), "HARNESS_HOME": str(settings.home), "HARNESS_REGION": settings.region}
+    )
     return env
 
 
@@ -79,8 +80,9 @@ def compose_argv(compose: Sequence[str], settings: HarnessSettings, *args: str) 
 class DockerCompose:
     """The compose project of one settings (port): up, ps, logs, down; errors are EmulatorError with a code."""
 
-    def __init__(self, settings: HarnessSettings, *, run: Runner = subprocess.run,
-                 compose: Sequence[str] | None = None) -> None:
+    def __init__(
+        self, settings: HarnessSettings, *, run: Runner = subprocess.run, compose: Sequence[str] | None = None
+    ) -> None:
         self.settings = settings
         self._run = run
         self._compose = list(compose) if compose is not None else None
@@ -94,8 +96,15 @@ class DockerCompose:
     def run(self, *args: str, timeout: float = DOCKER_CMD_TIMEOUT_S) -> subprocess.CompletedProcess[str]:
         argv = compose_argv(self.compose, self.settings, *args)
         try:
-            return self._run(argv, env=compose_environment(self.settings), capture_output=True, text=True,
-                             check=False, timeout=timeout, cwd=str(ROOT))
+            return self._run(
+                argv,
+                env=compose_environment(self.settings),
+                capture_output=True,
+                text=True,
+                check=False,
+                timeout=timeout,
+                cwd=str(ROOT),
+            )
         except subprocess.TimeoutExpired as exc:
             raise DockerEmulatorError("DOCKER_TIMEOUT", f"'{' '.join(argv)}' did not finish in {timeout:.0f}s") from exc
 
@@ -148,8 +157,9 @@ def is_running(settings: HarnessSettings, project: DockerCompose | None = None) 
     return health(settings.endpoint) is not None
 
 
-def ensure_running(settings: HarnessSettings, *, timeout: float = START_TIMEOUT_S,
-                   project: DockerCompose | None = None) -> bool:
+def ensure_running(
+    settings: HarnessSettings, *, timeout: float = START_TIMEOUT_S, project: DockerCompose | None = None
+) -> bool:
     """Reuse our container if it is up, else `compose up -d` it (building the image if missing) and wait for health.
 
     Returns whether it was started here (False: reused)."""

@@ -80,8 +80,15 @@ def write_pins(lock: Path, out: Path) -> Path | None:
     return out
 
 
-def plan_wheelhouse(arch: str, out: Path, *, python: Path, native: str, emulator_pins: Path | None = None,
-                    layer_pins: Path | None = None) -> WheelhousePlan:
+def plan_wheelhouse(
+    arch: str,
+    out: Path,
+    *,
+    python: Path,
+    native: str,
+    emulator_pins: Path | None = None,
+    layer_pins: Path | None = None,
+) -> WheelhousePlan:
     """Native: `pip wheel` with a CPython 3.13 (builds sdist-only packages such as pyvips). Another architecture:
     `pip download --only-binary=:all:` for its platform, finding the pure wheels built natively in the native folder."""
     _check_arch(arch)
@@ -91,7 +98,10 @@ def plan_wheelhouse(arch: str, out: Path, *, python: Path, native: str, emulator
     layer: tuple[str, ...] = tuple(layer_requirements())
     if layer_pins is not None:
         layer += ("-c", str(layer_pins))
-    build_tools: tuple[str, ...] = ("setuptools>=69", "wheel")  # to build harness/executor inside the image without an index
+    build_tools: tuple[str, ...] = (
+        "setuptools>=69",
+        "wheel",
+    )  # to build harness/executor inside the image without an index
     pip = (str(python), "-m", "pip")
     commands: tuple[tuple[str, ...], ...]
     if arch == native:
@@ -99,10 +109,23 @@ def plan_wheelhouse(arch: str, out: Path, *, python: Path, native: str, emulator
         commands = (wheel + emulator, wheel + layer, wheel + build_tools)
     else:
         native_dir = out.parent / native
-        download = (*pip, "download", "-q", "--dest", str(out), "--only-binary=:all:",
-                    *[f"--platform={tag}" for tag in PLATFORM_TAGS[arch]], "--platform=any",
-                    f"--python-version={PYTHON_VERSION}", "--implementation=cp",
-                    "--abi=cp313", "--abi=abi3", "--abi=none", "--find-links", str(native_dir))
+        download = (
+            *pip,
+            "download",
+            "-q",
+            "--dest",
+            str(out),
+            "--only-binary=:all:",
+            *[f"--platform={tag}" for tag in PLATFORM_TAGS[arch]],
+            "--platform=any",
+            f"--python-version={PYTHON_VERSION}",
+            "--implementation=cp",
+            "--abi=cp313",
+            "--abi=abi3",
+            "--abi=none",
+            "--find-links",
+            str(native_dir),
+        )
         commands = (download + emulator, download + layer, download + build_tools)
     return WheelhousePlan(arch, out, commands)
 
@@ -128,16 +151,24 @@ def main(argv: list[str] | None = None) -> int:
         native = native_arch()
         arch = _check_arch(args.arch or native)
         out = (args.out or WHEELHOUSE_ROOT / arch).resolve()
-        version = subprocess.run([str(args.python), "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
-                                 capture_output=True, text=True, check=False).stdout.strip()
+        version = subprocess.run(
+            [str(args.python), "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.strip()
         if arch == native and version != PYTHON_VERSION:
-            raise DockerImageError("NO_PYTHON313", expected(f"a CPython {PYTHON_VERSION}", "--python",
-                                                            f"{args.python} (Python {version or '?'})"))
+            raise DockerImageError(
+                "NO_PYTHON313",
+                expected(f"a CPython {PYTHON_VERSION}", "--python", f"{args.python} (Python {version or '?'})"),
+            )
         if args.clean and out.exists():
             shutil.rmtree(out)
         out.mkdir(parents=True, exist_ok=True)
-        pins = {"emulator_pins": write_pins(EMULATOR_LOCK, out / "emulator-pins.txt"),
-                "layer_pins": write_pins(LAYER_LOCK, out / "layer-pins.txt")}
+        pins = {
+            "emulator_pins": write_pins(EMULATOR_LOCK, out / "emulator-pins.txt"),
+            "layer_pins": write_pins(LAYER_LOCK, out / "layer-pins.txt"),
+        }
         build_wheelhouse(plan_wheelhouse(arch, out, python=args.python, native=native, **pins))
     except DockerImageError as exc:
         print(f"error {exc}", file=sys.stderr)

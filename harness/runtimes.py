@@ -9,9 +9,10 @@ Whether a recorded process is still alive is the emulator's business (harness.em
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from common.errors import CodedError, expected
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
 
 from common.credentials import DEFAULT_REGION
 from common.errors import CodedError, expected
@@ -41,7 +41,7 @@ class HarnessSettings:
         return self.endpoint_override or f"http://127.0.0.1:{self.port}"
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> "HarnessSettings":
+    def from_env(cls, env: Mapping[str, str] | None = None) -> HarnessSettings:
         env = os.environ if env is None else env
         port_text = env.get("HARNESS_PORT", str(DEFAULT_PORT))
         try:

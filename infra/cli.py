@@ -39,8 +39,13 @@ def _overrides(pairs: list[str]) -> dict[str, str]:
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stack", default="thumbs", help="stack name; every resource name derives from it")
     p.add_argument("--profile", default="default", choices=sorted(PROFILES), help="stack profile")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override one knob of the profile (e.g. memory_mb=2048); repeatable")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one knob of the profile (e.g. memory_mb=2048); repeatable",
+    )
 
 
 def _target(p: argparse.ArgumentParser) -> None:
@@ -52,11 +57,15 @@ def _target(p: argparse.ArgumentParser) -> None:
 
 
 def _state(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--state", type=Path, default=None,
-                   help="state folder whose outputs/ holds <stack>.json (default $HARNESS_HOME)")
+    p.add_argument(
+        "--state",
+        type=Path,
+        default=None,
+        help="state folder whose outputs/ holds <stack>.json (default $HARNESS_HOME)",
+    )
 
 
-def _clients(args: argparse.Namespace, defaults: DeployDefaults) -> "Clients":
+def _clients(args: argparse.Namespace, defaults: DeployDefaults) -> Clients:
     from infra.deploy.target import Clients, Target
 
     region = args.region or defaults.region
@@ -72,10 +81,13 @@ def _add_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("deploy", help="lint, then create/update the stack in place; writes the outputs file")
     _common(p)
     _target(p)
-    p.add_argument("--code", type=Path, default=None, help="function zip (default: code-only zip on the emulator, "
-                   ".package/lambda-arm64.zip on AWS)")
-    p.add_argument("--outputs", type=Path, default=None,
-                   help="outputs file (default <state>/outputs/<stack>.json)")
+    p.add_argument(
+        "--code",
+        type=Path,
+        default=None,
+        help="function zip (default: code-only zip on the emulator, .package/lambda-arm64.zip on AWS)",
+    )
+    p.add_argument("--outputs", type=Path, default=None, help="outputs file (default <state>/outputs/<stack>.json)")
     p.set_defaults(func=run, command="deploy")
     p = sub.add_parser("destroy", help="delete every resource of the stack")
     _common(p)
@@ -125,14 +137,22 @@ def _run(args: argparse.Namespace) -> int:
         findings = lint(build_stack(args.stack, args.profile, overrides=overrides))
         for f in findings:
             _out(str(f))
-        _out(f"{len(errors(findings))} error(s), {len(findings) - len(errors(findings))} warning(s) "
-              f"(stack {args.stack}, profile {args.profile})")
+        _out(
+            f"{len(errors(findings))} error(s), {len(findings) - len(errors(findings))} warning(s) "
+            f"(stack {args.stack}, profile {args.profile})"
+        )
         return 1 if errors(findings) else 0
     if args.command == "synth":
         from infra.cdk.synth import synth
 
-        result = synth(stack_name=args.stack, profile=args.profile, overrides=overrides, out_dir=args.out,
-                       artifact=args.artifact, qualifier=args.qualifier)
+        result = synth(
+            stack_name=args.stack,
+            profile=args.profile,
+            overrides=overrides,
+            out_dir=args.out,
+            artifact=args.artifact,
+            qualifier=args.qualifier,
+        )
         for warning in result.warnings:
             _out(warning)
         _out(f"synthesized {result.template_path}")

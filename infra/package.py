@@ -18,8 +18,7 @@ _MODE = 0o100644 << 16
 def handler_sources(root: Path = HANDLERS_DIR) -> list[Path]:
     """The .py files that make up the function code, sorted (caches and tests excluded)."""
     return sorted(
-        p for p in root.rglob("*.py")
-        if "__pycache__" not in p.parts and "tests" not in p.relative_to(root).parts
+        p for p in root.rglob("*.py") if "__pycache__" not in p.parts and "tests" not in p.relative_to(root).parts
     )
 
 

@@ -39,8 +39,10 @@ def default_output(arch: str) -> Path:
 
 def _validated_arch(arch: str) -> str:
     if arch not in NPM_CPU:
-        raise InfraError(InfraErrorCode.PACKAGE_FAILED,
-                         f"Expected one of {', '.join(NPM_CPU)} for the seed's architecture but received {arch!r}")
+        raise InfraError(
+            InfraErrorCode.PACKAGE_FAILED,
+            f"Expected one of {', '.join(NPM_CPU)} for the seed's architecture but received {arch!r}",
+        )
     return arch
 
 
@@ -57,34 +59,50 @@ def _files(stage: Path) -> Iterator[tuple[Path, str]]:
         yield path, rel.as_posix()
 
 
-def build_seed(arch: str, out: Path | None = None, *, source: Path = SEED_DIR, npm: str = "npm",
-               timeout: float = 600.0) -> Path:
+def build_seed(
+    arch: str, out: Path | None = None, *, source: Path = SEED_DIR, npm: str = "npm", timeout: float = 600.0
+) -> Path:
     """Build the zip for one architecture (npm ci in a temporary folder next to `out`); return its path."""
     arch = _validated_arch(arch)
     out = Path(out) if out else default_output(arch)
     missing = [name for name in SOURCES if not (source / name).is_file()]
     if missing:
-        raise InfraError(InfraErrorCode.PACKAGE_FAILED,
-                         f"Expected {', '.join(SOURCES)} in {source} but received none for {', '.join(missing)}")
+        raise InfraError(
+            InfraErrorCode.PACKAGE_FAILED,
+            f"Expected {', '.join(SOURCES)} in {source} but received none for {', '.join(missing)}",
+        )
     if shutil.which(npm) is None:
-        raise InfraError(InfraErrorCode.PACKAGE_FAILED,
-                         "Expected npm on PATH to build the seed replica but received none (install Node.js 20+)")
+        raise InfraError(
+            InfraErrorCode.PACKAGE_FAILED,
+            "Expected npm on PATH to build the seed replica but received none (install Node.js 20+)",
+        )
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=f"seed-build-{arch}-", dir=out.parent) as tmp:
         stage = Path(tmp)
         for name in SOURCES:
             shutil.copyfile(source / name, stage / name)
-        cmd = [npm, "ci", "--omit=dev", "--no-audit", "--no-fund", "--loglevel=error", "--os=linux",
-               f"--cpu={NPM_CPU[arch]}", "--libc=glibc"]
+        cmd = [
+            npm,
+            "ci",
+            "--omit=dev",
+            "--no-audit",
+            "--no-fund",
+            "--loglevel=error",
+            "--os=linux",
+            f"--cpu={NPM_CPU[arch]}",
+            "--libc=glibc",
+        ]
         try:
             proc = subprocess.run(cmd, cwd=stage, capture_output=True, text=True, timeout=timeout, check=False)
         except subprocess.TimeoutExpired as exc:
-            raise InfraError(InfraErrorCode.PACKAGE_FAILED,
-                             f"npm ci for the seed ({arch}) took over {timeout:.0f} s") from exc
+            raise InfraError(
+                InfraErrorCode.PACKAGE_FAILED, f"npm ci for the seed ({arch}) took over {timeout:.0f} s"
+            ) from exc
         if proc.returncode != 0:
             tail = (proc.stderr + proc.stdout).strip()[-3000:]
-            raise InfraError(InfraErrorCode.PACKAGE_FAILED, f"npm ci for the seed ({arch}) failed "
-                                                            f"(exit {proc.returncode}):\n{tail}")
+            raise InfraError(
+                InfraErrorCode.PACKAGE_FAILED, f"npm ci for the seed ({arch}) failed (exit {proc.returncode}):\n{tail}"
+            )
         write_zip(_files(stage), out)
     check_seed_zip(out, arch)
     return out
@@ -99,16 +117,20 @@ def check_seed_zip(path: Path, arch: str) -> None:
         "index.js": "index.js" in names,
         "sharp": "node_modules/sharp/package.json" in names,
         f"@img/sharp-linux-{cpu} (sharp's native module)": any(
-            n.startswith(f"node_modules/@img/sharp-linux-{cpu}/") and n.endswith(".node") for n in names),
-        f"@img/sharp-libvips-linux-{cpu}": any(n.startswith(f"node_modules/@img/sharp-libvips-linux-{cpu}/")
-                                               for n in names),
+            n.startswith(f"node_modules/@img/sharp-linux-{cpu}/") and n.endswith(".node") for n in names
+        ),
+        f"@img/sharp-libvips-linux-{cpu}": any(
+            n.startswith(f"node_modules/@img/sharp-libvips-linux-{cpu}/") for n in names
+        ),
         "@aws-sdk/client-s3": "node_modules/@aws-sdk/client-s3/package.json" in names,
         "@aws-sdk/client-sqs": "node_modules/@aws-sdk/client-sqs/package.json" in names,
     }
     absent = [what for what, ok in needed.items() if not ok]
     if absent:
-        raise InfraError(InfraErrorCode.PACKAGE_FAILED,
-                         f"Expected {', '.join(absent)} in {path.name} but received a zip without them")
+        raise InfraError(
+            InfraErrorCode.PACKAGE_FAILED,
+            f"Expected {', '.join(absent)} in {path.name} but received a zip without them",
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

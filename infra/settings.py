@@ -7,9 +7,9 @@ HARNESS_REGION (us-east-1); HARNESS_HOME (the state folder, default <repo>/.harn
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
 
 from common.credentials import DEFAULT_REGION
 from common.errors import expected
@@ -29,12 +29,11 @@ class DeployDefaults:
     state_dir: Path = DEFAULT_STATE_DIR
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> "DeployDefaults":
+    def from_env(cls, env: Mapping[str, str] | None = None) -> DeployDefaults:
         env = os.environ if env is None else env
         port_text = env.get("HARNESS_PORT", str(DEFAULT_PORT)) or str(DEFAULT_PORT)
         if not port_text.isdigit() or not 0 < int(port_text) < 65536:
-            raise InfraError(InfraErrorCode.INVALID_TARGET, expected("a TCP port (1-65535)", "HARNESS_PORT",
-                                                                     port_text))
+            raise InfraError(InfraErrorCode.INVALID_TARGET, expected("a TCP port (1-65535)", "HARNESS_PORT", port_text))
         return cls(
             endpoint=env.get("HARNESS_ENDPOINT") or f"http://127.0.0.1:{int(port_text)}",
             region=env.get("HARNESS_REGION") or DEFAULT_REGION,

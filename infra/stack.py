@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from typing import Any, Mapping
-
-from notifier.config import NotifierSettings
-from thumbnailer.config import Settings
+from typing import Any
 
 from common.errors import expected
 from infra.errors import InfraError, InfraErrorCode
+from notifier.config import NotifierSettings
+from thumbnailer.config import Settings
 
 RUNTIME = "python3.13"
 HANDLER = "thumbnailer.app.lambda_handler"
@@ -84,11 +84,14 @@ class StackConfig:
             if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
                 raise InfraError(InfraErrorCode.INVALID_STACK, expected(f"an integer {lo}..{hi}", name, value))
         if self.topology not in TOPOLOGIES:
-            raise InfraError(InfraErrorCode.INVALID_STACK,
-                             expected(f"one of {'|'.join(TOPOLOGIES)}", "topology", self.topology))
+            raise InfraError(
+                InfraErrorCode.INVALID_STACK, expected(f"one of {'|'.join(TOPOLOGIES)}", "topology", self.topology)
+            )
         if self.architecture not in ARCHITECTURES:
-            raise InfraError(InfraErrorCode.INVALID_STACK,
-                             expected(f"one of {'|'.join(ARCHITECTURES)}", "architecture", self.architecture))
+            raise InfraError(
+                InfraErrorCode.INVALID_STACK,
+                expected(f"one of {'|'.join(ARCHITECTURES)}", "architecture", self.architecture),
+            )
         for name in ("report_batch_item_failures", "single_bucket"):
             if not isinstance(getattr(self, name), bool):
                 raise InfraError(InfraErrorCode.INVALID_STACK, expected("a boolean", name, getattr(self, name)))
@@ -114,8 +117,9 @@ def profile_config(profile: str) -> StackConfig:
     try:
         return PROFILES[profile]
     except KeyError:
-        raise InfraError(InfraErrorCode.UNKNOWN_PROFILE,
-                         expected(f"one of {'|'.join(PROFILES)}", "profile", profile)) from None
+        raise InfraError(
+            InfraErrorCode.UNKNOWN_PROFILE, expected(f"one of {'|'.join(PROFILES)}", "profile", profile)
+        ) from None
 
 
 def apply_overrides(config: StackConfig, overrides: Mapping[str, str | int | bool]) -> StackConfig:
@@ -125,8 +129,10 @@ def apply_overrides(config: StackConfig, overrides: Mapping[str, str | int | boo
     for key, raw in overrides.items():
         f = by_name.get(key)
         if f is None:
-            raise InfraError(InfraErrorCode.INVALID_OVERRIDE,
-                             expected(f"one of {', '.join(sorted(by_name))}", "an override name", key))
+            raise InfraError(
+                InfraErrorCode.INVALID_OVERRIDE,
+                expected(f"one of {', '.join(sorted(by_name))}", "an override name", key),
+            )
         default = getattr(StackConfig(), key)
         if isinstance(raw, str) and isinstance(default, bool):
             if raw.lower() not in ("true", "false", "1", "0", "yes", "no"):
@@ -283,16 +289,21 @@ class Stack:
         """Least privilege: read the input (no delete), write the output, consume the queue, send to the DLQ, log."""
         cfg = self.config
         return (
-            PolicyStatement("ReadInput", ("s3:GetObject", "s3:GetObjectVersion"),
-                            (f"{self.bucket_arn(self.input_bucket.name)}/{cfg.input_prefix}*",)),
-            PolicyStatement("WriteOutput", ("s3:PutObject",),
-                            (f"{self.bucket_arn(self.output_bucket_name)}/{cfg.output_prefix}*",)),
-            PolicyStatement("ConsumeQueue", ("sqs:ChangeMessageVisibility", "sqs:DeleteMessage",
-                                             "sqs:GetQueueAttributes", "sqs:ReceiveMessage"),
-                            (self.queue_arn(self.queue.name),)),
+            PolicyStatement(
+                "ReadInput",
+                ("s3:GetObject", "s3:GetObjectVersion"),
+                (f"{self.bucket_arn(self.input_bucket.name)}/{cfg.input_prefix}*",),
+            ),
+            PolicyStatement(
+                "WriteOutput", ("s3:PutObject",), (f"{self.bucket_arn(self.output_bucket_name)}/{cfg.output_prefix}*",)
+            ),
+            PolicyStatement(
+                "ConsumeQueue",
+                ("sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"),
+                (self.queue_arn(self.queue.name),),
+            ),
             PolicyStatement("SendPermanentFailuresToDlq", ("sqs:SendMessage",), (self.queue_arn(self.dlq.name),)),
-            PolicyStatement("WriteLogs", ("logs:CreateLogStream", "logs:PutLogEvents"),
-                            (f"{self.log_group_arn()}:*",)),
+            PolicyStatement("WriteLogs", ("logs:CreateLogStream", "logs:PutLogEvents"), (f"{self.log_group_arn()}:*",)),
         )
 
     def notifier_statements(self) -> tuple[PolicyStatement, ...]:
@@ -300,17 +311,24 @@ class Stack:
         if self.notifier is None:
             return ()
         return (
-            PolicyStatement("HeadInput", ("s3:GetObject", "s3:GetObjectVersion"),
-                            (f"{self.bucket_arn(self.input_bucket.name)}/{self.config.input_prefix}*",)),
+            PolicyStatement(
+                "HeadInput",
+                ("s3:GetObject", "s3:GetObjectVersion"),
+                (f"{self.bucket_arn(self.input_bucket.name)}/{self.config.input_prefix}*",),
+            ),
             PolicyStatement("SendJobs", ("sqs:SendMessage",), (self.queue_arn(self.queue.name),)),
-            PolicyStatement("WriteLogs", ("logs:CreateLogStream", "logs:PutLogEvents"),
-                            (f"{self.log_group_arn(self.notifier.log_group)}:*",)),
+            PolicyStatement(
+                "WriteLogs",
+                ("logs:CreateLogStream", "logs:PutLogEvents"),
+                (f"{self.log_group_arn(self.notifier.log_group)}:*",),
+            ),
         )
 
     def all_statements(self) -> tuple[tuple[str, tuple[PolicyStatement, ...]], ...]:
         """(role name, statements) of every role in the stack (what the IAM lint rules check)."""
-        roles: tuple[tuple[str, tuple[PolicyStatement, ...]], ...] = ((self.function.role_name,
-                                                                       self.role_statements()),)
+        roles: tuple[tuple[str, tuple[PolicyStatement, ...]], ...] = (
+            (self.function.role_name, self.role_statements()),
+        )
         if self.notifier is not None:
             roles += ((self.notifier.role_name, self.notifier_statements()),)
         return roles
@@ -335,8 +353,9 @@ class Stack:
     def trust_policy() -> dict[str, Any]:
         return {
             "Version": "2012-10-17",
-            "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
-                           "Action": "sts:AssumeRole"}],
+            "Statement": [
+                {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+            ],
         }
 
     def queue_policy(self) -> dict[str, Any] | None:
@@ -346,17 +365,19 @@ class Stack:
             return None
         return {
             "Version": "2012-10-17",
-            "Statement": [{
-                "Sid": "AllowInputBucketNotifications",
-                "Effect": "Allow",
-                "Principal": {"Service": "s3.amazonaws.com"},
-                "Action": "sqs:SendMessage",
-                "Resource": self.queue_arn(self.queue.name),
-                "Condition": {
-                    "ArnEquals": {"aws:SourceArn": self.bucket_arn(self.input_bucket.name)},
-                    "StringEquals": {"aws:SourceAccount": self.account},
-                },
-            }],
+            "Statement": [
+                {
+                    "Sid": "AllowInputBucketNotifications",
+                    "Effect": "Allow",
+                    "Principal": {"Service": "s3.amazonaws.com"},
+                    "Action": "sqs:SendMessage",
+                    "Resource": self.queue_arn(self.queue.name),
+                    "Condition": {
+                        "ArnEquals": {"aws:SourceArn": self.bucket_arn(self.input_bucket.name)},
+                        "StringEquals": {"aws:SourceAccount": self.account},
+                    },
+                }
+            ],
         }
 
 
@@ -376,22 +397,30 @@ def build_stack(
     emulator needs none. account/region/partition may be CDK tokens (an environment-agnostic CDK stack).
     """
     if not isinstance(stack_name, str) or not _STACK_NAME.match(stack_name):
-        raise InfraError(InfraErrorCode.INVALID_STACK,
-                         expected("2-31 lowercase letters, digits or '-' starting with a letter", "stack name",
-                                  stack_name))
+        raise InfraError(
+            InfraErrorCode.INVALID_STACK,
+            expected("2-31 lowercase letters, digits or '-' starting with a letter", "stack name", stack_name),
+        )
     if qualifier and not _is_token(qualifier) and not _QUALIFIER.match(qualifier):
-        raise InfraError(InfraErrorCode.INVALID_STACK,
-                         expected("lowercase letters, digits or '-' (at most 31)", "bucket qualifier", qualifier))
+        raise InfraError(
+            InfraErrorCode.INVALID_STACK,
+            expected("lowercase letters, digits or '-' (at most 31)", "bucket qualifier", qualifier),
+        )
     config = apply_overrides(profile_config(profile), overrides or {})
     middle = f"-{qualifier}" if qualifier else ""
     input_bucket = BucketSpec("InputBucket", f"{stack_name}{middle}-input", versioned=True)
-    output_bucket = None if config.single_bucket else BucketSpec("OutputBucket", f"{stack_name}{middle}-output",
-                                                                 versioned=False)
-    dlq = QueueSpec("DeadLetterQueue", f"{stack_name}-dlq", visibility_timeout_s=30,
-                    retention_s=config.dlq_retention_s)
-    queue = QueueSpec("JobQueue", f"{stack_name}-jobs", visibility_timeout_s=config.visibility_timeout_s,
-                      retention_s=config.queue_retention_s, dead_letter_queue=dlq.name,
-                      max_receive_count=config.max_receive_count)
+    output_bucket = (
+        None if config.single_bucket else BucketSpec("OutputBucket", f"{stack_name}{middle}-output", versioned=False)
+    )
+    dlq = QueueSpec("DeadLetterQueue", f"{stack_name}-dlq", visibility_timeout_s=30, retention_s=config.dlq_retention_s)
+    queue = QueueSpec(
+        "JobQueue",
+        f"{stack_name}-jobs",
+        visibility_timeout_s=config.visibility_timeout_s,
+        retention_s=config.queue_retention_s,
+        dead_letter_queue=dlq.name,
+        max_receive_count=config.max_receive_count,
+    )
     function_name = f"{stack_name}-thumbnailer"
     try:
         settings = Settings(
@@ -446,8 +475,12 @@ def build_stack(
         queue=queue,
         dlq=dlq,
         notification=NotificationSpec(
-            id=f"{stack_name}-uploads-to-{'notifier' if notifier else 'jobs'}", bucket=input_bucket.name,
-            queue=queue.name, prefix=config.input_prefix, function=notifier.name if notifier else None),
+            id=f"{stack_name}-uploads-to-{'notifier' if notifier else 'jobs'}",
+            bucket=input_bucket.name,
+            queue=queue.name,
+            prefix=config.input_prefix,
+            function=notifier.name if notifier else None,
+        ),
         function=function,
         mapping=EventSourceSpec(
             queue=queue.name,

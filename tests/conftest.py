@@ -44,8 +44,10 @@ def require_corpora(path: Path, env: Mapping[str, str]) -> Path:
         return path
     where = f"shared corpora not found at {path}"
     if in_ci(env):
-        pytest.fail(f"{where}: CI=true requires them (check them out next to the repository as ../shared/corpora)",
-                    pytrace=False)
+        pytest.fail(
+            f"{where}: CI=true requires them (check them out next to the repository as ../shared/corpora)",
+            pytrace=False,
+        )
     pytest.skip(f"{where} (only present on the team's machines)")
 
 
@@ -59,8 +61,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     """In CI, turn the skip of a `corpora` test whose corpora are missing into a failure (no silent pass)."""
     outcome = yield
     report = outcome.get_result()  # type: ignore[attr-defined]
-    if corpora_skip_is_an_error(report.skipped, item.get_closest_marker("corpora") is not None, os.environ,
-                                SHARED_CORPORA.is_dir()):
+    if corpora_skip_is_an_error(
+        report.skipped, item.get_closest_marker("corpora") is not None, os.environ, SHARED_CORPORA.is_dir()
+    ):
         report.outcome = "failed"
-        report.longrepr = (f"{item.nodeid}: skipped because {SHARED_CORPORA} is missing, but CI=true requires "
-                           f"the shared corpora")
+        report.longrepr = (
+            f"{item.nodeid}: skipped because {SHARED_CORPORA} is missing, but CI=true requires the shared corpora"
+        )

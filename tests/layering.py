@@ -100,7 +100,12 @@ def _is_import_call(node: ast.Call) -> bool:
 
 
 def _string_imports(node: ast.Call) -> str | None:
-    if _is_import_call(node) and node.args and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str):
+    if (
+        _is_import_call(node)
+        and node.args
+        and isinstance(node.args[0], ast.Constant)
+        and isinstance(node.args[0].value, str)
+    ):
         return node.args[0].value
     return None
 

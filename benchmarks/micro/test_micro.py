@@ -7,9 +7,10 @@ inputs, pytest-benchmark's own statistics. Run through `make bench` (it writes t
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 

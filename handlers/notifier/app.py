@@ -36,8 +36,15 @@ def notify(event: dict[str, Any], settings: NotifierSettings, ports: Ports) -> d
             logger.warning("object gone", extra={"bucket": bucket, "key": key, "code": exc.code})
             skipped += 1
             continue
-        message = build_message(bucket, key, etag=head["etag"], version_id=head["version_id"], size=head["size"],
-                                metadata=head["metadata"], event_time=str(rec.get("eventTime", "")))
+        message = build_message(
+            bucket,
+            key,
+            etag=head["etag"],
+            version_id=head["version_id"],
+            size=head["size"],
+            metadata=head["metadata"],
+            event_time=str(rec.get("eventTime", "")),
+        )
         ports.send(settings.queue_url, message)
         logger.info("notified", extra={"bucket": bucket, "key": key, "run_id": message["run_id"]})
         sent += 1

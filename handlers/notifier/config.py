@@ -21,8 +21,9 @@ class NotifierSettings:
 
     def __post_init__(self) -> None:
         if not isinstance(self.queue_url, str) or not self.queue_url.startswith(("http://", "https://")):
-            raise NotifierConfigError(f"Expected an SQS queue URL (http[s]://...) for {QUEUE_URL_ENV} "
-                                      f"but received {self.queue_url!r}")
+            raise NotifierConfigError(
+                f"Expected an SQS queue URL (http[s]://...) for {QUEUE_URL_ENV} but received {self.queue_url!r}"
+            )
 
     def to_env(self) -> dict[str, str]:
         return {QUEUE_URL_ENV: self.queue_url}

@@ -8,8 +8,16 @@ MESSAGE_TYPE = "thumbnail-request"
 MESSAGE_VERSION = 1
 
 
-def build_message(bucket: str, key: str, *, etag: str = "", version_id: str = "", size: int = -1,
-                  metadata: dict[str, str] | None = None, event_time: str = "") -> dict[str, Any]:
+def build_message(
+    bucket: str,
+    key: str,
+    *,
+    etag: str = "",
+    version_id: str = "",
+    size: int = -1,
+    metadata: dict[str, str] | None = None,
+    event_time: str = "",
+) -> dict[str, Any]:
     """`key` is the decoded key (not URL-encoded); `metadata` is the object's user metadata (run-id, ...)."""
     meta = dict(metadata or {})
     return {

@@ -33,9 +33,12 @@ class AwsPorts:
             if str(exc.response.get("Error", {}).get("Code")) in ("404", "NoSuchKey", "NotFound"):
                 raise ObjectGone(f"Expected s3://{bucket}/{key} to exist but received 404") from exc
             raise
-        return {"etag": str(resp.get("ETag", "")).strip('"'), "version_id": str(resp.get("VersionId") or ""),
-                "size": int(resp.get("ContentLength", -1)),
-                "metadata": {str(k).lower(): str(v) for k, v in (resp.get("Metadata") or {}).items()}}
+        return {
+            "etag": str(resp.get("ETag", "")).strip('"'),
+            "version_id": str(resp.get("VersionId") or ""),
+            "size": int(resp.get("ContentLength", -1)),
+            "metadata": {str(k).lower(): str(v) for k, v in (resp.get("Metadata") or {}).items()},
+        }
 
     def send(self, queue_url: str, message: dict[str, Any]) -> None:
         if self._sqs is None:
@@ -43,5 +46,6 @@ class AwsPorts:
         attrs = {"type": {"DataType": "String", "StringValue": str(message["type"])}}
         if message.get("run_id"):
             attrs["run_id"] = {"DataType": "String", "StringValue": str(message["run_id"])}
-        self._sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps(message, ensure_ascii=False),
-                               MessageAttributes=attrs)
+        self._sqs.send_message(
+            QueueUrl=queue_url, MessageBody=json.dumps(message, ensure_ascii=False), MessageAttributes=attrs
+        )

@@ -35,9 +35,17 @@ class PartialBatchResponse(TypedDict):
 class Thumbnailer:
     """The handler's logic with its ports injected (S3 store, DLQ sink, resizer); one instance per execution env."""
 
-    def __init__(self, settings: Settings, store: ObjectStore, dlq: DeadLetterSink | None, resizer: Resizer, *,
-                 logger: Logger | None = None, metrics: Metrics | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: ObjectStore,
+        dlq: DeadLetterSink | None,
+        resizer: Resizer,
+        *,
+        logger: Logger | None = None,
+        metrics: Metrics | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.settings = settings
         self.store = store
         self.dlq = dlq
@@ -56,12 +64,16 @@ class Thumbnailer:
         self._request_id = str(getattr(context, "aws_request_id", "") or "")
         processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
         try:
-            response = process_partial_response(event=event, record_handler=self.process_record,
-                                                processor=processor, context=context)
+            response = process_partial_response(
+                event=event, record_handler=self.process_record, processor=processor, context=context
+            )
         finally:
             self.metrics.flush_metrics()
-        return {"batchItemFailures": [{"itemIdentifier": str(f["itemIdentifier"])}
-                                      for f in response.get("batchItemFailures", [])]}
+        return {
+            "batchItemFailures": [
+                {"itemIdentifier": str(f["itemIdentifier"])} for f in response.get("batchItemFailures", [])
+            ]
+        }
 
     # ---- one SQS record (raises only for what must be retried) -------------------------------------------------
     def process_record(self, record: SQSRecord) -> None:
@@ -86,9 +98,13 @@ class Thumbnailer:
             self._log(line, started)
             return
         if parsed.test_event or not parsed.objects:
-            line.update({c.LOG_OUTCOME: c.OUTCOME_SKIPPED,
-                         "reason": "s3:TestEvent" if parsed.test_event else "no created objects",
-                         "ignored": parsed.ignored})
+            line.update(
+                {
+                    c.LOG_OUTCOME: c.OUTCOME_SKIPPED,
+                    "reason": "s3:TestEvent" if parsed.test_event else "no created objects",
+                    "ignored": parsed.ignored,
+                }
+            )
             self.metrics.add_metric(name="RecordsSkipped", unit=MetricUnit.Count, value=1)
             self._log(line, started)
             return
@@ -105,36 +121,56 @@ class Thumbnailer:
             try:
                 src = fetch(ref, self.store, self.settings)
                 item[c.LOG_RUN_ID] = src.run_id or ref.run_id
-                done = make_thumbnails(src, self.resizer, self.spec, self.store, self.settings,
-                                       handler_start_ms=self._invocation_start_ms, started=t_obj)
+                done = make_thumbnails(
+                    src,
+                    self.resizer,
+                    self.spec,
+                    self.store,
+                    self.settings,
+                    handler_start_ms=self._invocation_start_ms,
+                    started=t_obj,
+                )
             except Exception as exc:  # noqa: BLE001 - classified below; unknown errors are retried, never dropped
                 run_id = (src.run_id if src else "") or ref.run_id
                 if self._fail(ref, exc, record, receive_count, run_id, item):
                     retry = exc
                 item["ms"] = round((time.perf_counter() - t_obj) * 1000, 1)
                 continue
-            item.update({c.LOG_OUTCOME: c.OUTCOME_OK}, ms=round(done.total_ms, 1),
-                        resize_ms=round(done.result.timings.total_ms, 1),
-                        outputs={t.size: f"{t.width}x{t.height}" for t in done.thumbnails},
-                        source_bytes=len(src.data), source_format=done.result.source.format)
+            item.update(
+                {c.LOG_OUTCOME: c.OUTCOME_OK},
+                ms=round(done.total_ms, 1),
+                resize_ms=round(done.result.timings.total_ms, 1),
+                outputs={t.size: f"{t.width}x{t.height}" for t in done.thumbnails},
+                source_bytes=len(src.data),
+                source_format=done.result.source.format,
+            )
             self.metrics.add_metric(name="ObjectsProcessed", unit=MetricUnit.Count, value=1)
             self.metrics.add_metric(name="ThumbnailsWritten", unit=MetricUnit.Count, value=len(done.thumbnails))
-            self.metrics.add_metric(name="ResizeMs", unit=MetricUnit.Milliseconds,
-                                    value=done.result.timings.total_ms)
+            self.metrics.add_metric(name="ResizeMs", unit=MetricUnit.Milliseconds, value=done.result.timings.total_ms)
             self.metrics.add_metric(name="ObjectMs", unit=MetricUnit.Milliseconds, value=done.total_ms)
         if len(outcomes) == 1:
             line.update(outcomes[0])
         else:
             line[c.LOG_OBJECTS] = outcomes
-            line[c.LOG_OUTCOME] = c.OUTCOME_RETRY if retry else (
-                c.OUTCOME_DLQ if any(o.get(c.LOG_OUTCOME) == c.OUTCOME_DLQ for o in outcomes) else c.OUTCOME_OK)
+            line[c.LOG_OUTCOME] = (
+                c.OUTCOME_RETRY
+                if retry
+                else (c.OUTCOME_DLQ if any(o.get(c.LOG_OUTCOME) == c.OUTCOME_DLQ for o in outcomes) else c.OUTCOME_OK)
+            )
         self._log(line, started)
         if retry is not None:
             raise retry
 
     # ---- failures ----------------------------------------------------------------------------------------------
-    def _fail(self, ref: ObjectRef | None, exc: BaseException, record: SQSRecord, receive_count: int, run_id: str,
-              item: dict[str, Any]) -> bool:
+    def _fail(
+        self,
+        ref: ObjectRef | None,
+        exc: BaseException,
+        record: SQSRecord,
+        receive_count: int,
+        run_id: str,
+        item: dict[str, Any],
+    ) -> bool:
         """Dead-letter a permanent failure (or any failure on the last allowed receive); True = retry the record."""
         code, message = describe(exc)
         permanent = isinstance(exc, ThumbnailError) and not exc.retryable
@@ -145,16 +181,24 @@ class Thumbnailer:
             self.metrics.add_metric(name="RetryableFailures", unit=MetricUnit.Count, value=1)
             return True
         if self.dlq is None:
-            item.update({c.LOG_OUTCOME: c.OUTCOME_RETRY,
-                         "dlq": "not configured (THUMB_DLQ_URL empty): left to SQS redrive"})
+            item.update(
+                {c.LOG_OUTCOME: c.OUTCOME_RETRY, "dlq": "not configured (THUMB_DLQ_URL empty): left to SQS redrive"}
+            )
             self.metrics.add_metric(name="RetryableFailures", unit=MetricUnit.Count, value=1)
             return True
         if not permanent:
             message = f"gave up after {receive_count} receives: {message}"
         body = c.dead_letter_body(
-            source=ref.to_dict() if ref else None, code=code, message=message, retryable=not permanent,
-            run_id=run_id, backend=self.resizer.name, message_id=record.message_id, receive_count=receive_count,
-            failed_at_ms=int(self.clock() * 1000), original=_json_or_text(record.body),
+            source=ref.to_dict() if ref else None,
+            code=code,
+            message=message,
+            retryable=not permanent,
+            run_id=run_id,
+            backend=self.resizer.name,
+            message_id=record.message_id,
+            receive_count=receive_count,
+            failed_at_ms=int(self.clock() * 1000),
+            original=_json_or_text(record.body),
         )
         try:
             self.dlq.send(json.dumps(body, ensure_ascii=False), c.dead_letter_attributes(code, message, run_id))
@@ -163,8 +207,9 @@ class Thumbnailer:
             self.metrics.add_metric(name="RetryableFailures", unit=MetricUnit.Count, value=1)
             return True
         item[c.LOG_OUTCOME] = c.OUTCOME_DLQ
-        self.metrics.add_metric(name="PermanentFailures" if permanent else "GaveUpFailures", unit=MetricUnit.Count,
-                                value=1)
+        self.metrics.add_metric(
+            name="PermanentFailures" if permanent else "GaveUpFailures", unit=MetricUnit.Count, value=1
+        )
         self.metrics.add_metric(name="DeadLettered", unit=MetricUnit.Count, value=1)
         return False
 

@@ -1,4 +1,4 @@
-"""Handler settings: a frozen Settings read from THUMB_* environment variables at cold start, with to_env() round-trip."""
+"""Handler settings: a frozen Settings read from THUMB_* environment variables at cold start, to_env() round-trip."""
 
 from __future__ import annotations
 
@@ -61,35 +61,53 @@ class Settings:
             if not isinstance(v, str):
                 raise ConfigError(expected("a string", ENV_NAMES[name], v), field=name)
         if self.backend not in BACKEND_CHOICES:
-            raise ConfigError(expected(f"one of {'|'.join(BACKEND_CHOICES)}", "THUMB_BACKEND", self.backend),
-                              field="backend")
+            raise ConfigError(
+                expected(f"one of {'|'.join(BACKEND_CHOICES)}", "THUMB_BACKEND", self.backend), field="backend"
+            )
         if self.fit not in FITS:
             raise ConfigError(expected(f"one of {'|'.join(FITS)}", "THUMB_FIT", self.fit), field="fit")
         if self.format not in FORMATS:
             raise ConfigError(expected(f"one of {'|'.join(FORMATS)}", "THUMB_FORMAT", self.format), field="format")
-        for name, lo, hi in (("quality", 1, 100), ("max_input_bytes", 1, 2**40), ("max_pixels", 1, 2**40),
-                             ("max_receive_count", 1, 1000), ("vips_threads", 0, 64)):
+        for name, lo, hi in (
+            ("quality", 1, 100),
+            ("max_input_bytes", 1, 2**40),
+            ("max_pixels", 1, 2**40),
+            ("max_receive_count", 1, 1000),
+            ("vips_threads", 0, 64),
+        ):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
                 raise ConfigError(expected(f"an integer {lo}..{hi}", ENV_NAMES[name], v), field=name)
         if self.input_prefix and not self.input_prefix.endswith("/"):
-            raise ConfigError(expected("a prefix ending in '/' (or empty)", "THUMB_INPUT_PREFIX", self.input_prefix),
-                              field="input_prefix")
+            raise ConfigError(
+                expected("a prefix ending in '/' (or empty)", "THUMB_INPUT_PREFIX", self.input_prefix),
+                field="input_prefix",
+            )
         if not self.output_prefix.endswith("/"):
-            raise ConfigError(expected("a non-empty prefix ending in '/'", "THUMB_OUTPUT_PREFIX", self.output_prefix),
-                              field="output_prefix")
+            raise ConfigError(
+                expected("a non-empty prefix ending in '/'", "THUMB_OUTPUT_PREFIX", self.output_prefix),
+                field="output_prefix",
+            )
         if self.input_prefix and self.output_prefix.startswith(self.input_prefix):
             # single-bucket mode would otherwise feed thumbnails back into the pipeline
-            raise ConfigError(expected(f"an output prefix outside the input prefix {self.input_prefix!r}",
-                                       "THUMB_OUTPUT_PREFIX", self.output_prefix), field="output_prefix")
+            raise ConfigError(
+                expected(
+                    f"an output prefix outside the input prefix {self.input_prefix!r}",
+                    "THUMB_OUTPUT_PREFIX",
+                    self.output_prefix,
+                ),
+                field="output_prefix",
+            )
         if "\n" in self.cache_control or "\r" in self.cache_control:
-            raise ConfigError(expected("a single-line header value", "THUMB_CACHE_CONTROL", self.cache_control),
-                              field="cache_control")
+            raise ConfigError(
+                expected("a single-line header value", "THUMB_CACHE_CONTROL", self.cache_control), field="cache_control"
+            )
         try:
             parse_sizes(self.sizes)
         except ThumbnailError as exc:
-            raise ConfigError(expected("'<name>:<W>x<H>[,...]' with unique names", "THUMB_SIZES", self.sizes),
-                              field="sizes") from exc
+            raise ConfigError(
+                expected("'<name>:<W>x<H>[,...]' with unique names", "THUMB_SIZES", self.sizes), field="sizes"
+            ) from exc
 
     # ---- derived values -----------------------------------------------------------------------------------------
     @property
@@ -101,8 +119,9 @@ class Settings:
         return Limits(max_input_bytes=self.max_input_bytes, max_pixels=self.max_pixels)
 
     def resize_spec(self) -> ResizeSpec:
-        return ResizeSpec(sizes=self.size_specs, fit=self.fit, format=self.format, quality=self.quality,
-                          limits=self.limits)
+        return ResizeSpec(
+            sizes=self.size_specs, fit=self.fit, format=self.format, quality=self.quality, limits=self.limits
+        )
 
     def effective_vips_threads(self, memory_mb: int | None) -> int:
         """Explicit THUMB_VIPS_THREADS, else one thread per vCPU a Lambda of `memory_mb` gets (1 when unknown)."""

@@ -17,30 +17,38 @@ DEFAULT_OUTPUT_PREFIX: Final = "thumbnails/"
 EXTENSIONS: Final[dict[str, str]] = {"jpeg": "jpg", "webp": "webp", "png": "png", "avif": "avif"}
 
 
-def output_stem(source_key: str, size: str, *, input_prefix: str = DEFAULT_INPUT_PREFIX,
-                output_prefix: str = DEFAULT_OUTPUT_PREFIX) -> str:
+def output_stem(
+    source_key: str, size: str, *, input_prefix: str = DEFAULT_INPUT_PREFIX, output_prefix: str = DEFAULT_OUTPUT_PREFIX
+) -> str:
     """`uploads/a/x.jpg`, `small` -> `thumbnails/small/a/x.jpg` (the output key without its extension).
 
     Also maps a source key *prefix* (`uploads/<run>/`) to the prefix of its thumbnails of one size.
     """
     path = source_key
     if input_prefix and path.startswith(input_prefix):
-        path = path[len(input_prefix):]
+        path = path[len(input_prefix) :]
     return f"{output_prefix}{size}/{path}"
 
 
-def output_key(source_key: str, size: str, fmt: str, *, input_prefix: str = DEFAULT_INPUT_PREFIX,
-               output_prefix: str = DEFAULT_OUTPUT_PREFIX) -> str:
+def output_key(
+    source_key: str,
+    size: str,
+    fmt: str,
+    *,
+    input_prefix: str = DEFAULT_INPUT_PREFIX,
+    output_prefix: str = DEFAULT_OUTPUT_PREFIX,
+) -> str:
     """`uploads/a/x.jpg` -> `thumbnails/<size>/a/x.jpg.<ext>`: full path kept (no collisions), deterministic."""
     return f"{output_stem(source_key, size, input_prefix=input_prefix, output_prefix=output_prefix)}.{EXTENSIONS[fmt]}"
 
 
-def source_of(thumbnail_key: str, *, input_prefix: str = DEFAULT_INPUT_PREFIX,
-              output_prefix: str = DEFAULT_OUTPUT_PREFIX) -> tuple[str, str] | None:
+def source_of(
+    thumbnail_key: str, *, input_prefix: str = DEFAULT_INPUT_PREFIX, output_prefix: str = DEFAULT_OUTPUT_PREFIX
+) -> tuple[str, str] | None:
     """The inverse of output_key: `thumbnails/<size>/<path>.<ext>` -> (size, `uploads/<path>`); None outside it."""
     if not thumbnail_key.startswith(output_prefix):
         return None
-    size, _, rest = thumbnail_key[len(output_prefix):].partition("/")
+    size, _, rest = thumbnail_key[len(output_prefix) :].partition("/")
     if not rest or "." not in rest:
         return None
     return size, input_prefix + rest.rsplit(".", 1)[0]
@@ -106,9 +114,19 @@ ATTR_ERROR_MESSAGE: Final = "error_message"
 ATTR_RUN_ID: Final = "run_id"
 
 
-def dead_letter_body(*, source: dict[str, Any] | None, code: str, message: str, retryable: bool, run_id: str,
-                     backend: str, message_id: str, receive_count: int, failed_at_ms: int,
-                     original: Any) -> dict[str, Any]:
+def dead_letter_body(
+    *,
+    source: dict[str, Any] | None,
+    code: str,
+    message: str,
+    retryable: bool,
+    run_id: str,
+    backend: str,
+    message_id: str,
+    receive_count: int,
+    failed_at_ms: int,
+    original: Any,
+) -> dict[str, Any]:
     """The DLQ message body (sent as JSON) naming the source object, the error and the original record."""
     return {
         DLQ_SOURCE: source,

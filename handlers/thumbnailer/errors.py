@@ -153,10 +153,13 @@ def decode_failure(exc: Exception, fmt: str, who: str = "decoding") -> Thumbnail
     if isinstance(exc, ThumbnailError):
         return exc
     if isinstance(exc, MemoryError):
-        return ResourceExhausted(f"Expected enough memory to decode the {fmt.upper()} source but {who} raised "
-                                 f"{cause_text(exc)}")
-    return CorruptImage(f"Expected a decodable {fmt.upper()} for the source object but {who} raised "
-                        f"{cause_text(exc)}", cause=exception_type(exc))
+        return ResourceExhausted(
+            f"Expected enough memory to decode the {fmt.upper()} source but {who} raised {cause_text(exc)}"
+        )
+    return CorruptImage(
+        f"Expected a decodable {fmt.upper()} for the source object but {who} raised {cause_text(exc)}",
+        cause=exception_type(exc),
+    )
 
 
 @contextmanager

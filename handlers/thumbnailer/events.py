@@ -119,8 +119,9 @@ def parse_body(body: str) -> ParsedBody:
             else:
                 refs.append(ref)
         return ParsedBody(tuple(refs), ignored=ignored)
-    raise InvalidEvent(expected("an S3 notification, an s3:TestEvent or a notifier message", "the SQS record body",
-                                _clip(body)))
+    raise InvalidEvent(
+        expected("an S3 notification, an s3:TestEvent or a notifier message", "the SQS record body", _clip(body))
+    )
 
 
 def _from_s3_record(rec: Any) -> ObjectRef | None:
@@ -135,8 +136,9 @@ def _from_s3_record(rec: Any) -> ObjectRef | None:
         obj = s3["object"]
         raw_key = obj["key"]
     except (KeyError, TypeError) as exc:
-        raise InvalidEvent(expected("s3.bucket.name and s3.object.key", "an S3 event record", _clip(json.dumps(rec))))\
-            from exc
+        raise InvalidEvent(
+            expected("s3.bucket.name and s3.object.key", "an S3 event record", _clip(json.dumps(rec)))
+        ) from exc
     if not isinstance(bucket, str) or not bucket or not isinstance(raw_key, str) or not raw_key:
         raise InvalidEvent(expected("a non-empty bucket and key", "an S3 event record", (bucket, raw_key)))
     size = obj.get("size", -1)
@@ -155,8 +157,13 @@ def _from_notifier(doc: dict[str, Any]) -> ObjectRef:
     if doc.get("version") != NOTIFIER_MESSAGE_VERSION:
         raise InvalidEvent(expected(f"version {NOTIFIER_MESSAGE_VERSION}", "the notifier message", doc.get("version")))
     src = doc.get("source")
-    if not isinstance(src, dict) or not isinstance(src.get("bucket"), str) or not isinstance(src.get("key"), str) \
-            or not src["bucket"] or not src["key"]:
+    if (
+        not isinstance(src, dict)
+        or not isinstance(src.get("bucket"), str)
+        or not isinstance(src.get("key"), str)
+        or not src["bucket"]
+        or not src["key"]
+    ):
         raise InvalidEvent(expected("source.bucket and source.key", "the notifier message", src))
     meta = doc.get("metadata") or {}
     size = src.get("size", -1)

@@ -38,8 +38,9 @@ class ObjectStore(Protocol):
 
     def get(self, bucket: str, key: str, *, version_id: str = "", max_bytes: int | None = None) -> SourceObject: ...
 
-    def put(self, bucket: str, key: str, data: bytes, *, content_type: str, cache_control: str,
-            metadata: dict[str, str]) -> None: ...
+    def put(
+        self, bucket: str, key: str, data: bytes, *, content_type: str, cache_control: str, metadata: dict[str, str]
+    ) -> None: ...
 
 
 class DeadLetterSink(Protocol):
@@ -73,8 +74,9 @@ class ObjectOutcome:
 
 def output_key(source_key: str, size_name: str, fmt: str, settings: Settings) -> str:
     """`uploads/a/x.jpg` -> `thumbnails/<size>/a/x.jpg.<ext>` under the settings' prefixes (rule: contract)."""
-    return c.output_key(source_key, size_name, fmt, input_prefix=settings.input_prefix,
-                        output_prefix=settings.output_prefix)
+    return c.output_key(
+        source_key, size_name, fmt, input_prefix=settings.input_prefix, output_prefix=settings.output_prefix
+    )
 
 
 def should_skip(ref: ObjectRef, settings: Settings) -> str:
@@ -91,8 +93,16 @@ def fetch(ref: ObjectRef, store: ObjectStore, settings: Settings) -> SourceObjec
     return store.get(ref.bucket, ref.key, version_id=ref.version_id, max_bytes=settings.max_input_bytes)
 
 
-def make_thumbnails(src: SourceObject, resizer: Resizer, spec: ResizeSpec, store: ObjectStore, settings: Settings,
-                    *, handler_start_ms: int, started: float) -> ObjectOutcome:
+def make_thumbnails(
+    src: SourceObject,
+    resizer: Resizer,
+    spec: ResizeSpec,
+    store: ObjectStore,
+    settings: Settings,
+    *,
+    handler_start_ms: int,
+    started: float,
+) -> ObjectOutcome:
     """Resize `src` to every size and upload each output with Content-Type, Cache-Control and linking metadata."""
     # a failure on the source bytes repeats on every attempt: permanent, whatever the resizer raised
     with decode_guard(format_name(src.data), f"the {resizer.name} resizer"):
@@ -114,12 +124,23 @@ def make_thumbnails(src: SourceObject, resizer: Resizer, spec: ResizeSpec, store
     stored: list[StoredThumbnail] = []
     for thumb in result.outputs:
         key = output_key(src.key, thumb.name, thumb.format, settings)
-        meta = {**base_meta, c.META_THUMBNAIL_SIZE: thumb.name, c.META_WIDTH: str(thumb.width),
-                c.META_HEIGHT: str(thumb.height)}
-        store.put(out_bucket, key, thumb.data, content_type=thumb.content_type,
-                  cache_control=settings.cache_control, metadata={k: v for k, v in meta.items() if v != ""})
-        stored.append(StoredThumbnail(thumb.name, out_bucket, key, thumb.width, thumb.height, thumb.format,
-                                      len(thumb.data)))
+        meta = {
+            **base_meta,
+            c.META_THUMBNAIL_SIZE: thumb.name,
+            c.META_WIDTH: str(thumb.width),
+            c.META_HEIGHT: str(thumb.height),
+        }
+        store.put(
+            out_bucket,
+            key,
+            thumb.data,
+            content_type=thumb.content_type,
+            cache_control=settings.cache_control,
+            metadata={k: v for k, v in meta.items() if v != ""},
+        )
+        stored.append(
+            StoredThumbnail(thumb.name, out_bucket, key, thumb.width, thumb.height, thumb.format, len(thumb.data))
+        )
     return ObjectOutcome(src, tuple(stored), result, (time.perf_counter() - started) * 1000.0)
 
 

@@ -6,8 +6,8 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError, ConnectionError as BotoConnectionError
-from botocore.exceptions import ConnectTimeoutError, ReadTimeoutError
+from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, ReadTimeoutError
+from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from .errors import (
     AccessDenied,
@@ -23,8 +23,16 @@ from .pipeline import SourceObject
 
 # Retries inside the SDK stay short: SQS redelivery is the outer retry loop.
 SDK_CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5, read_timeout=30)
-THROTTLING_CODES = {"SlowDown", "Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequests",
-                    "TooManyRequestsException", "RequestThrottled", "ProvisionedThroughputExceededException"}
+THROTTLING_CODES = {
+    "SlowDown",
+    "Throttling",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "TooManyRequests",
+    "TooManyRequestsException",
+    "RequestThrottled",
+    "ProvisionedThroughputExceededException",
+}
 MISSING_CODES = {"NoSuchKey", "NoSuchVersion", "NotFound", "404", "NoSuchBucket"}
 DENIED_CODES = {"AccessDenied", "403", "Forbidden", "InvalidObjectState", "AllAccessDisabled"}
 MAX_ATTRIBUTE_CHARS = 1024
@@ -77,8 +85,9 @@ class S3Store:
             length = int(resp.get("ContentLength", -1))
             if max_bytes is not None and length > max_bytes:
                 resp["Body"].close()  # never download what we would reject
-                raise TooManyBytes(f"Expected at most {max_bytes} bytes for s3://{bucket}/{key} but received "
-                                   f"{length} bytes")
+                raise TooManyBytes(
+                    f"Expected at most {max_bytes} bytes for s3://{bucket}/{key} but received {length} bytes"
+                )
             data = resp["Body"].read()
         except ThumbnailError:
             raise
@@ -94,11 +103,18 @@ class S3Store:
             metadata={str(k).lower(): str(v) for k, v in (resp.get("Metadata") or {}).items()},
         )
 
-    def put(self, bucket: str, key: str, data: bytes, *, content_type: str, cache_control: str,
-            metadata: dict[str, str]) -> None:
+    def put(
+        self, bucket: str, key: str, data: bytes, *, content_type: str, cache_control: str, metadata: dict[str, str]
+    ) -> None:
         try:
-            self.client.put_object(Bucket=bucket, Key=key, Body=data, ContentType=content_type,
-                                   CacheControl=cache_control, Metadata=metadata)
+            self.client.put_object(
+                Bucket=bucket,
+                Key=key,
+                Body=data,
+                ContentType=content_type,
+                CacheControl=cache_control,
+                Metadata=metadata,
+            )
         except Exception as exc:  # noqa: BLE001
             err = map_error(exc, f"put s3://{bucket}/{key}")
             # a failed write is never the source's fault: retry it

@@ -43,8 +43,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     t0 = time.monotonic()
     results: list[dict[str, Any]] = []
     handle = emulator.ensure_running(settings)  # EmulatorError: `error CODE: message`, exit 2 (main)
-    _out(f"==> chaos against {handle.endpoint} ({'started' if handle.started_here else 'running'}; left running: "
-         f"`make down` stops it): {', '.join(s.name for s in chosen)}")
+    _out(
+        f"==> chaos against {handle.endpoint} ({'started' if handle.started_here else 'running'}; left running: "
+        f"`make down` stops it): {', '.join(s.name for s in chosen)}"
+    )
     session = open_session(settings, stack=args.stack, deploy_stack=not args.no_deploy, log=_out)
     with session:
         for scenario in chosen:
@@ -53,8 +55,13 @@ def cmd_run(args: argparse.Namespace) -> int:
             except Exception as exc:  # noqa: BLE001 - one broken scenario must not hide the others' figures
                 _out(f"[{scenario.name}] error: {type(exc).__name__}: {exc}")
                 results.append(_errored(scenario, exc))
-    folder, doc = report.write(results, endpoint=settings.endpoint, stack=args.stack,
-                               function=session.target.function_name, wall_s=time.monotonic() - t0)
+    folder, doc = report.write(
+        results,
+        endpoint=settings.endpoint,
+        stack=args.stack,
+        function=session.target.function_name,
+        wall_s=time.monotonic() - t0,
+    )
     _out("")
     _out(report.table(results, markdown=False))
     _out("")
@@ -64,13 +71,37 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def _errored(scenario: scenarios.Scenario, exc: BaseException) -> dict[str, Any]:
     return {
-        "name": scenario.name, "title": scenario.title, "run_id": "-", "uploads": 0, "poison": 0,
-        "faults_injected": {}, "client_retries": 0, "redeliveries": 0, "poison_redeliveries": 0,
-        "duplicate_writes": 0, "duplicates_identical": True, "outcomes": {"ERROR": 1}, "drain_s": None,
-        "settled": False, "invariant_held": False,
-        "verdict": {"held": False, "expected": 0, "by_code": {}, "lost": [], "lost_count": 0, "no_reason": [],
-                    "nonidentical": [], "unexpected": [], "unexpected_count": 0, "conflicts": [], "notes": []},
-        "actions": [], "redrive": None, "notes": [f"scenario failed to run: {type(exc).__name__}: {exc}"[:500]],
+        "name": scenario.name,
+        "title": scenario.title,
+        "run_id": "-",
+        "uploads": 0,
+        "poison": 0,
+        "faults_injected": {},
+        "client_retries": 0,
+        "redeliveries": 0,
+        "poison_redeliveries": 0,
+        "duplicate_writes": 0,
+        "duplicates_identical": True,
+        "outcomes": {"ERROR": 1},
+        "drain_s": None,
+        "settled": False,
+        "invariant_held": False,
+        "verdict": {
+            "held": False,
+            "expected": 0,
+            "by_code": {},
+            "lost": [],
+            "lost_count": 0,
+            "no_reason": [],
+            "nonidentical": [],
+            "unexpected": [],
+            "unexpected_count": 0,
+            "conflicts": [],
+            "notes": [],
+        },
+        "actions": [],
+        "redrive": None,
+        "notes": [f"scenario failed to run: {type(exc).__name__}: {exc}"[:500]],
         "wall_s": 0.0,
     }
 
@@ -85,13 +116,16 @@ def cmd_redrive(args: argparse.Namespace) -> int:
             "(run `make up`)",
         )
     target = PipelineTarget.from_outputs(outputs)
-    result = storage.redrive(client("sqs", settings), target, run_id=args.run_id,
-                             codes=frozenset(args.code or ()), dry_run=args.dry_run)
+    result = storage.redrive(
+        client("sqs", settings), target, run_id=args.run_id, codes=frozenset(args.code or ()), dry_run=args.dry_run
+    )
     verb = "would move" if args.dry_run else "moved"
     left = result.skipped + (result.moved if args.dry_run else 0)
-    _out(f"redrive {target.dlq_url} -> {target.queue_url}: {verb} {result.moved} message(s) "
-         f"{dict(result.by_code)}; {left} left in the DLQ"
-         + (f"; {len(result.failed)} unparseable" if result.failed else ""))
+    _out(
+        f"redrive {target.dlq_url} -> {target.queue_url}: {verb} {result.moved} message(s) "
+        f"{dict(result.by_code)}; {left} left in the DLQ"
+        + (f"; {len(result.failed)} unparseable" if result.failed else "")
+    )
     return 0 if not result.failed else 1
 
 
@@ -106,8 +140,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         p.add_argument("--no-deploy", action="store_true", help="use the stack's existing deploy outputs")
         p.add_argument("--scale", type=float, default=1.0, help="multiply the valid images per scenario")
         p.add_argument("--skip", action="append", help="(all) skip a scenario; repeatable")
-        p.add_argument("--keep-dlq", action="store_true",
-                       help="leave the run's DLQ messages in place (to try `make redrive STACK=chaos` afterwards)")
+        p.add_argument(
+            "--keep-dlq",
+            action="store_true",
+            help="leave the run's DLQ messages in place (to try `make redrive STACK=chaos` afterwards)",
+        )
         p.set_defaults(func=cmd_run, scenario=name)
     r = sub.add_parser("redrive", help="move DLQ messages back to the main queue (after the cause is fixed)")
     r.add_argument("--stack", default="thumbs", help="stack whose DLQ to redrive (default: thumbs)")

@@ -94,7 +94,7 @@ class FaultRule:
         )
 
     @classmethod
-    def parse(cls, spec: str) -> "FaultRule":
+    def parse(cls, spec: str) -> FaultRule:
         """Parse 'METHOD:ERROR[:name=value,...]', e.g. 'GET:SlowDown:rate=0.3', 'PUT:AccessDenied', 'GET:delay=2'."""
         parts = spec.split(":")
         if len(parts) < 2 or not parts[0]:
@@ -130,7 +130,7 @@ class FaultRule:
                     raise InvalidFaultSpec(
                         "INVALID_FAULT_SPEC",
                         "Expected rate, delay, count, per_key, calls_per_key, prefix or bucket in fault spec "
-                        f"but received {name!r}"
+                        f"but received {name!r}",
                     )
         except ValueError:
             raise InvalidFaultSpec(

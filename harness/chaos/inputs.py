@@ -46,11 +46,20 @@ def png(width: int, height: int, seed: int = 0) -> bytes:
     for y in range(height):
         rows.append(0)  # filter: none
         for x in range(width):
-            rows += bytes(((x * 255 // width + seed * 37) % 256, (y * 255 // height + seed * 11) % 256,
-                           ((x + y + seed * 53) * 3) % 256))
+            rows += bytes(
+                (
+                    (x * 255 // width + seed * 37) % 256,
+                    (y * 255 // height + seed * 11) % 256,
+                    ((x + y + seed * 53) * 3) % 256,
+                )
+            )
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + _chunk(b"IDAT", zlib.compress(bytes(rows), 6))
-            + _chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _chunk(b"IHDR", header)
+        + _chunk(b"IDAT", zlib.compress(bytes(rows), 6))
+        + _chunk(b"IEND", b"")
+    )
 
 
 def bomb_png(side: int = 40_000) -> bytes:

@@ -8,16 +8,26 @@ import threading
 import time
 import uuid
 from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Callable
 from urllib.parse import unquote, urlsplit
 
 from harness.chaos.faults import FaultInjector, FaultRule, S3Request, s3_error_body
 
 HOP_BY_HOP = frozenset(
-    {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailers",
-     "transfer-encoding", "upgrade", "expect", "content-length"}
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailers",
+        "transfer-encoding",
+        "upgrade",
+        "expect",
+        "content-length",
+    }
 )
 UPSTREAM_TIMEOUT_S = 60.0
 CLIENT_GONE = 499  # recorded status when the client disconnected before the answer was written
@@ -59,7 +69,7 @@ def parse_attempt(header: str | None) -> int:
 class _QuietServer(ThreadingHTTPServer):
     """Counts broken client connections instead of printing their tracebacks."""
 
-    proxy: "FaultProxy"
+    proxy: FaultProxy
 
     def handle_error(self, request: object, client_address: object) -> None:
         with self.proxy._lock:
@@ -73,8 +83,9 @@ class FaultProxy:
     in `proxy.exchanges` (bounded), and `on_exchange` callbacks see each one (used to trigger actions mid-batch).
     """
 
-    def __init__(self, upstream: str, *, injector: FaultInjector | None = None, port: int = 0,
-                 max_records: int = 200_000) -> None:
+    def __init__(
+        self, upstream: str, *, injector: FaultInjector | None = None, port: int = 0, max_records: int = 200_000
+    ) -> None:
         parts = urlsplit(upstream)
         if parts.scheme != "http" or not parts.hostname:
             raise ValueError(f"Expected an http://host:port URL for upstream but received {upstream!r}")
@@ -101,7 +112,7 @@ class FaultProxy:
     def endpoint(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> "FaultProxy":
+    def start(self) -> FaultProxy:
         if self._thread is None:
             self._thread = threading.Thread(target=self._server.serve_forever, name="fault-proxy", daemon=True)
             self._thread.start()
@@ -115,7 +126,7 @@ class FaultProxy:
             self._thread = None
         self._server.server_close()
 
-    def __enter__(self) -> "FaultProxy":
+    def __enter__(self) -> FaultProxy:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -202,21 +213,32 @@ class FaultProxy:
                         status = decision.status
                         request_id = uuid.uuid4().hex[:16].upper()
                         payload = s3_error_body(decision.error, f"/{bucket}/{key}", request_id)
-                        self._send(status, [("Content-Type", "application/xml"), ("x-amz-request-id", request_id)],
-                                   payload, head=method == "HEAD")
+                        self._send(
+                            status,
+                            [("Content-Type", "application/xml"), ("x-amz-request-id", request_id)],
+                            payload,
+                            head=method == "HEAD",
+                        )
                     else:
                         status = self._forward(method, body)
                 except OSError:  # the client went away (e.g. its runtime was killed or timed out during a stall)
                     self.close_connection = True
                     status = status or CLIENT_GONE
-                proxy._record(Exchange(
-                    at=arrived, method=method, bucket=bucket, key=key, status=status, injected=decision.error,
-                    delayed_s=decision.delay_s,
-                    invocation_id=call_id,
-                    attempt=parse_attempt(self.headers.get("amz-sdk-request")),
-                    body_sha256=hashlib.sha256(body).hexdigest() if method == "PUT" and key else None,
-                    body_bytes=len(body),
-                ))
+                proxy._record(
+                    Exchange(
+                        at=arrived,
+                        method=method,
+                        bucket=bucket,
+                        key=key,
+                        status=status,
+                        injected=decision.error,
+                        delayed_s=decision.delay_s,
+                        invocation_id=call_id,
+                        attempt=parse_attempt(self.headers.get("amz-sdk-request")),
+                        body_sha256=hashlib.sha256(body).hexdigest() if method == "PUT" and key else None,
+                        body_bytes=len(body),
+                    )
+                )
 
             def _forward(self, method: str, body: bytes) -> int:
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}

@@ -5,12 +5,23 @@ from __future__ import annotations
 import json
 import platform
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from common.paths import RESULTS_DIR
-COLUMNS = ("scenario", "uploads", "faults injected", "client retries", "redeliveries", "outcomes by code",
-           "dup writes (identical)", "drain s", "invariant")
+
+COLUMNS = (
+    "scenario",
+    "uploads",
+    "faults injected",
+    "client retries",
+    "redeliveries",
+    "outcomes by code",
+    "dup writes (identical)",
+    "drain s",
+    "invariant",
+)
 
 
 def _fmt_counts(counts: Mapping[str, int]) -> str:
@@ -81,8 +92,10 @@ def markdown(doc: Mapping[str, Any]) -> str:
         if v["nonidentical"]:
             out.append(f"- duplicate writes that differ: {', '.join(v['nonidentical'][:3])}")
         if v["unexpected_count"]:
-            out.append(f"- {v['unexpected_count']} upload(s) ended differently than the scenario expects "
-                       f"(e.g. {', '.join(v['unexpected'][:3])})")
+            out.append(
+                f"- {v['unexpected_count']} upload(s) ended differently than the scenario expects "
+                f"(e.g. {', '.join(v['unexpected'][:3])})"
+            )
         if v["conflicts"]:
             out.append(f"- complete and also in the DLQ: {len(v['conflicts'])}")
         if r["poison"]:
@@ -93,8 +106,15 @@ def markdown(doc: Mapping[str, Any]) -> str:
     return "\n".join(out)
 
 
-def write(results: Sequence[Mapping[str, Any]], *, endpoint: str, stack: str, function: str, wall_s: float,
-          out_root: Path = RESULTS_DIR) -> tuple[Path, dict[str, Any]]:
+def write(
+    results: Sequence[Mapping[str, Any]],
+    *,
+    endpoint: str,
+    stack: str,
+    function: str,
+    wall_s: float,
+    out_root: Path = RESULTS_DIR,
+) -> tuple[Path, dict[str, Any]]:
     """Write report.json and report.md into a new benchmarks/results/chaos-<timestamp>/ folder."""
     stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
     folder = out_root / f"chaos-{stamp}"
@@ -104,7 +124,11 @@ def write(results: Sequence[Mapping[str, Any]], *, endpoint: str, stack: str, fu
         folder = out_root / f"chaos-{stamp}-{n}"
     folder.mkdir(parents=True)
     doc: dict[str, Any] = {
-        "started": stamp, "endpoint": endpoint, "stack": stack, "function": function, "wall_s": round(wall_s, 1),
+        "started": stamp,
+        "endpoint": endpoint,
+        "stack": stack,
+        "function": function,
+        "wall_s": round(wall_s, 1),
         "machine": {"python": platform.python_version(), "platform": platform.platform()},
         "all_held": all(r["invariant_held"] for r in results),
         "all_held_or_explained": all(r["invariant_held"] or r.get("limitation") for r in results),

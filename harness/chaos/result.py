@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from harness.chaos.verdict import Verdict
 
@@ -39,14 +40,26 @@ class ScenarioResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "name": self.name, "title": self.title, "run_id": self.run_id, "uploads": self.uploads,
-            "poison": self.poison, "faults_injected": dict(self.faults_injected),
-            "client_retries": self.client_retries, "redeliveries": self.redeliveries,
-            "poison_redeliveries": self.poison_redeliveries, "duplicate_writes": self.duplicate_writes,
-            "duplicates_identical": not self.verdict.nonidentical, "outcomes": dict(self.outcomes),
-            "drain_s": None if self.drain_s is None else round(self.drain_s, 2), "settled": self.settled,
-            "invariant_held": self.held, "verdict": self.verdict.to_dict(), "actions": list(self.actions),
-            "redrive": dict(self.redrive) if self.redrive else None, "notes": list(self.notes),
-            "wall_s": round(self.wall_s, 2), "observed_uploads": self.observed_uploads,
+            "name": self.name,
+            "title": self.title,
+            "run_id": self.run_id,
+            "uploads": self.uploads,
+            "poison": self.poison,
+            "faults_injected": dict(self.faults_injected),
+            "client_retries": self.client_retries,
+            "redeliveries": self.redeliveries,
+            "poison_redeliveries": self.poison_redeliveries,
+            "duplicate_writes": self.duplicate_writes,
+            "duplicates_identical": not self.verdict.nonidentical,
+            "outcomes": dict(self.outcomes),
+            "drain_s": None if self.drain_s is None else round(self.drain_s, 2),
+            "settled": self.settled,
+            "invariant_held": self.held,
+            "verdict": self.verdict.to_dict(),
+            "actions": list(self.actions),
+            "redrive": dict(self.redrive) if self.redrive else None,
+            "notes": list(self.notes),
+            "wall_s": round(self.wall_s, 2),
+            "observed_uploads": self.observed_uploads,
             "limitation": self.limitation,
         }

@@ -5,9 +5,10 @@ from __future__ import annotations
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import replace
-from typing import Any, Callable
+from typing import Any
 
 from common.waiting import WaitTimeout, wait_until
 from harness import emulator
@@ -42,8 +43,12 @@ def _kill_action(session: ChaosSession) -> Callable[[], str]:
     def kill() -> str:
         victims = live_runtimes(session.runtimes_dir, session.target.function_name)
         killed = [r.pid for r in victims if sigkill(r)]
-        return (f"SIGKILL {len(killed)} runtime(s) of {session.target.function_name} (pids {killed}) mid-batch"
-                if killed else f"no live runtime of {session.target.function_name} found in {session.runtimes_dir}")
+        return (
+            f"SIGKILL {len(killed)} runtime(s) of {session.target.function_name} (pids {killed}) mid-batch"
+            if killed
+            else f"no live runtime of {session.target.function_name} found in {session.runtimes_dir}"
+        )
+
     return kill
 
 
@@ -65,8 +70,9 @@ def _drain_s(acc: Accounting, started: float) -> float | None:
 def _consume_dlq(session: ChaosSession, run_id: str) -> int:
     """Delete this run's DLQ messages after they were accounted (keeps later runs' DLQ reads small)."""
     messages = storage.receive_dlq(session.sqs, session.target, visibility_s=30, deadline_s=30)
-    mine = [m for m in messages if m.run_id == run_id or (m.source_key or "").startswith(
-        session.target.run_prefix(run_id))]
+    mine = [
+        m for m in messages if m.run_id == run_id or (m.source_key or "").startswith(session.target.run_prefix(run_id))
+    ]
     storage.release(session.sqs, session.target.dlq_url, [m for m in messages if m not in mine])
     return storage.delete(session.sqs, session.target.dlq_url, mine)
 
@@ -89,8 +95,9 @@ def run_scenario(session: ChaosSession, scenario: Scenario, *, keep_dlq: bool = 
         if scenario.max_receive_count:
             levers.enter_context(storage.queue_max_receives(session.sqs, target.queue_url, scenario.max_receive_count))
         if scenario.function_timeout_s:
-            levers.enter_context(storage.function_timeout(session.lam, target.function_name,
-                                                          scenario.function_timeout_s))
+            levers.enter_context(
+                storage.function_timeout(session.lam, target.function_name, scenario.function_timeout_s)
+            )
         levers.callback(proxy.clear_faults)
         proxy.set_rules([localize(r, target, run_id) for r in scenario.rules])
         trigger = None
@@ -105,8 +112,10 @@ def run_scenario(session: ChaosSession, scenario: Scenario, *, keep_dlq: bool = 
 
             trigger = MidBatchTrigger(target, run_id, _kill_action(session), gate=completed_record_in_flight)
             levers.enter_context(on_exchange(proxy, trigger))
-        log(f"[{scenario.name}] run {run_id}: {len(kinds)} uploads ({len(scenario.poison)} poison), "
-            f"faults {[r.label for r in scenario.rules] or 'none'}")
+        log(
+            f"[{scenario.name}] run {run_id}: {len(kinds)} uploads ({len(scenario.poison)} poison), "
+            f"faults {[r.label for r in scenario.rules] or 'none'}"
+        )
         started = time.time()
         with ExitStack() as burst:
             if scenario.burst_delay_s:
@@ -119,12 +128,16 @@ def run_scenario(session: ChaosSession, scenario: Scenario, *, keep_dlq: bool = 
                 keys.append((key, kind))
         if scenario.peer_consumer:
             # attached after the first consumer took the batch: it finds the messages whose visibility expired
-            peer = levers.enter_context(storage.peer_consumer(
-                session.lam, target.function_name, storage.queue_arn(session.sqs, target.queue_url)))
+            peer = levers.enter_context(
+                storage.peer_consumer(
+                    session.lam, target.function_name, storage.queue_arn(session.sqs, target.queue_url)
+                )
+            )
             actions.append(f"second consumer {peer} attached to the queue while the first was still processing")
         expected = [k for k, _ in keys]
-        settled = settle(run_id, target, expected, timeout=scenario.settle_timeout_s, probe=session.probe,
-                         quiet_s=QUIET_S)
+        settled = settle(
+            run_id, target, expected, timeout=scenario.settle_timeout_s, probe=session.probe, quiet_s=QUIET_S
+        )
         if trigger is not None:
             actions.append(trigger.result or "mid-batch trigger never fired (no complete upload before the end)")
         if scenario.fix_then_redrive:
@@ -132,10 +145,13 @@ def run_scenario(session: ChaosSession, scenario: Scenario, *, keep_dlq: bool = 
             actions.append("fault removed (permission fixed)")
             redriven = storage.redrive(session.sqs, target, run_id=run_id)
             redrive_result = redriven.to_dict()
-            actions.append(f"redrive moved {redriven.moved} DLQ message(s) back to the queue "
-                           f"{dict(redriven.by_code)}")
-            settled = settle(run_id, target, expected, timeout=scenario.settle_timeout_s, probe=session.probe,
-                             quiet_s=QUIET_S) and settled
+            actions.append(f"redrive moved {redriven.moved} DLQ message(s) back to the queue {dict(redriven.by_code)}")
+            settled = (
+                settle(
+                    run_id, target, expected, timeout=scenario.settle_timeout_s, probe=session.probe, quiet_s=QUIET_S
+                )
+                and settled
+            )
         acc = collect(run_id, target, expected, probe=session.probe, read_logs=False)
     evidence = proxy_evidence(proxy.snapshot(), target, run_id)
     verdict = judge(acc, _expectations(scenario, keys), evidence)
@@ -147,13 +163,25 @@ def run_scenario(session: ChaosSession, scenario: Scenario, *, keep_dlq: bool = 
         if consumed:
             notes.append(f"{consumed} DLQ message(s) of this run deleted after accounting")
     result = ScenarioResult(
-        name=scenario.name, title=scenario.title, run_id=run_id, uploads=len(keys), poison=len(poison_keys),
-        faults_injected=evidence.injected, client_retries=evidence.client_retries,
+        name=scenario.name,
+        title=scenario.title,
+        run_id=run_id,
+        uploads=len(keys),
+        poison=len(poison_keys),
+        faults_injected=evidence.injected,
+        client_retries=evidence.client_retries,
         redeliveries=evidence.redeliveries,
         poison_redeliveries=sum(n - 1 for k, n in evidence.deliveries.items() if k in poison_keys and n > 1),
-        duplicate_writes=evidence.duplicate_writes, outcomes=verdict.by_code, drain_s=_drain_s(acc, started),
-        settled=settled, verdict=verdict, actions=tuple(actions), redrive=redrive_result, notes=tuple(notes),
-        wall_s=time.monotonic() - wall0, observed_uploads=len(evidence.deliveries),
+        duplicate_writes=evidence.duplicate_writes,
+        outcomes=verdict.by_code,
+        drain_s=_drain_s(acc, started),
+        settled=settled,
+        verdict=verdict,
+        actions=tuple(actions),
+        redrive=redrive_result,
+        notes=tuple(notes),
+        wall_s=time.monotonic() - wall0,
+        observed_uploads=len(evidence.deliveries),
     )
     if result.observed_uploads == 0:
         notes.append("the fault proxy saw no source read: is the function's S3 endpoint pointed at it?")
@@ -180,7 +208,6 @@ def run_restart(session: ChaosSession, scenario: Scenario) -> ScenarioResult:
 
     trigger = MidBatchTrigger(target, run_id, restart)
     proxy.set_rules([localize(r, target, run_id) for r in scenario.rules])
-    started = time.time()
     with on_exchange(proxy, trigger):
         for seq in range(scenario.images):
             item = payload("image", seed=seq)
@@ -192,20 +219,30 @@ def run_restart(session: ChaosSession, scenario: Scenario) -> ScenarioResult:
         except WaitTimeout:
             notes.append("no upload completed within 60 s; restarting anyway")
     before = proxy_evidence(proxy.snapshot(), target, run_id)
-    completed_before = sum(1 for k, _ in keys if all(
-        target.output_stem(s, k) in {w.rsplit('.', 1)[0] for w in before.writes}
-        for s in target.sizes))
+    completed_before = sum(
+        1
+        for k, _ in keys
+        if all(target.output_stem(s, k) in {w.rsplit(".", 1)[0] for w in before.writes} for s in target.sizes)
+    )
     t_stop = time.monotonic()
     stopped = emulator.stop(session.settings)
     handle = emulator.ensure_running(session.settings)
-    actions.append(f"emulator stopped ({'; '.join(stopped)}) and started again in {time.monotonic() - t_stop:.1f}s "
-                   f"(pid {handle.pid})")
+    actions.append(
+        f"emulator stopped ({'; '.join(stopped)}) and started again in {time.monotonic() - t_stop:.1f}s "
+        f"(pid {handle.pid})"
+    )
     proxy.clear_faults()
     presence = storage.stack_presence(session.s3, session.sqs, session.lam, target)
     if presence.intact:
         actions.append("stack still present after the restart")
-        settled = settle(run_id, target, [k for k, _ in keys], timeout=scenario.settle_timeout_s,
-                         probe=session.probe, quiet_s=QUIET_S)
+        settled = settle(
+            run_id,
+            target,
+            [k for k, _ in keys],
+            timeout=scenario.settle_timeout_s,
+            probe=session.probe,
+            quiet_s=QUIET_S,
+        )
         acc = collect(run_id, target, [k for k, _ in keys], probe=session.probe, read_logs=False)
         verdict = judge(acc, _expectations(scenario, keys), proxy_evidence(proxy.snapshot(), target, run_id))
     else:
@@ -216,9 +253,9 @@ def run_restart(session: ChaosSession, scenario: Scenario) -> ScenarioResult:
             "LocalStack core keeps state in memory: PERSISTENCE=1 needs the snapshot plugin of the Pro edition, so a "
             "restart loses buckets, objects, queues (with in-flight messages), the DLQ and functions. "
             f"{completed_before} of {len(keys)} uploads had complete thumbnails before the restart (seen by the "
-            "proxy); none can be verified afterwards: every upload is reported MISSING.")
-        lost = Accounting(run_id, tuple(k for k, _ in keys),
-                          tuple(UploadOutcome(k, Outcome.MISSING) for k, _ in keys))
+            "proxy); none can be verified afterwards: every upload is reported MISSING."
+        )
+        lost = Accounting(run_id, tuple(k for k, _ in keys), tuple(UploadOutcome(k, Outcome.MISSING) for k, _ in keys))
         verdict = judge(lost, _expectations(scenario, keys), None)
         try:
             outputs = deploy(session.settings, session.stack)
@@ -227,16 +264,31 @@ def run_restart(session: ChaosSession, scenario: Scenario) -> ScenarioResult:
             outputs_dir = session.settings.home / "outputs"
             others = sorted(p.stem for p in outputs_dir.glob("*.json") if p.stem != session.stack)
             if others:
-                actions.append(f"other stacks on this emulator were wiped too and not redeployed: {', '.join(others)} "
-                               f"(`make up` redeploys thumbs)")
+                actions.append(
+                    f"other stacks on this emulator were wiped too and not redeployed: {', '.join(others)} "
+                    f"(`make up` redeploys thumbs)"
+                )
         except Exception as exc:  # noqa: BLE001 - reported; the user can `make up`
             actions.append(f"redeploy failed ({type(exc).__name__}: {exc}); run `make up` to recreate the stack")
     result = ScenarioResult(
-        name=scenario.name, title=scenario.title, run_id=run_id, uploads=len(keys), poison=0,
-        faults_injected={**before.injected, "restart": 1}, client_retries=before.client_retries,
-        redeliveries=before.redeliveries, poison_redeliveries=0, duplicate_writes=before.duplicate_writes,
-        outcomes=verdict.by_code, drain_s=None, settled=settled, verdict=verdict, actions=tuple(actions),
-        notes=tuple(notes), wall_s=time.monotonic() - wall0, limitation=limitation,
+        name=scenario.name,
+        title=scenario.title,
+        run_id=run_id,
+        uploads=len(keys),
+        poison=0,
+        faults_injected={**before.injected, "restart": 1},
+        client_retries=before.client_retries,
+        redeliveries=before.redeliveries,
+        poison_redeliveries=0,
+        duplicate_writes=before.duplicate_writes,
+        outcomes=verdict.by_code,
+        drain_s=None,
+        settled=settled,
+        verdict=verdict,
+        actions=tuple(actions),
+        notes=tuple(notes),
+        wall_s=time.monotonic() - wall0,
+        limitation=limitation,
     )
     log(f"[{scenario.name}] outcomes {dict(result.outcomes)}; invariant {'held' if result.held else 'NOT held'}")
     return result

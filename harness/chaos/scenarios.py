@@ -60,7 +60,7 @@ class Scenario:
                 "INVALID_SCENARIO", f"Expected at least one upload for scenario {self.name!r} but received none"
             )
 
-    def scaled(self, factor: float) -> "Scenario":
+    def scaled(self, factor: float) -> Scenario:
         """The same scenario with `factor` x the valid images (at least 2): tests use small runs."""
         from dataclasses import replace
 
@@ -70,61 +70,104 @@ class Scenario:
 SOURCE = "uploads/"
 THUMBS = "thumbnails/"
 
-SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
-    Scenario(
-        "poison", "poison inputs (corrupt, bomb, non-image, empty) mixed into normal traffic",
-        images=12, poison=("corrupt", "bomb", "not_image", "empty", "corrupt", "bomb"),
-    ),
-    Scenario(
-        "s3-throttle", "S3 GetObject throttled: 503 SlowDown on 30% of source reads",
-        images=16, rules=(FaultRule(method="GET", error="SlowDown", rate=0.3, key_prefix=SOURCE),),
-    ),
-    Scenario(
-        "s3-500", "S3 PutObject 500 InternalError on 30% of thumbnail writes",
-        images=16, rules=(FaultRule(method="PUT", error="InternalError", rate=0.3, key_prefix=THUMBS),),
-    ),
-    Scenario(
-        "retryable", "every client attempt of the first GetObject per upload fails (500): SQS redelivers",
-        images=8, rules=(FaultRule(method="GET", error="InternalError", calls_per_key=1, key_prefix=SOURCE),),
-        visibility_s=6,
-    ),
-    Scenario(
-        "output-denied", "thumbnail writes denied (403 AccessDenied): retried, then dead-lettered with a code",
-        images=8, rules=(FaultRule(method="PUT", error="AccessDenied", key_prefix=THUMBS),), visibility_s=6,
-        # the handler treats a failed *output* write as retryable (STORAGE_ERROR): fixing the permission and
-        # retrying helps, unlike a bad input; ACCESS_DENIED would be the code of a denied source read
-        expect="dlq", expect_codes=frozenset({"ACCESS_DENIED", "STORAGE_ERROR"}),
-    ),
-    Scenario(
-        "fix-redrive", "writes denied -> DLQ; then the permission is fixed and the DLQ redriven: all complete",
-        images=8, rules=(FaultRule(method="PUT", error="AccessDenied", key_prefix=THUMBS),), fix_then_redrive=True,
-        visibility_s=6,
-    ),
-    Scenario(
-        "crash", "the runtime process SIGKILLed mid-batch: the whole batch comes back after the visibility timeout",
-        images=10, rules=(FaultRule(method="GET", delay_s=0.2, key_prefix=SOURCE),), action="kill-runtime",
-        visibility_s=6, burst_delay_s=2,
-    ),
-    Scenario(
-        "timeout", "the function times out (first two source reads stall 7 s, timeout 5 s)",
-        images=8, rules=(FaultRule(method="GET", delay_s=7.0, count=2, key_prefix=SOURCE),), function_timeout_s=5,
-        visibility_s=6,
-    ),
-    Scenario(
-        "visibility", "visibility timeout (2 s) shorter than processing (2.5 s per read) with two consumers",
-        images=4, rules=(FaultRule(method="GET", delay_s=2.5, key_prefix=SOURCE),), visibility_s=2,
-        max_receive_count=10, peer_consumer=True, settle_timeout_s=150.0,
-    ),
-    Scenario(
-        "restart", "the emulator restarted mid-run (no persistence in LocalStack core: state is lost)",
-        images=12, rules=(FaultRule(method="GET", delay_s=0.3, key_prefix=SOURCE),), action="restart-emulator",
-        expect="either",
-    ),
-)}
+SCENARIOS: dict[str, Scenario] = {
+    s.name: s
+    for s in (
+        Scenario(
+            "poison",
+            "poison inputs (corrupt, bomb, non-image, empty) mixed into normal traffic",
+            images=12,
+            poison=("corrupt", "bomb", "not_image", "empty", "corrupt", "bomb"),
+        ),
+        Scenario(
+            "s3-throttle",
+            "S3 GetObject throttled: 503 SlowDown on 30% of source reads",
+            images=16,
+            rules=(FaultRule(method="GET", error="SlowDown", rate=0.3, key_prefix=SOURCE),),
+        ),
+        Scenario(
+            "s3-500",
+            "S3 PutObject 500 InternalError on 30% of thumbnail writes",
+            images=16,
+            rules=(FaultRule(method="PUT", error="InternalError", rate=0.3, key_prefix=THUMBS),),
+        ),
+        Scenario(
+            "retryable",
+            "every client attempt of the first GetObject per upload fails (500): SQS redelivers",
+            images=8,
+            rules=(FaultRule(method="GET", error="InternalError", calls_per_key=1, key_prefix=SOURCE),),
+            visibility_s=6,
+        ),
+        Scenario(
+            "output-denied",
+            "thumbnail writes denied (403 AccessDenied): retried, then dead-lettered with a code",
+            images=8,
+            rules=(FaultRule(method="PUT", error="AccessDenied", key_prefix=THUMBS),),
+            visibility_s=6,
+            # the handler treats a failed *output* write as retryable (STORAGE_ERROR): fixing the permission and
+            # retrying helps, unlike a bad input; ACCESS_DENIED would be the code of a denied source read
+            expect="dlq",
+            expect_codes=frozenset({"ACCESS_DENIED", "STORAGE_ERROR"}),
+        ),
+        Scenario(
+            "fix-redrive",
+            "writes denied -> DLQ; then the permission is fixed and the DLQ redriven: all complete",
+            images=8,
+            rules=(FaultRule(method="PUT", error="AccessDenied", key_prefix=THUMBS),),
+            fix_then_redrive=True,
+            visibility_s=6,
+        ),
+        Scenario(
+            "crash",
+            "the runtime process SIGKILLed mid-batch: the whole batch comes back after the visibility timeout",
+            images=10,
+            rules=(FaultRule(method="GET", delay_s=0.2, key_prefix=SOURCE),),
+            action="kill-runtime",
+            visibility_s=6,
+            burst_delay_s=2,
+        ),
+        Scenario(
+            "timeout",
+            "the function times out (first two source reads stall 7 s, timeout 5 s)",
+            images=8,
+            rules=(FaultRule(method="GET", delay_s=7.0, count=2, key_prefix=SOURCE),),
+            function_timeout_s=5,
+            visibility_s=6,
+        ),
+        Scenario(
+            "visibility",
+            "visibility timeout (2 s) shorter than processing (2.5 s per read) with two consumers",
+            images=4,
+            rules=(FaultRule(method="GET", delay_s=2.5, key_prefix=SOURCE),),
+            visibility_s=2,
+            max_receive_count=10,
+            peer_consumer=True,
+            settle_timeout_s=150.0,
+        ),
+        Scenario(
+            "restart",
+            "the emulator restarted mid-run (no persistence in LocalStack core: state is lost)",
+            images=12,
+            rules=(FaultRule(method="GET", delay_s=0.3, key_prefix=SOURCE),),
+            action="restart-emulator",
+            expect="either",
+        ),
+    )
+}
 
 # `all` runs them in this order: the destructive restart last.
-ORDER = ("poison", "s3-throttle", "s3-500", "retryable", "output-denied", "fix-redrive", "crash", "timeout",
-         "visibility", "restart")
+ORDER = (
+    "poison",
+    "s3-throttle",
+    "s3-500",
+    "retryable",
+    "output-denied",
+    "fix-redrive",
+    "crash",
+    "timeout",
+    "visibility",
+    "restart",
+)
 
 
 def get(name: str) -> Scenario:

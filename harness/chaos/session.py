@@ -1,11 +1,12 @@
-"""A chaos session: the chaos stack resolved (deployed if asked or needed) and a fault proxy in its function's S3 path."""
+"""A chaos session: the chaos stack resolved (deployed if asked or needed), a fault proxy in its function's S3 path."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from harness.aws import client
 from harness.chaos import storage
@@ -20,8 +21,12 @@ from infra.deploy.outputs import StackOutputs
 # The chaos stack: short function timeout and visibility timeout (>= the timeout, as AWS requires for a mapping)
 # so that redeliveries happen within seconds; scenarios move them further with levers.
 CHAOS_STACK = "chaos"
-CHAOS_OVERRIDES: dict[str, Any] = {"function_timeout_s": 10, "visibility_timeout_s": 10, "batching_window_s": 1,
-                                   "max_receive_count": 3}
+CHAOS_OVERRIDES: dict[str, Any] = {
+    "function_timeout_s": 10,
+    "visibility_timeout_s": 10,
+    "batching_window_s": 1,
+    "max_receive_count": 3,
+}
 
 
 def read_outputs(settings: HarnessSettings, stack: str) -> StackOutputs | None:
@@ -58,13 +63,15 @@ class ChaosSession:
     def runtimes_dir(self) -> Path:
         return runtimes_dir(self.settings.home)
 
-    def __enter__(self) -> "ChaosSession":
+    def __enter__(self) -> ChaosSession:
         self.proxy = self._stack.enter_context(FaultProxy(self.settings.endpoint))
         # boto3 in the function reads AWS_ENDPOINT_URL_S3 before AWS_ENDPOINT_URL: only S3 goes through the proxy.
-        self._stack.enter_context(storage.function_env(
-            self.lam, self.target.function_name, {"AWS_ENDPOINT_URL_S3": self.proxy.endpoint}))
-        self.log(f"fault proxy {self.proxy.endpoint} -> {self.settings.endpoint} in {self.target.function_name}'s "
-                 f"S3 path")
+        self._stack.enter_context(
+            storage.function_env(self.lam, self.target.function_name, {"AWS_ENDPOINT_URL_S3": self.proxy.endpoint})
+        )
+        self.log(
+            f"fault proxy {self.proxy.endpoint} -> {self.settings.endpoint} in {self.target.function_name}'s S3 path"
+        )
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -84,8 +91,13 @@ class ChaosSession:
         storage.wait_function_updated(self.lam, self.target.function_name)
 
 
-def open_session(settings: HarnessSettings, *, stack: str = CHAOS_STACK, deploy_stack: bool = True,
-                 log: Callable[[str], None] = lambda line: None) -> ChaosSession:
+def open_session(
+    settings: HarnessSettings,
+    *,
+    stack: str = CHAOS_STACK,
+    deploy_stack: bool = True,
+    log: Callable[[str], None] = lambda line: None,
+) -> ChaosSession:
     """Resolve (deploying if asked or needed) the chaos stack and return a session (use it as a context manager)."""
     outputs = None if deploy_stack else read_outputs(settings, stack)
     if outputs is None:

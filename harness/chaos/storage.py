@@ -5,17 +5,18 @@ from __future__ import annotations
 import io
 import json
 import zipfile
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Mapping
+from typing import Any
 from urllib.parse import quote
 
 from botocore.exceptions import ClientError
 
-from harness.chaos.errors import ChaosError, PipelineUnavailable
-from harness.load.observe import PipelineTarget, parse_dlq_message
 from common.paths import HANDLERS_DIR
 from common.waiting import WaitTimeout, wait_until
+from harness.chaos.errors import ChaosError, PipelineUnavailable
+from harness.load.observe import PipelineTarget, parse_dlq_message
 from thumbnailer import contract
 
 UPDATE_TIMEOUT_S = 60.0
@@ -119,23 +120,38 @@ def peer_consumer(lam: Any, name: str, queue_arn: str) -> Iterator[str]:
         if _code(exc) != "ResourceNotFoundException":
             raise
     lam.create_function(
-        FunctionName=peer, Runtime=cfg["Runtime"], Role=cfg["Role"], Handler=cfg["Handler"],
-        Code={"ZipFile": handlers_zip()}, Timeout=cfg["Timeout"], MemorySize=cfg["MemorySize"],
+        FunctionName=peer,
+        Runtime=cfg["Runtime"],
+        Role=cfg["Role"],
+        Handler=cfg["Handler"],
+        Code={"ZipFile": handlers_zip()},
+        Timeout=cfg["Timeout"],
+        MemorySize=cfg["MemorySize"],
         Environment={"Variables": dict((cfg.get("Environment") or {}).get("Variables") or {})},
         Architectures=cfg.get("Architectures") or ["x86_64"],
     )
     uuid = ""
     try:
-        wait_until(lambda: lam.get_function_configuration(FunctionName=peer).get("State") == "Active",
-                   UPDATE_TIMEOUT_S, interval=0.2, what=f"peer function {peer} to be Active")
+        wait_until(
+            lambda: lam.get_function_configuration(FunctionName=peer).get("State") == "Active",
+            UPDATE_TIMEOUT_S,
+            interval=0.2,
+            what=f"peer function {peer} to be Active",
+        )
         created = lam.create_event_source_mapping(
-            FunctionName=peer, EventSourceArn=queue_arn, BatchSize=int(mapping.get("BatchSize", 10)),
+            FunctionName=peer,
+            EventSourceArn=queue_arn,
+            BatchSize=int(mapping.get("BatchSize", 10)),
             MaximumBatchingWindowInSeconds=int(mapping.get("MaximumBatchingWindowInSeconds", 0)),
             FunctionResponseTypes=list(mapping.get("FunctionResponseTypes", ["ReportBatchItemFailures"])),
         )
         uuid = created["UUID"]
-        wait_until(lambda: lam.get_event_source_mapping(UUID=uuid).get("State") == "Enabled",
-                   UPDATE_TIMEOUT_S, interval=0.2, what=f"peer mapping {uuid} to be Enabled")
+        wait_until(
+            lambda: lam.get_event_source_mapping(UUID=uuid).get("State") == "Enabled",
+            UPDATE_TIMEOUT_S,
+            interval=0.2,
+            what=f"peer mapping {uuid} to be Enabled",
+        )
         yield peer
     finally:
         if uuid:
@@ -183,11 +199,15 @@ def stack_presence(s3: Any, sqs: Any, lam: Any, target: PipelineTarget) -> Stack
     nx_queue = ("AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist")
     return StackPresence(
         input_bucket=exists(lambda: s3.head_bucket(Bucket=target.input_bucket), "404", "NoSuchBucket", "NotFound"),
-        queue=exists(lambda: sqs.get_queue_attributes(QueueUrl=target.queue_url, AttributeNames=["QueueArn"]),
-                     *nx_queue),
+        queue=exists(
+            lambda: sqs.get_queue_attributes(QueueUrl=target.queue_url, AttributeNames=["QueueArn"]), *nx_queue
+        ),
         dlq=exists(lambda: sqs.get_queue_attributes(QueueUrl=target.dlq_url, AttributeNames=["QueueArn"]), *nx_queue),
-        function=exists(lambda: lam.get_function_configuration(FunctionName=target.function_name),
-                        "ResourceNotFoundException") if target.function_name else False,
+        function=exists(
+            lambda: lam.get_function_configuration(FunctionName=target.function_name), "ResourceNotFoundException"
+        )
+        if target.function_name
+        else False,
     )
 
 
@@ -208,25 +228,40 @@ class DlqMessage:
     kind: str  # handler | redrive | unknown
 
 
-def receive_dlq(sqs: Any, target: PipelineTarget, *, visibility_s: int = 60, deadline_s: float = 60.0,
-                max_messages: int = 10_000) -> list[DlqMessage]:
+def receive_dlq(
+    sqs: Any, target: PipelineTarget, *, visibility_s: int = 60, deadline_s: float = 60.0, max_messages: int = 10_000
+) -> list[DlqMessage]:
     """Receive (and hide for `visibility_s`) every visible DLQ message; bounded by a deadline and a count."""
     out: list[DlqMessage] = []
     empty = [0]
 
     def drained() -> bool:
-        resp = sqs.receive_message(QueueUrl=target.dlq_url, MaxNumberOfMessages=10, WaitTimeSeconds=0,
-                                   VisibilityTimeout=visibility_s, AttributeNames=["All"],
-                                   MessageAttributeNames=["All"])
+        resp = sqs.receive_message(
+            QueueUrl=target.dlq_url,
+            MaxNumberOfMessages=10,
+            WaitTimeSeconds=0,
+            VisibilityTimeout=visibility_s,
+            AttributeNames=["All"],
+            MessageAttributeNames=["All"],
+        )
         batch = resp.get("Messages", [])
         empty[0] = 0 if batch else empty[0] + 1
         for m in batch:
-            parsed = parse_dlq_message(m["MessageId"], m.get("Body", ""), m.get("Attributes"),
-                                       m.get("MessageAttributes"), target.input_prefix)
+            parsed = parse_dlq_message(
+                m["MessageId"], m.get("Body", ""), m.get("Attributes"), m.get("MessageAttributes"), target.input_prefix
+            )
             first = parsed[0] if parsed else None
-            out.append(DlqMessage(m["MessageId"], m["ReceiptHandle"], m.get("Body", ""),
-                                  first.source_key if first else None, first.run_id if first else None,
-                                  first.code if first else "", first.kind if first else "unknown"))
+            out.append(
+                DlqMessage(
+                    m["MessageId"],
+                    m["ReceiptHandle"],
+                    m.get("Body", ""),
+                    first.source_key if first else None,
+                    first.run_id if first else None,
+                    first.code if first else "",
+                    first.kind if first else "unknown",
+                )
+            )
         return empty[0] >= 2 or len(out) >= max_messages
 
     try:
@@ -239,8 +274,10 @@ def receive_dlq(sqs: Any, target: PipelineTarget, *, visibility_s: int = 60, dea
 def release(sqs: Any, url: str, messages: list[DlqMessage]) -> None:
     """Make received messages visible again at once."""
     for i in range(0, len(messages), 10):
-        entries = [{"Id": str(n), "ReceiptHandle": m.receipt_handle, "VisibilityTimeout": 0}
-                   for n, m in enumerate(messages[i:i + 10])]
+        entries = [
+            {"Id": str(n), "ReceiptHandle": m.receipt_handle, "VisibilityTimeout": 0}
+            for n, m in enumerate(messages[i : i + 10])
+        ]
         if entries:
             sqs.change_message_visibility_batch(QueueUrl=url, Entries=entries)
 
@@ -248,7 +285,7 @@ def release(sqs: Any, url: str, messages: list[DlqMessage]) -> None:
 def delete(sqs: Any, url: str, messages: list[DlqMessage]) -> int:
     deleted = 0
     for i in range(0, len(messages), 10):
-        entries = [{"Id": str(n), "ReceiptHandle": m.receipt_handle} for n, m in enumerate(messages[i:i + 10])]
+        entries = [{"Id": str(n), "ReceiptHandle": m.receipt_handle} for n, m in enumerate(messages[i : i + 10])]
         if entries:
             resp = sqs.delete_message_batch(QueueUrl=url, Entries=entries)
             deleted += len(resp.get("Successful", []))
@@ -268,18 +305,31 @@ def original_body(message: DlqMessage, input_bucket: str) -> str:
             return original
         if isinstance(original, dict) and original:
             return json.dumps(original)
-        source: dict[str, Any] = (doc[contract.DLQ_SOURCE] if isinstance(doc, dict)
-                                  and isinstance(doc.get(contract.DLQ_SOURCE), dict) else {})
+        source: dict[str, Any] = (
+            doc[contract.DLQ_SOURCE] if isinstance(doc, dict) and isinstance(doc.get(contract.DLQ_SOURCE), dict) else {}
+        )
         bucket = source.get("bucket") or input_bucket
         key = source.get("key") or message.source_key
         if not key:
             raise ChaosError(
                 "REDRIVE_UNPARSEABLE", f"Expected a source key in DLQ message {message.message_id} but received none"
             )
-        return json.dumps({"Records": [{
-            "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1", "eventName": "ObjectCreated:Put",
-            "s3": {"bucket": {"name": bucket, "arn": f"arn:aws:s3:::{bucket}"}, "object": {"key": quote(key)}},
-        }]})
+        return json.dumps(
+            {
+                "Records": [
+                    {
+                        "eventVersion": "2.1",
+                        "eventSource": "aws:s3",
+                        "awsRegion": "us-east-1",
+                        "eventName": "ObjectCreated:Put",
+                        "s3": {
+                            "bucket": {"name": bucket, "arn": f"arn:aws:s3:::{bucket}"},
+                            "object": {"key": quote(key)},
+                        },
+                    }
+                ]
+            }
+        )
     return message.body
 
 
@@ -295,21 +345,33 @@ class RedriveResult:
     moved_keys: tuple[str, ...] = field(default=())
 
     def to_dict(self) -> dict[str, object]:
-        return {"moved": self.moved, "by_code": dict(self.by_code), "skipped": self.skipped,
-                "failed": list(self.failed)}
+        return {
+            "moved": self.moved,
+            "by_code": dict(self.by_code),
+            "skipped": self.skipped,
+            "failed": list(self.failed),
+        }
 
 
-def redrive(sqs: Any, target: PipelineTarget, *, run_id: str | None = None, codes: frozenset[str] = frozenset(),
-            dry_run: bool = False, deadline_s: float = 60.0, max_messages: int = 10_000) -> RedriveResult:
+def redrive(
+    sqs: Any,
+    target: PipelineTarget,
+    *,
+    run_id: str | None = None,
+    codes: frozenset[str] = frozenset(),
+    dry_run: bool = False,
+    deadline_s: float = 60.0,
+    max_messages: int = 10_000,
+) -> RedriveResult:
     """Move DLQ messages (optionally only one run's, only some error codes) back to the main queue.
 
     Send first, then delete: a crash in between leaves a duplicate (harmless, the handler is idempotent), never
     a loss. Messages that do not match the filters are made visible again.
     """
-    messages = receive_dlq(sqs, target, visibility_s=max(30, int(deadline_s)), deadline_s=deadline_s,
-                           max_messages=max_messages)
-    chosen = [m for m in messages
-              if (run_id is None or m.run_id == run_id) and (not codes or m.code in codes)]
+    messages = receive_dlq(
+        sqs, target, visibility_s=max(30, int(deadline_s)), deadline_s=deadline_s, max_messages=max_messages
+    )
+    chosen = [m for m in messages if (run_id is None or m.run_id == run_id) and (not codes or m.code in codes)]
     others = [m for m in messages if m not in chosen]
     by_code: dict[str, int] = {}
     moved: list[DlqMessage] = []
@@ -325,18 +387,27 @@ def redrive(sqs: Any, target: PipelineTarget, *, run_id: str | None = None, code
             except ChaosError:
                 failed.append(m.message_id)
                 continue
-            sqs.send_message(QueueUrl=target.queue_url, MessageBody=body, MessageAttributes={
-                "redriven-from": {"DataType": "String", "StringValue": m.message_id},
-                "redriven-code": {"DataType": "String", "StringValue": m.code or "-"},
-            })
+            sqs.send_message(
+                QueueUrl=target.queue_url,
+                MessageBody=body,
+                MessageAttributes={
+                    "redriven-from": {"DataType": "String", "StringValue": m.message_id},
+                    "redriven-code": {"DataType": "String", "StringValue": m.code or "-"},
+                },
+            )
             moved.append(m)
             by_code[m.code] = by_code.get(m.code, 0) + 1
         if not dry_run:
             delete(sqs, target.dlq_url, moved)
     finally:
         release(sqs, target.dlq_url, others + [m for m in chosen if dry_run or m not in moved])
-    return RedriveResult(len(moved), dict(sorted(by_code.items())), len(messages) - len(moved), tuple(failed),
-                         tuple(m.source_key or "" for m in moved))
+    return RedriveResult(
+        len(moved),
+        dict(sorted(by_code.items())),
+        len(messages) - len(moved),
+        tuple(failed),
+        tuple(m.source_key or "" for m in moved),
+    )
 
 
 def require(target: PipelineTarget) -> PipelineTarget:
@@ -355,14 +426,15 @@ def queue_max_receives(sqs: Any, url: str, count: int) -> Iterator[int]:
         raise ChaosError("NO_REDRIVE_POLICY", f"Expected queue {url} to have a RedrivePolicy but received none")
     policy = json.loads(raw)
     original = int(policy.get("maxReceiveCount", 0))
-    sqs.set_queue_attributes(QueueUrl=url, Attributes={
-        "RedrivePolicy": json.dumps({**policy, "maxReceiveCount": count})})
+    sqs.set_queue_attributes(
+        QueueUrl=url, Attributes={"RedrivePolicy": json.dumps({**policy, "maxReceiveCount": count})}
+    )
     try:
         yield count
     finally:
-        sqs.set_queue_attributes(QueueUrl=url, Attributes={"RedrivePolicy": json.dumps(
-            {**policy, "maxReceiveCount": original})})
-
+        sqs.set_queue_attributes(
+            QueueUrl=url, Attributes={"RedrivePolicy": json.dumps({**policy, "maxReceiveCount": original})}
+        )
 
 
 @contextmanager

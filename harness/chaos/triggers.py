@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Callable, Iterator
 
 from harness.chaos.proxy import Exchange, FaultProxy
 from harness.load.observe import PipelineTarget
@@ -25,8 +25,13 @@ class MidBatchTrigger:
     (given the number of complete uploads; used to require that a complete record is still in the in-flight batch,
     so the kill provably returns finished work)."""
 
-    def __init__(self, target: PipelineTarget, run_id: str, action: Callable[[], str],
-                 gate: Callable[[int], bool] = lambda completed: True) -> None:
+    def __init__(
+        self,
+        target: PipelineTarget,
+        run_id: str,
+        action: Callable[[], str],
+        gate: Callable[[int], bool] = lambda completed: True,
+    ) -> None:
         self._sources = target.run_prefix(run_id)
         self._outputs = tuple(target.output_stem(s, self._sources) for s in target.sizes)
         self._sizes = len(target.sizes)

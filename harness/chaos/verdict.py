@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping
 
 from harness.chaos.proxy import Exchange
 from harness.load.observe import UNPARSEABLE, Accounting, Outcome, PipelineTarget
@@ -80,8 +80,14 @@ def proxy_evidence(exchanges: Iterable[Exchange], target: PipelineTarget, run_id
             calls.setdefault(e.key, set()).add(e.invocation_id)
         if output and e.method == "PUT" and 200 <= e.status < 300 and e.body_sha256:
             writes.setdefault(e.key, []).append(e.body_sha256)
-    return ProxyEvidence(requests, dict(sorted(injected.items())), retries,
-                         {k: len(v) for k, v in calls.items()}, {k: tuple(v) for k, v in writes.items()}, errors)
+    return ProxyEvidence(
+        requests,
+        dict(sorted(injected.items())),
+        retries,
+        {k: len(v) for k, v in calls.items()},
+        {k: tuple(v) for k, v in writes.items()},
+        errors,
+    )
 
 
 @dataclass(frozen=True)
@@ -103,10 +109,17 @@ class Verdict:
 
     def to_dict(self) -> dict[str, object]:
         return {
-            "held": self.held, "expected": self.expected, "by_code": dict(self.by_code),
-            "lost": list(self.lost[:50]), "lost_count": len(self.lost), "no_reason": list(self.no_reason[:50]),
-            "nonidentical": list(self.nonidentical[:50]), "unexpected": list(self.unexpected[:50]),
-            "unexpected_count": len(self.unexpected), "conflicts": list(self.conflicts[:50]), "notes": list(self.notes),
+            "held": self.held,
+            "expected": self.expected,
+            "by_code": dict(self.by_code),
+            "lost": list(self.lost[:50]),
+            "lost_count": len(self.lost),
+            "no_reason": list(self.no_reason[:50]),
+            "nonidentical": list(self.nonidentical[:50]),
+            "unexpected": list(self.unexpected[:50]),
+            "unexpected_count": len(self.unexpected),
+            "conflicts": list(self.conflicts[:50]),
+            "notes": list(self.notes),
         }
 
 
@@ -137,7 +150,10 @@ def judge(accounting: Accounting, expectations: Iterable[Expectation], evidence:
     return Verdict(
         expected=len(wanted) or len(accounting.expected),
         by_code=dict(sorted(by_code.items())),
-        lost=tuple(lost), no_reason=tuple(no_reason),
+        lost=tuple(lost),
+        no_reason=tuple(no_reason),
         nonidentical=evidence.nonidentical if evidence else (),
-        unexpected=tuple(unexpected), conflicts=tuple(accounting.conflicts), notes=tuple(notes),
+        unexpected=tuple(unexpected),
+        conflicts=tuple(accounting.conflicts),
+        notes=tuple(notes),
     )

@@ -19,9 +19,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from common.waiting import wait_until  # noqa: E402
 from harness.aws import client  # noqa: E402
 from harness.settings import HarnessSettings  # noqa: E402
-from common.waiting import wait_until  # noqa: E402
 from tests.lambdas import create_function, unique_name  # noqa: E402
 
 FN = """
@@ -33,7 +33,8 @@ def handler(event, context):
     if event.get("sleep"):
         time.sleep(event["sleep"])
     for r in event.get("Records", []):
-        sqs.send_message(QueueUrl=os.environ["RESULTS_URL"], MessageBody=json.dumps({"sent": json.loads(r["body"])["sent"], "started": started}))
+        body = {"sent": json.loads(r["body"])["sent"], "started": started}
+        sqs.send_message(QueueUrl=os.environ["RESULTS_URL"], MessageBody=json.dumps(body))
     return {"pid": os.getpid()}
 """
 
@@ -59,6 +60,7 @@ def main() -> int:
     create_function(lam, name, FN, timeout=30, env={"RESULTS_URL": results_url})
     mapping = None
     try:
+
         def invoke(event: dict) -> tuple[float, dict, str]:
             t0 = time.perf_counter()
             r = lam.invoke(FunctionName=name, Payload=json.dumps(event).encode(), LogType="Tail")
@@ -68,16 +70,25 @@ def main() -> int:
         cold_ms, _, logs = invoke({})
         init = re.search(r"Init Duration: ([\d.]+) ms", logs)
         warm = [invoke({})[0] for _ in range(30)]
-        print(f"cold invoke (env start + boto3 import + invoke): {cold_ms:.0f} ms; "
-              f"Init Duration (spawn -> ready): {init.group(1) if init else '?'} ms")
-        print(f"warm invoke round trip (boto3 client -> LocalStack -> runtime): p50 {statistics.median(warm):.1f} ms, "
-              f"p95 {_pct(warm, 0.95):.1f} ms")
+        print(
+            f"cold invoke (env start + boto3 import + invoke): {cold_ms:.0f} ms; "
+            f"Init Duration (spawn -> ready): {init.group(1) if init else '?'} ms"
+        )
+        print(
+            f"warm invoke round trip (boto3 client -> LocalStack -> runtime): p50 {statistics.median(warm):.1f} ms, "
+            f"p95 {_pct(warm, 0.95):.1f} ms"
+        )
 
         crash = []
         for _ in range(3):
             _, first, _ = invoke({})
             box: dict[str, float] = {}
-            caller = threading.Thread(target=lambda: (invoke({"sleep": 20}), box.__setitem__("at", time.monotonic())))
+
+            def call(box: dict[str, float] = box) -> None:
+                invoke({"sleep": 20})
+                box["at"] = time.monotonic()
+
+            caller = threading.Thread(target=call)
             caller.start()
             time.sleep(0.3)  # let the handler start sleeping (measurement script, not a test)
             killed = time.monotonic()
@@ -99,13 +110,17 @@ def main() -> int:
         for _ in range(6):
             time.sleep(2.5)  # idle gap before each message
             sqs.send_message(QueueUrl=src_url, MessageBody=json.dumps({"sent": time.time()}))
-            msg = wait_until(lambda: sqs.receive_message(QueueUrl=results_url, WaitTimeSeconds=1).get("Messages"),
-                             30, what="result")[0]
+            msg = wait_until(
+                lambda: sqs.receive_message(QueueUrl=results_url, WaitTimeSeconds=1).get("Messages"), 30, what="result"
+            )[0]
             sqs.delete_message(QueueUrl=results_url, ReceiptHandle=msg["ReceiptHandle"])
             body = json.loads(msg["Body"])
             pickups.append((body["started"] - body["sent"]) * 1000)
-        print("first pickup after idle (send -> handler start): " + ", ".join(f"{p:.0f}" for p in pickups)
-              + f" ms; median {statistics.median(pickups):.0f} ms")
+        print(
+            "first pickup after idle (send -> handler start): "
+            + ", ".join(f"{p:.0f}" for p in pickups)
+            + f" ms; median {statistics.median(pickups):.0f} ms"
+        )
     finally:
         if mapping:
             lam.delete_event_source_mapping(UUID=mapping)

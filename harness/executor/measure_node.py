@@ -54,9 +54,15 @@ def measure(lam: Any, runtime: str) -> str:
     name = unique_name(f"measure-{runtime.replace('.', '')}")
     node = runtime.startswith("nodejs")
     files = {"index.js": NODE_FN} if node else {"app.py": PYTHON_FN}
-    lam.create_function(FunctionName=name, Runtime=runtime, Role=LAMBDA_ROLE,
-                        Handler="index.handler" if node else "app.handler", Code={"ZipFile": zip_sources(files)},
-                        Timeout=60, MemorySize=256)
+    lam.create_function(
+        FunctionName=name,
+        Runtime=runtime,
+        Role=LAMBDA_ROLE,
+        Handler="index.handler" if node else "app.handler",
+        Code={"ZipFile": zip_sources(files)},
+        Timeout=60,
+        MemorySize=256,
+    )
     wait_until(lambda: lam.get_function(FunctionName=name)["Configuration"]["State"] == "Active", 60, what=name)
 
     def invoke(event: dict) -> tuple[float, dict, str]:
@@ -78,8 +84,9 @@ def measure(lam: Any, runtime: str) -> str:
         for _ in range(3):
             _, warm_payload, _ = invoke({})
             box: dict[str, float] = {}
-            caller = threading.Thread(target=lambda box=box: (invoke({"sleep": 20}),
-                                                              box.__setitem__("at", time.monotonic())))
+            caller = threading.Thread(
+                target=lambda box=box: (invoke({"sleep": 20}), box.__setitem__("at", time.monotonic()))
+            )
             caller.start()
             time.sleep(0.5)  # let the handler start sleeping (measurement script, not a test)
             killed = time.monotonic()
@@ -89,10 +96,12 @@ def measure(lam: Any, runtime: str) -> str:
     finally:
         lam.delete_function(FunctionName=name)
     version = f" ({first['node']})" if node else ""
-    return (f"{runtime}{version}: cold invoke {cold_ms:.0f} ms (Init Duration {init.group(1) if init else '?'} ms); "
-            f"warm invoke p50 {statistics.median(warm):.1f} ms, p95 {_pct(warm, 0.95):.1f} ms ({ROUNDS} rounds); "
-            f"process exit -> Runtime.ExitError at the caller: {', '.join(f'{e:.0f}' for e in exits)} ms "
-            f"(invoke round trip included); SIGKILL -> ExitError: {', '.join(f'{k:.0f}' for k in kills)} ms")
+    return (
+        f"{runtime}{version}: cold invoke {cold_ms:.0f} ms (Init Duration {init.group(1) if init else '?'} ms); "
+        f"warm invoke p50 {statistics.median(warm):.1f} ms, p95 {_pct(warm, 0.95):.1f} ms ({ROUNDS} rounds); "
+        f"process exit -> Runtime.ExitError at the caller: {', '.join(f'{e:.0f}' for e in exits)} ms "
+        f"(invoke round trip included); SIGKILL -> ExitError: {', '.join(f'{k:.0f}' for k in kills)} ms"
+    )
 
 
 def main() -> int:

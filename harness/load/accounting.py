@@ -25,10 +25,12 @@ from harness.load.model import (
 from thumbnailer import contract
 
 
-def _explain(key: str, logs: Sequence[LogObservation], dlq: Sequence[DlqObservation],
-             complete: bool) -> Duplicate | None:
-    deliveries = {(ln.message_id, ln.receive_count) for ln in logs
-                  if ln.message_id is not None or ln.receive_count is not None}
+def _explain(
+    key: str, logs: Sequence[LogObservation], dlq: Sequence[DlqObservation], complete: bool
+) -> Duplicate | None:
+    deliveries = {
+        (ln.message_id, ln.receive_count) for ln in logs if ln.message_id is not None or ln.receive_count is not None
+    }
     message_ids = {ln.message_id for ln in logs if ln.message_id} | {d.message_id for d in dlq}
     n_deliveries = len(deliveries)
     conflict = complete and bool(dlq)
@@ -101,8 +103,17 @@ def account(
         msgs = dlq_by_key.get(key, [])
         lines = logs_by_key.get(key, [])
         enqueued = min((ln.sent_ms for ln in lines if ln.sent_ms), default=None)
-        deliveries = len({(ln.message_id, ln.receive_count) for ln in lines
-                          if ln.message_id is not None or ln.receive_count is not None}) if logs_read else None
+        deliveries = (
+            len(
+                {
+                    (ln.message_id, ln.receive_count)
+                    for ln in lines
+                    if ln.message_id is not None or ln.receive_count is not None
+                }
+            )
+            if logs_read
+            else None
+        )
         if complete:
             outcome, code = Outcome.COMPLETE, None
             if msgs:
@@ -123,15 +134,33 @@ def account(
             done = last.handler_start_ms + last.total_ms  # without logs: fetch + resize, output PUTs not included
         elif outcome is Outcome.DLQ:
             done = msgs[-1].sent_ms
-        outcomes.append(UploadOutcome(
-            key=key, outcome=outcome, dlq_code=code, sizes=tuple(sorted(sizes)), enqueued_ms=enqueued,
-            handler_start_ms=max(starts) if starts else None, done_ms=done,
-            resize_ms=last.resize_ms if last else None, total_ms=last.total_ms if last else None,
-            backend=last.backend if last else None, deliveries=deliveries,
-        ))
+        outcomes.append(
+            UploadOutcome(
+                key=key,
+                outcome=outcome,
+                dlq_code=code,
+                sizes=tuple(sorted(sizes)),
+                enqueued_ms=enqueued,
+                handler_start_ms=max(starts) if starts else None,
+                done_ms=done,
+                resize_ms=last.resize_ms if last else None,
+                total_ms=last.total_ms if last else None,
+                backend=last.backend if last else None,
+                deliveries=deliveries,
+            )
+        )
         dup = _explain(key, lines, msgs, complete)
         if dup is not None:
             duplicates.append(dup)
     strays = sorted((set(thumbs_by_key) | set(dlq_by_key)) - expected_set)
-    return Accounting(run_id, expected, tuple(outcomes), tuple(duplicates), tuple(strays), tuple(conflicts),
-                      tuple(partial), logs_read, tuple(notes))
+    return Accounting(
+        run_id,
+        expected,
+        tuple(outcomes),
+        tuple(duplicates),
+        tuple(strays),
+        tuple(conflicts),
+        tuple(partial),
+        logs_read,
+        tuple(notes),
+    )

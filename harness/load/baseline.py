@@ -1,12 +1,13 @@
-"""Raw resize throughput of one backend on N processes over the run's corpus (the denominator of pipeline efficiency)."""
+"""Raw resize throughput of one backend on N processes over the run's corpus (the denominator of efficiency)."""
 
 from __future__ import annotations
 
 import multiprocessing
 import time
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
-from typing import Any, Sequence
+from typing import Any
 
 from harness.load.errors import BASELINE_FAILED, LoadError
 
@@ -28,8 +29,9 @@ class Baseline:
         return asdict(self)
 
 
-def _worker(backend: str, bodies: Sequence[bytes], sizes: str, seconds: float,
-            start_at: float) -> tuple[int, int, float, float]:
+def _worker(
+    backend: str, bodies: Sequence[bytes], sizes: str, seconds: float, start_at: float
+) -> tuple[int, int, float, float]:
     """Runs in a fresh process: resize bodies round-robin from start_at for `seconds`; (ok, failed, busy_s, cpu_s)."""
     import sys
 
@@ -68,8 +70,14 @@ def _worker(backend: str, bodies: Sequence[bytes], sizes: str, seconds: float,
     return ok, failed, time.perf_counter() - t0, time.process_time() - c0
 
 
-def measure(backend: str, bodies: Sequence[bytes], *, processes: int, seconds: float = 10.0,
-            sizes: str = "large:1024x1024,small:256x256") -> Baseline:
+def measure(
+    backend: str,
+    bodies: Sequence[bytes],
+    *,
+    processes: int,
+    seconds: float = 10.0,
+    sizes: str = "large:1024x1024,small:256x256",
+) -> Baseline:
     """Resize the same inputs in `processes` fresh processes for `seconds` each, at the same time."""
     if not bodies:
         raise LoadError(BASELINE_FAILED, "Expected at least one corpus body for the resize baseline but received none")
@@ -80,11 +88,21 @@ def measure(backend: str, bodies: Sequence[bytes], *, processes: int, seconds: f
             futures = [pool.submit(_worker, backend, list(bodies), sizes, seconds, start_at) for _ in range(processes)]
             results = [f.result(timeout=seconds + 120) for f in futures]
     except Exception as exc:  # noqa: BLE001
-        raise LoadError(BASELINE_FAILED, f"resize baseline for {backend!r} failed: {type(exc).__name__}: {exc}") from exc
+        raise LoadError(
+            BASELINE_FAILED, f"resize baseline for {backend!r} failed: {type(exc).__name__}: {exc}"
+        ) from exc
     ok = sum(r[0] for r in results)
     failed = sum(r[1] for r in results)
     rate = sum((r[0] + r[1]) / r[2] for r in results if r[2] > 0)
     busy = sum(r[2] for r in results)
     cpu = sum(r[3] for r in results)
-    return Baseline(backend, processes, seconds, ok, failed, rate, 1000 * busy / max(1, ok + failed),
-                    1000 * cpu / max(1, ok + failed))
+    return Baseline(
+        backend,
+        processes,
+        seconds,
+        ok,
+        failed,
+        rate,
+        1000 * busy / max(1, ok + failed),
+        1000 * cpu / max(1, ok + failed),
+    )

@@ -11,8 +11,9 @@ from common.errors import CodedError
 from harness.load.progress import ProgressBar
 from harness.load.scenario import SCENARIOS_DIR, load_scenario
 
-DESCRIPTION = ("Load test the deployed pipeline with a scenario (benchmarks/scenarios/*.toml); "
-               "writes Markdown, JSON, PNG.")
+DESCRIPTION = (
+    "Load test the deployed pipeline with a scenario (benchmarks/scenarios/*.toml); writes Markdown, JSON, PNG."
+)
 
 
 def _err(text: str) -> None:
@@ -30,8 +31,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backend", action="append", choices=("pillow", "vips"), help="backend(s) to run (repeatable)")
     p.add_argument("--max-concurrency", type=int, dest="max_concurrency", help="event source MaximumConcurrency")
     p.add_argument("--batch-size", type=int, dest="batch_size", help="event source batch size")
-    p.add_argument("--baseline-seconds", type=float, dest="baseline_seconds",
-                   help="raw resize baseline length (0 = skip)")
+    p.add_argument(
+        "--baseline-seconds", type=float, dest="baseline_seconds", help="raw resize baseline length (0 = skip)"
+    )
     p.add_argument("--no-logs", action="store_true", help="do not read handler logs (timings from S3 metadata only)")
     p.add_argument("--stack", default="load", help="stack name to deploy/update (default: load)")
     p.add_argument("--out", type=Path, help="results folder (default benchmarks/results/load-<timestamp>/<scenario>)")
@@ -51,10 +53,15 @@ def run(args: argparse.Namespace) -> int:
         return 0 if args.list else 2
     try:
         scenario = load_scenario(args.scenario).with_overrides(
-            rate=args.rate, count=args.count, duration_s=args.duration_s, max_uploads=args.max_uploads,
+            rate=args.rate,
+            count=args.count,
+            duration_s=args.duration_s,
+            max_uploads=args.max_uploads,
             max_concurrency=args.max_concurrency,
-            batch_size=args.batch_size, baseline_seconds=args.baseline_seconds,
-            backends=tuple(args.backend) if args.backend else None, read_logs=False if args.no_logs else None,
+            batch_size=args.batch_size,
+            baseline_seconds=args.baseline_seconds,
+            backends=tuple(args.backend) if args.backend else None,
+            read_logs=False if args.no_logs else None,
         )
         settings = HarnessSettings.from_env()
         out = args.out or RESULTS_DIR / f"load-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}" / scenario.name
@@ -64,7 +71,10 @@ def run(args: argparse.Namespace) -> int:
         bars: dict[str, ProgressBar] = {}
         try:
             runner = LoadRun(
-                scenario, settings, out, stack_name=args.stack,
+                scenario,
+                settings,
+                out,
+                stack_name=args.stack,
                 on_progress=lambda b, p: bars.setdefault(b, ProgressBar(f"{scenario.name}/{b}"))(p),
                 on_phase=lambda text: _err(f"==> {text}"),
             )
@@ -82,9 +92,11 @@ def run(args: argparse.Namespace) -> int:
     for r in results:
         acc = r.summary["accounting"]
         e2e = r.summary["latency_ms"]["e2e"]
-        _err(f"==> {r.backend}: {acc['expected']} accepted, {acc['counts']}, lost {acc['lost']}, duplicates "
-             f"{acc['duplicates']} ({acc['unexplained_duplicates']} unexplained), invariant "
-             f"{'ok' if acc['invariant_holds'] else 'BROKEN'}; e2e p50 {e2e['p50']} ms; report {r.out_dir}/report.md")
+        _err(
+            f"==> {r.backend}: {acc['expected']} accepted, {acc['counts']}, lost {acc['lost']}, duplicates "
+            f"{acc['duplicates']} ({acc['unexplained_duplicates']} unexplained), invariant "
+            f"{'ok' if acc['invariant_holds'] else 'BROKEN'}; e2e p50 {e2e['p50']} ms; report {r.out_dir}/report.md"
+        )
         failed = failed or not acc["invariant_holds"] or acc["lost"] > 0
     _err(f"==> done in {time.monotonic() - t0:.0f} s: {out}")
     return 1 if failed else 0

@@ -42,7 +42,12 @@ class Corpus:
     def describe(self) -> list[dict[str, object]]:
         total = sum(w for _, w, _ in self.groups)
         return [
-            {"pattern": p, "weight": w / total, "files": len(items), "mean_bytes": sum(i.size for i in items) // len(items)}
+            {
+                "pattern": p,
+                "weight": w / total,
+                "files": len(items),
+                "mean_bytes": sum(i.size for i in items) // len(items),
+            }
             for p, w, items in self.groups
         ]
 
@@ -54,8 +59,10 @@ def _content_type(path: Path) -> str:
 def load_corpus(root: Path, mix: tuple[tuple[str, float], ...], *, max_file_bytes: int = 64 * 1024 * 1024) -> Corpus:
     """Match each (glob pattern, weight) under root; every pattern must match at least one file."""
     if not root.is_dir():
-        raise LoadError(CORPUS_NOT_FOUND, f"Expected a corpus directory for corpus.dir but received {str(root)!r} "
-                                          "(generate it with `make fixtures`)")
+        raise LoadError(
+            CORPUS_NOT_FOUND,
+            f"Expected a corpus directory for corpus.dir but received {str(root)!r} (generate it with `make fixtures`)",
+        )
     cache: dict[Path, CorpusItem] = {}
     groups = []
     for pattern, weight in mix:
@@ -69,7 +76,9 @@ def load_corpus(root: Path, mix: tuple[tuple[str, float], ...], *, max_file_byte
                 cache[path] = CorpusItem(path.relative_to(root).as_posix(), path.read_bytes(), _content_type(path))
             items.append(cache[path])
         if not items:
-            raise LoadError(CORPUS_EMPTY, f"Expected at least one file for corpus.mix pattern {pattern!r} under "
-                                          f"{root} but received none")
+            raise LoadError(
+                CORPUS_EMPTY,
+                f"Expected at least one file for corpus.mix pattern {pattern!r} under {root} but received none",
+            )
         groups.append((pattern, weight, tuple(items)))
     return Corpus(root, tuple(groups))

@@ -11,9 +11,10 @@ import os
 import resource
 import threading
 import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 from harness.runtimes import read_records, runtimes_dir
 
@@ -83,8 +84,9 @@ def cpu_reader(home: Path, clock: Callable[[], float] = time.time) -> Callable[[
     def read() -> CpuReading:
         epid = emulator_pid()
         runtimes = tuple((pid, cpu) for pid in runtime_pids() if (cpu := process_cpu_s(pid)) is not None)
-        return CpuReading(clock() * 1000, process_cpu_s(epid) if epid is not None else None, runtimes,
-                          self_cpu_s(), machine_busy_s())
+        return CpuReading(
+            clock() * 1000, process_cpu_s(epid) if epid is not None else None, runtimes, self_cpu_s(), machine_busy_s()
+        )
 
     return read
 
@@ -114,7 +116,7 @@ class CpuSampler:
             if self._stop.wait(self.interval_s):
                 break
 
-    def start(self) -> "CpuSampler":
+    def start(self) -> CpuSampler:
         self._thread = threading.Thread(target=self._run, name="load-cpu-sampler", daemon=True)
         self._thread.start()
         return self
@@ -127,7 +129,7 @@ class CpuSampler:
             self.read_once()  # a closing reading, so a window ending after the last tick still has one
         return self.readings
 
-    def __enter__(self) -> "CpuSampler":
+    def __enter__(self) -> CpuSampler:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -166,7 +168,7 @@ def window_usage(readings: Sequence[CpuReading], start_ms: float, end_ms: float)
     before, after = rs[i0], rs[i1]
     at_start = dict(before.runtimes_s)
     last_seen: dict[int, float] = {}
-    for r in rs[i0:i1 + 1]:
+    for r in rs[i0 : i1 + 1]:
         last_seen.update(r.runtimes_s)
     runtime_deltas = [max(0.0, cpu - at_start.get(pid, 0.0)) for pid, cpu in last_seen.items()]
     return CpuUsage(
@@ -202,8 +204,12 @@ def breakdown(usage: CpuUsage, completed: int, resize_cpu_ms: float | None, core
         "window_s": usage.wall_s,
         "completed": completed,
         "cores": cores,
-        "cpu_s": {"emulator": usage.emulator_s, "runtimes": usage.runtimes_s, "harness": usage.harness_s,
-                  "machine_busy": usage.machine_busy_s},
+        "cpu_s": {
+            "emulator": usage.emulator_s,
+            "runtimes": usage.runtimes_s,
+            "harness": usage.harness_s,
+            "machine_busy": usage.machine_busy_s,
+        },
         "runtime_processes": usage.runtime_processes,
         "per_image_ms": {
             "resize_raw": resize_cpu_ms,
@@ -215,7 +221,8 @@ def breakdown(usage: CpuUsage, completed: int, resize_cpu_ms: float | None, core
             "machine_busy": machine,
         },
         "other_share": None if machine is None or machine <= 0 else max(0.0, machine - ours) / machine,
-        "utilisation": None if usage.machine_busy_s is None or usage.wall_s <= 0
+        "utilisation": None
+        if usage.machine_busy_s is None or usage.wall_s <= 0
         else usage.machine_busy_s / (cores * usage.wall_s),
     }
     # share of the N cores the pipeline and this harness actually used in the window (the rest: idle or neighbours)
@@ -230,8 +237,14 @@ def breakdown(usage: CpuUsage, completed: int, resize_cpu_ms: float | None, core
     return out
 
 
-def summarize_cpu(readings: Sequence[CpuReading], start_ms: float | None, end_ms: float | None, completed: int,
-                  resize_cpu_ms: float | None, cores: int) -> Mapping[str, Any]:
+def summarize_cpu(
+    readings: Sequence[CpuReading],
+    start_ms: float | None,
+    end_ms: float | None,
+    completed: int,
+    resize_cpu_ms: float | None,
+    cores: int,
+) -> Mapping[str, Any]:
     """The report's `cpu` section ({} when there are no readings or no busy window)."""
     if start_ms is None or end_ms is None or completed <= 0:
         return {}

@@ -1,12 +1,13 @@
-"""Open-loop upload generator: each upload is sent at its due time whatever the pipeline does, bounded in count and time."""
+"""Open-loop upload generator: each upload is sent at its due time, whatever the pipeline does; bounded in count/time."""
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Callable, Mapping, Protocol, Sequence
+from typing import Protocol
 
 from harness.load.corpus import CorpusItem
 from thumbnailer.contract import META_RUN_ID
@@ -116,7 +117,9 @@ def generate(
     def report() -> None:
         if on_progress is not None:
             with lock:
-                snapshot = Progress(len(offsets), counts["started"], counts["accepted"], counts["failed"], clock() - start)
+                snapshot = Progress(
+                    len(offsets), counts["started"], counts["accepted"], counts["failed"], clock() - start
+                )
             on_progress(snapshot)
 
     def send(seq: int, due: float) -> None:
@@ -129,8 +132,9 @@ def generate(
         try:
             etag = uploader.put(key, item.body, metadata, item.content_type)
         except Exception as exc:  # noqa: BLE001 - a failed upload is data, not a crash
-            rec = UploadRecord(seq, key, item.name, item.size, due * 1000, begun * 1000, None, None,
-                               _error_code(exc), str(exc)[:300])
+            rec = UploadRecord(
+                seq, key, item.name, item.size, due * 1000, begun * 1000, None, None, _error_code(exc), str(exc)[:300]
+            )
             with lock:
                 counts["failed"] += 1
         else:
@@ -158,8 +162,14 @@ def generate(
     for seq, rec in enumerate(records):
         if rec is None:
             item = items[seq]
-            records[seq] = UploadRecord(seq, upload_key(input_prefix, run_id, seq, item), item.name, item.size,
-                                        (start + offsets[seq]) * 1000, error_code="LOAD_NOT_SENT",
-                                        error=stopped or "not dispatched")
+            records[seq] = UploadRecord(
+                seq,
+                upload_key(input_prefix, run_id, seq, item),
+                item.name,
+                item.size,
+                (start + offsets[seq]) * 1000,
+                error_code="LOAD_NOT_SENT",
+                error=stopped or "not dispatched",
+            )
     report()
     return GenerationResult(run_id, tuple(r for r in records if r is not None), start * 1000, clock() * 1000, stopped)

@@ -52,14 +52,21 @@ class PipelineTarget:
         if isinstance(outputs, PipelineTarget):
             return outputs
         if isinstance(outputs, StackOutputs):
-            return cls(input_bucket=outputs.input_bucket, output_bucket=outputs.output_bucket,
-                       queue_url=outputs.queue_url, dlq_url=outputs.dlq_url, function_name=outputs.function_name,
-                       input_prefix=outputs.input_prefix, output_prefix=outputs.output_prefix,
-                       sizes=outputs.size_names)
+            return cls(
+                input_bucket=outputs.input_bucket,
+                output_bucket=outputs.output_bucket,
+                queue_url=outputs.queue_url,
+                dlq_url=outputs.dlq_url,
+                function_name=outputs.function_name,
+                input_prefix=outputs.input_prefix,
+                output_prefix=outputs.output_prefix,
+                sizes=outputs.size_names,
+            )
         missing = [k for k in ("input_bucket", "queue_url", "dlq_url") if not outputs.get(k)]
         if missing:
-            raise LoadError(OUTPUTS_INVALID, f"Expected deploy outputs with {missing} but received keys "
-                                             f"{sorted(outputs)}")
+            raise LoadError(
+                OUTPUTS_INVALID, f"Expected deploy outputs with {missing} but received keys {sorted(outputs)}"
+            )
         sizes_raw = outputs.get("sizes") or "large,small"
         if isinstance(sizes_raw, str):
             sizes = tuple(part.split(":")[0].strip() for part in sizes_raw.split(",") if part.strip())

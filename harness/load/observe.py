@@ -41,10 +41,30 @@ from harness.load.storage import AwsProbe
 from harness.load.wire import parse_dlq_message, parse_log_line, parse_timestamp_ms, run_id_of_key
 
 __all__ = [
-    "REDRIVEN", "UNPARSEABLE", "Accounting", "DlqObservation", "Duplicate", "LogObservation", "Outcome",
-    "PipelineProbe", "PipelineTarget", "QueueDepths", "Sample", "Sampler", "TargetLike", "ThumbnailObservation",
-    "UploadOutcome", "account", "collect", "environment_counter", "make_probe", "parse_dlq_message",
-    "parse_log_line", "parse_timestamp_ms", "run_id_of_key", "settle"
+    "REDRIVEN",
+    "UNPARSEABLE",
+    "Accounting",
+    "DlqObservation",
+    "Duplicate",
+    "LogObservation",
+    "Outcome",
+    "PipelineProbe",
+    "PipelineTarget",
+    "QueueDepths",
+    "Sample",
+    "Sampler",
+    "TargetLike",
+    "ThumbnailObservation",
+    "UploadOutcome",
+    "account",
+    "collect",
+    "environment_counter",
+    "make_probe",
+    "parse_dlq_message",
+    "parse_log_line",
+    "parse_timestamp_ms",
+    "run_id_of_key",
+    "settle",
 ]
 
 
@@ -79,8 +99,17 @@ def collect(
             note = f"logs not read: {type(exc).__name__}: {exc}"[:300]
     acc = account(run_id, expected_keys, probe.target, thumbs, dlq, logs)
     if note:
-        acc = Accounting(acc.run_id, acc.expected, acc.outcomes, acc.duplicates, acc.strays, acc.conflicts,
-                         acc.partial, acc.logs_read, acc.notes + (note,))
+        acc = Accounting(
+            acc.run_id,
+            acc.expected,
+            acc.outcomes,
+            acc.duplicates,
+            acc.strays,
+            acc.conflicts,
+            acc.partial,
+            acc.logs_read,
+            acc.notes + (note,),
+        )
     return acc
 
 

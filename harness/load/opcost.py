@@ -8,9 +8,10 @@ import argparse
 import secrets
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from common.paths import ROOT
 from harness.load.cpu import process_cpu_s, self_cpu_s
@@ -30,8 +31,14 @@ class OpCost:
     wall_ms: float
 
 
-def measure_op(label: str, op: Callable[[int], Any], calls: int, emulator_cpu: Callable[[], float | None],
-               own_cpu: Callable[[], float] = self_cpu_s, clock: Callable[[], float] = time.perf_counter) -> OpCost:
+def measure_op(
+    label: str,
+    op: Callable[[int], Any],
+    calls: int,
+    emulator_cpu: Callable[[], float | None],
+    own_cpu: Callable[[], float] = self_cpu_s,
+    clock: Callable[[], float] = time.perf_counter,
+) -> OpCost:
     """Run op(0..calls-1) back to back; CPU deltas of the emulator process and of this process, per call."""
     e0, c0, t0 = emulator_cpu(), own_cpu(), clock()
     for i in range(calls):
@@ -63,13 +70,19 @@ def measure_all(settings: HarnessSettings, body: bytes, calls: int = 30) -> list
         ("idle 50 ms (background: pollers)", lambda i: time.sleep(0.05)),
         (f"S3 PutObject {len(body) / 1e6:.1f} MB", lambda i: s3.put_object(Bucket=name, Key=f"in/{i}", Body=body)),
         (f"S3 GetObject {len(body) / 1e6:.1f} MB", lambda i: s3.get_object(Bucket=name, Key=f"in/{i}")["Body"].read()),
-        (f"S3 PutObject {len(thumb) / 1e3:.0f} kB + metadata", lambda i: s3.put_object(
-            Bucket=name, Key=f"out/{i}", Body=thumb, Metadata={META_RUN_ID: "x" * 30, META_RESIZE_MS: "12.5"})),
+        (
+            f"S3 PutObject {len(thumb) / 1e3:.0f} kB + metadata",
+            lambda i: s3.put_object(
+                Bucket=name, Key=f"out/{i}", Body=thumb, Metadata={META_RUN_ID: "x" * 30, META_RESIZE_MS: "12.5"}
+            ),
+        ),
         ("S3 HeadObject", lambda i: s3.head_object(Bucket=name, Key=f"in/{i}")),
         ("SQS SendMessage 1.5 kB", lambda i: sqs.send_message(QueueUrl=queue, MessageBody="x" * 1500)),
         ("SQS ReceiveMessage + DeleteMessage", receive_delete),
-        ("SQS GetQueueAttributes (a depth read)", lambda i: sqs.get_queue_attributes(
-            QueueUrl=queue, AttributeNames=["All"])),
+        (
+            "SQS GetQueueAttributes (a depth read)",
+            lambda i: sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["All"]),
+        ),
     ]
     try:
         return [measure_op(label, op, calls, emu) for label, op in ops]

@@ -24,8 +24,9 @@ class ProgressBar:
     at most every `log_interval_s` and once when the last upload is done. Safe to call from several threads.
     """
 
-    def __init__(self, label: str, stream: TextIO | None = None, *, hz: float = 5.0,
-                 log_interval_s: float = 10.0) -> None:
+    def __init__(
+        self, label: str, stream: TextIO | None = None, *, hz: float = 5.0, log_interval_s: float = 10.0
+    ) -> None:
         self.label = label
         file = stream if stream is not None else sys.stderr
         self.console = Console(file=file, highlight=False)
@@ -40,7 +41,10 @@ class ProgressBar:
             TextColumn("ok {task.fields[ok]} failed {task.fields[failed]}", markup=False),
             TextColumn("{task.fields[rate]:.1f}/s", markup=False),
             TextColumn("{task.fields[elapsed]:.0f}s", markup=False),
-            console=self.console, auto_refresh=self.tty, refresh_per_second=hz, transient=False,
+            console=self.console,
+            auto_refresh=self.tty,
+            refresh_per_second=hz,
+            transient=False,
         )
         self._task: TaskID | None = None
         self._lock = threading.Lock()
@@ -59,8 +63,15 @@ class ProgressBar:
                 self._task = self._bar.add_task(self.label, total=p.planned, ok=0, failed=0, rate=0.0, elapsed=0.0)
                 if self.tty:
                     self._bar.start()
-            self._bar.update(self._task, total=p.planned, completed=done, ok=p.accepted, failed=p.failed, rate=rate,
-                             elapsed=p.elapsed_s)
+            self._bar.update(
+                self._task,
+                total=p.planned,
+                completed=done,
+                ok=p.accepted,
+                failed=p.failed,
+                rate=rate,
+                elapsed=p.elapsed_s,
+            )
             if self.tty:
                 if final:
                     self._close()

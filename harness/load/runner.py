@@ -52,8 +52,9 @@ def deploy_stack(settings: HarnessSettings, stack_name: str, overrides: Mapping[
     try:
         from harness.deployment import deploy_for_harness
     except ImportError as exc:
-        raise LoadError(STACK_UNAVAILABLE, f"Expected infra.deploy to deploy the stack but received ImportError: "
-                                           f"{exc}") from exc
+        raise LoadError(
+            STACK_UNAVAILABLE, f"Expected infra.deploy to deploy the stack but received ImportError: {exc}"
+        ) from exc
     result = deploy_for_harness(settings, stack_name, "default", overrides)
     assert result.outputs is not None  # a deploy always reports its outputs
     return result.outputs
@@ -90,7 +91,8 @@ class LoadRun:
         results = [self.run_backend(b) for b in self.scenario.backends]
         if len(results) > 1:
             (self.out_root / "compare.md").write_text(
-                report_mod.comparison_markdown([r.summary for r in results]), encoding="utf-8")
+                report_mod.comparison_markdown([r.summary for r in results]), encoding="utf-8"
+            )
         return results
 
     def overrides(self, backend: str) -> dict[str, Any]:
@@ -115,12 +117,21 @@ class LoadRun:
         out_dir.mkdir(parents=True, exist_ok=True)
         probe = AwsProbe.for_target(target, self.settings)
         uploader = S3Uploader.for_target(target, self.settings, sc.concurrency)
-        sampler = Sampler(probe, interval_s=sc.sample_interval_s, environments=environment_counter(self.settings),
-                          max_duration_s=sc.duration_s + sc.drain_timeout_s + 600)
-        cpu_sampler = CpuSampler(cpu_reader(Path(self.settings.home)), interval_s=0.25,
-                                 max_duration_s=sc.duration_s + sc.drain_timeout_s + 600)
-        self._phase(f"run {run_id}: {len(offsets)} uploads planned over {offsets[-1] if offsets else 0:.1f} s "
-                    f"({sc.profile.kind}, base rate {sc.profile.rate}/s)")
+        sampler = Sampler(
+            probe,
+            interval_s=sc.sample_interval_s,
+            environments=environment_counter(self.settings),
+            max_duration_s=sc.duration_s + sc.drain_timeout_s + 600,
+        )
+        cpu_sampler = CpuSampler(
+            cpu_reader(Path(self.settings.home)),
+            interval_s=0.25,
+            max_duration_s=sc.duration_s + sc.drain_timeout_s + 600,
+        )
+        self._phase(
+            f"run {run_id}: {len(offsets)} uploads planned over {offsets[-1] if offsets else 0:.1f} s "
+            f"({sc.profile.kind}, base rate {sc.profile.rate}/s)"
+        )
         processes = cores()  # raw resize on the same cores, one single-threaded process per core
         distinct = list({i.name: i.body for i in items}.values())[:200]
         sizes = outputs.sizes
@@ -129,8 +140,9 @@ class LoadRun:
 
         def run_baseline(when: str) -> None:
             if self.baseline and sc.baseline_seconds > 0:
-                self._phase(f"raw resize baseline ({when}): {backend}, {processes} processes, "
-                            f"{sc.baseline_seconds:.0f} s")
+                self._phase(
+                    f"raw resize baseline ({when}): {backend}, {processes} processes, {sc.baseline_seconds:.0f} s"
+                )
                 try:
                     b = measure(backend, distinct, processes=processes, seconds=sc.baseline_seconds, sizes=sizes)
                 except LoadError as exc:  # a failed baseline must not cost the run's observations
@@ -149,45 +161,79 @@ class LoadRun:
         cpu_sampler.start()
         try:
             generation: GenerationResult = generate(
-                run_id, offsets, items, uploader, input_prefix=target.input_prefix, concurrency=sc.concurrency,
-                max_duration_s=sc.duration_s + 5.0, cancel=self.cancel,
+                run_id,
+                offsets,
+                items,
+                uploader,
+                input_prefix=target.input_prefix,
+                concurrency=sc.concurrency,
+                max_duration_s=sc.duration_s + 5.0,
+                cancel=self.cancel,
                 on_progress=on_progress,
             )
             t_settle = time.monotonic()
-            self._phase(f"uploads done ({len(generation.accepted)} accepted); waiting for the pipeline to settle "
-                        f"(at most {sc.drain_timeout_s:.0f} s)")
+            self._phase(
+                f"uploads done ({len(generation.accepted)} accepted); waiting for the pipeline to settle "
+                f"(at most {sc.drain_timeout_s:.0f} s)"
+            )
             # settle polls at the sampling period: each SQS depth read costs the emulator CPU (see report "cpu")
-            settled = settle(run_id, target, generation.expected_keys, timeout=sc.drain_timeout_s, probe=probe,
-                             dlq_baseline=dlq_baseline, interval=max(0.5, sc.sample_interval_s))
+            settled = settle(
+                run_id,
+                target,
+                generation.expected_keys,
+                timeout=sc.drain_timeout_s,
+                probe=probe,
+                dlq_baseline=dlq_baseline,
+                interval=max(0.5, sc.sample_interval_s),
+            )
             settle_s = time.monotonic() - t_settle
         finally:
             samples = sampler.stop()
             cpu_readings = cpu_sampler.stop()
         self._phase("collecting outcomes (S3 metadata, DLQ, logs)")
         t_collect = time.monotonic()
-        accounting = collect(run_id, target, generation.expected_keys, probe=probe, since_ms=since_ms,
-                             read_logs=sc.read_logs)
+        accounting = collect(
+            run_id, target, generation.expected_keys, probe=probe, since_ms=since_ms, read_logs=sc.read_logs
+        )
         collect_s = time.monotonic() - t_collect
         loadavg_end = os.getloadavg()[0]
         run_baseline("after")
         base = None
         if baselines:
             # the same resize work measured just before and just after the run; the mean damps neighbours' noise
-            base = {**baselines[-1], "when": "mean of before/after",
-                    "images_per_s": sum(b["images_per_s"] for b in baselines) / len(baselines),
-                    "cpu_ms_per_image": _mean([b.get("cpu_ms_per_image") for b in baselines]),
-                    "runs": baselines}
+            base = {
+                **baselines[-1],
+                "when": "mean of before/after",
+                "images_per_s": sum(b["images_per_s"] for b in baselines) / len(baselines),
+                "cpu_ms_per_image": _mean([b.get("cpu_ms_per_image") for b in baselines]),
+                "runs": baselines,
+            }
         summary = report_mod.summarize(
-            scenario={**asdict(sc), "profile": asdict(sc.profile)}, backend=backend, generation=generation,
-            accounting=accounting, samples=samples, baseline=base, settled=settled, sizes=target.sizes,
-            cpu_readings=cpu_readings, cores=processes,
-            extra={"target": asdict(target), "overrides": overrides, "cores": cores(),
-                   "settle_s": settle_s, "collect_s": collect_s, "sampler_errors": sampler.errors,
-                   "cpu_sampler_errors": cpu_sampler.errors,
-                   "corpus": corpus.describe(),
-                   "loadavg_1m": {"start": loadavg_start, "end": loadavg_end}, "baseline_errors": baseline_errors},
+            scenario={**asdict(sc), "profile": asdict(sc.profile)},
+            backend=backend,
+            generation=generation,
+            accounting=accounting,
+            samples=samples,
+            baseline=base,
+            settled=settled,
+            sizes=target.sizes,
+            cpu_readings=cpu_readings,
+            cores=processes,
+            extra={
+                "target": asdict(target),
+                "overrides": overrides,
+                "cores": cores(),
+                "settle_s": settle_s,
+                "collect_s": collect_s,
+                "sampler_errors": sampler.errors,
+                "cpu_sampler_errors": cpu_sampler.errors,
+                "corpus": corpus.describe(),
+                "loadavg_1m": {"start": loadavg_start, "end": loadavg_end},
+                "baseline_errors": baseline_errors,
+            },
         )
         files = report_mod.write(summary, out_dir)
         (out_dir / "uploads.jsonl").write_text(
-            "\n".join(json.dumps(asdict(r)) for r in generation.records) + "\n", encoding="utf-8")
+            "\n".join(json.dumps(asdict(r)) for r in generation.records) + "\n", encoding="utf-8"
+        )
         return RunResult(backend, summary, out_dir, files)

@@ -5,12 +5,13 @@ from __future__ import annotations
 import math
 import random
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
-from harness.load.errors import SCENARIO_INVALID, SCENARIO_NOT_FOUND, LoadError
 from common.paths import ROOT
+from harness.load.errors import SCENARIO_INVALID, SCENARIO_NOT_FOUND, LoadError
 
 SCENARIOS_DIR = ROOT / "benchmarks" / "scenarios"
 PROFILE_KINDS = ("constant", "step", "spike")
@@ -92,14 +93,16 @@ class Scenario:
         limit = min(self.max_uploads, self.count) if self.count is not None else self.max_uploads
         return arrival_offsets(self.profile, self.duration_s, limit, self.arrivals, self.seed)
 
-    def with_overrides(self, **changes: Any) -> "Scenario":
+    def with_overrides(self, **changes: Any) -> Scenario:
         clean = {k: v for k, v in changes.items() if v is not None}
         if "rate" in clean:
             clean["profile"] = replace(self.profile, rate=float(clean.pop("rate")))
         return validate(replace(self, **clean))
 
 
-def arrival_offsets(profile: Profile, duration_s: float, limit: int, arrivals: str = "uniform", seed: int = 1) -> list[float]:
+def arrival_offsets(
+    profile: Profile, duration_s: float, limit: int, arrivals: str = "uniform", seed: int = 1
+) -> list[float]:
     """Due times of uploads under `profile`: uniform spacing (deterministic) or a seeded Poisson process."""
     offsets: list[float] = []
     rng = random.Random(seed)
@@ -126,8 +129,16 @@ def arrival_offsets(profile: Profile, duration_s: float, limit: int, arrivals: s
     return offsets
 
 
-def _number(table: Mapping[str, Any], key: str, default: float, what: str, *, minimum: float = 0.0,
-            strict: bool = False, maximum: float = math.inf) -> float:
+def _number(
+    table: Mapping[str, Any],
+    key: str,
+    default: float,
+    what: str,
+    *,
+    minimum: float = 0.0,
+    strict: bool = False,
+    maximum: float = math.inf,
+) -> float:
     value = table.get(key, default)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise _invalid(what, "a number", value)
@@ -137,8 +148,15 @@ def _number(table: Mapping[str, Any], key: str, default: float, what: str, *, mi
     return float(value)
 
 
-def _integer(table: Mapping[str, Any], key: str, default: int | None, what: str, *, minimum: int = 1,
-             maximum: int = MAX_UPLOADS_LIMIT) -> int | None:
+def _integer(
+    table: Mapping[str, Any],
+    key: str,
+    default: int | None,
+    what: str,
+    *,
+    minimum: int = 1,
+    maximum: int = MAX_UPLOADS_LIMIT,
+) -> int | None:
     value = table.get(key, default)
     if value is None:
         return None
@@ -215,8 +233,9 @@ def parse_scenario(data: Mapping[str, Any], name: str) -> Scenario:
         max_concurrency=None if max_conc == "cores" else max_conc,
         batch_size=_integer(pipeline, "batch_size", None, "pipeline.batch_size", maximum=10_000),
         sample_interval_s=_number(observe, "sample_interval_s", 1.0, "observe.sample_interval_s", minimum=0.05),
-        drain_timeout_s=_number(observe, "drain_timeout_s", 300.0, "observe.drain_timeout_s", strict=True,
-                                maximum=MAX_DURATION_LIMIT_S),
+        drain_timeout_s=_number(
+            observe, "drain_timeout_s", 300.0, "observe.drain_timeout_s", strict=True, maximum=MAX_DURATION_LIMIT_S
+        ),
         baseline_seconds=_number(observe, "baseline_seconds", 10.0, "observe.baseline_seconds"),
         read_logs=read_logs,
     )
@@ -243,8 +262,10 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
         path = SCENARIOS_DIR / f"{name_or_path}.toml"
     if not path.is_file():
         available = sorted(p.stem for p in SCENARIOS_DIR.glob("*.toml"))
-        raise LoadError(SCENARIO_NOT_FOUND,
-                        f"Expected a scenario name in {available} or a .toml path but received {str(name_or_path)!r}")
+        raise LoadError(
+            SCENARIO_NOT_FOUND,
+            f"Expected a scenario name in {available} or a .toml path but received {str(name_or_path)!r}",
+        )
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:

@@ -24,18 +24,27 @@ def require_loopback(endpoint: str) -> str:
     """Load and fault traffic goes to 127.0.0.1 only."""
     host = urlparse(endpoint).hostname or ""
     if host not in LOOPBACK_HOSTS and not host.startswith("127."):
-        raise LoadError(ENDPOINT_NOT_LOOPBACK, f"Expected a loopback endpoint (127.0.0.1) for load traffic but "
-                                               f"received {endpoint!r}")
+        raise LoadError(
+            ENDPOINT_NOT_LOOPBACK,
+            f"Expected a loopback endpoint (127.0.0.1) for load traffic but received {endpoint!r}",
+        )
     return endpoint
 
 
 def client(service: str, settings: HarnessSettings, *, pool: int = 10, retries: int = 2) -> Any:
     """A boto3 client bound to the emulator endpoint (loopback only), with a connection pool of `pool`."""
     require_loopback(settings.endpoint)
-    return aws_client(service, settings, config=Config(
-        max_pool_connections=pool, retries={"max_attempts": retries, "mode": "standard"}, connect_timeout=5,
-        read_timeout=60, s3={"addressing_style": "path"},
-    ))
+    return aws_client(
+        service,
+        settings,
+        config=Config(
+            max_pool_connections=pool,
+            retries={"max_attempts": retries, "mode": "standard"},
+            connect_timeout=5,
+            read_timeout=60,
+            s3={"addressing_style": "path"},
+        ),
+    )
 
 
 class S3Uploader:
@@ -51,8 +60,9 @@ class S3Uploader:
         return cls(client("s3", settings, pool=concurrency + 4, retries=1), target.input_bucket)
 
     def put(self, key: str, body: bytes, metadata: Mapping[str, str], content_type: str) -> str:
-        resp = self._s3.put_object(Bucket=self._bucket, Key=key, Body=body, Metadata=dict(metadata),
-                                   ContentType=content_type)
+        resp = self._s3.put_object(
+            Bucket=self._bucket, Key=key, Body=body, Metadata=dict(metadata), ContentType=content_type
+        )
         return str(resp.get("ETag", "")).strip('"')
 
 
@@ -104,8 +114,15 @@ class AwsProbe:
                 continue
             size, derived_source = parsed
             modified = obj.get("LastModified")
-            out.append(parse_thumbnail(obj["Key"], size, derived_source, meta,
-                                       modified.timestamp() * 1000 if modified is not None else None))
+            out.append(
+                parse_thumbnail(
+                    obj["Key"],
+                    size,
+                    derived_source,
+                    meta,
+                    modified.timestamp() * 1000 if modified is not None else None,
+                )
+            )
         return out
 
     # -- SQS --------------------------------------------------------------------------------------------------
@@ -118,19 +135,32 @@ class AwsProbe:
         try:
             while empty < 2 and time.monotonic() < deadline:
                 resp = self.sqs.receive_message(
-                    QueueUrl=self.target.dlq_url, MaxNumberOfMessages=10, WaitTimeSeconds=0,
-                    VisibilityTimeout=self.dlq_visibility_s, AttributeNames=["All"], MessageAttributeNames=["All"],
+                    QueueUrl=self.target.dlq_url,
+                    MaxNumberOfMessages=10,
+                    WaitTimeSeconds=0,
+                    VisibilityTimeout=self.dlq_visibility_s,
+                    AttributeNames=["All"],
+                    MessageAttributeNames=["All"],
                 )
                 messages = resp.get("Messages", [])
                 empty = 0 if messages else empty + 1
                 for m in messages:
                     handles.append((m["MessageId"], m["ReceiptHandle"]))
-                    out.extend(parse_dlq_message(m["MessageId"], m.get("Body", ""), m.get("Attributes"),
-                                                 m.get("MessageAttributes"), self.target.input_prefix))
+                    out.extend(
+                        parse_dlq_message(
+                            m["MessageId"],
+                            m.get("Body", ""),
+                            m.get("Attributes"),
+                            m.get("MessageAttributes"),
+                            self.target.input_prefix,
+                        )
+                    )
         finally:
             for i in range(0, len(handles), 10):
-                entries = [{"Id": str(n), "ReceiptHandle": h, "VisibilityTimeout": 0}
-                           for n, (_, h) in enumerate(handles[i:i + 10])]
+                entries = [
+                    {"Id": str(n), "ReceiptHandle": h, "VisibilityTimeout": 0}
+                    for n, (_, h) in enumerate(handles[i : i + 10])
+                ]
                 try:
                     self.sqs.change_message_visibility_batch(QueueUrl=self.target.dlq_url, Entries=entries)
                 except ClientError:
@@ -138,12 +168,16 @@ class AwsProbe:
         return out
 
     def depths(self) -> QueueDepths:
-        names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
-                 "ApproximateNumberOfMessagesDelayed"]
+        names = [
+            "ApproximateNumberOfMessages",
+            "ApproximateNumberOfMessagesNotVisible",
+            "ApproximateNumberOfMessagesDelayed",
+        ]
         q = self.sqs.get_queue_attributes(QueueUrl=self.target.queue_url, AttributeNames=names)["Attributes"]
         d = self.sqs.get_queue_attributes(QueueUrl=self.target.dlq_url, AttributeNames=names[:1])["Attributes"]
-        return QueueDepths(int(q.get(names[0], 0)), int(q.get(names[1], 0)), int(q.get(names[2], 0)),
-                           int(d.get(names[0], 0)))
+        return QueueDepths(
+            int(q.get(names[0], 0)), int(q.get(names[1], 0)), int(q.get(names[2], 0)), int(d.get(names[0], 0))
+        )
 
     # -- CloudWatch Logs --------------------------------------------------------------------------------------
     def log_records(self, since_ms: float, run_id: str) -> list[LogObservation]:

@@ -35,7 +35,7 @@ def run_id_of_key(key: str | None, input_prefix: str = c.DEFAULT_INPUT_PREFIX) -
     """uploads/<run_id>/... -> run_id (the harness puts the run id first in every upload key)."""
     if not key or not key.startswith(input_prefix):
         return None
-    head, sep, _ = key[len(input_prefix):].partition("/")
+    head, sep, _ = key[len(input_prefix) :].partition("/")
     return head if sep else None
 
 
@@ -47,23 +47,32 @@ def _num(meta: Mapping[str, str], name: str) -> float | None:
         return None
 
 
-def parse_thumbnail(key: str, size: str, derived_source: str, meta: Mapping[str, str] | None,
-                    last_modified_ms: float | None = None) -> ThumbnailObservation:
+def parse_thumbnail(
+    key: str, size: str, derived_source: str, meta: Mapping[str, str] | None, last_modified_ms: float | None = None
+) -> ThumbnailObservation:
     """A thumbnail object (its key's size and source, its metadata when read) -> observation."""
     meta = meta or {}
     encoded = meta.get(c.META_SOURCE_KEY)
     return ThumbnailObservation(
-        key=key, size=size, source_key=c.decode_source_key(encoded) if encoded else derived_source,
-        run_id=meta.get(c.META_RUN_ID), handler_start_ms=_num(meta, c.META_HANDLER_START_MS),
-        resize_ms=_num(meta, c.META_RESIZE_MS), total_ms=_num(meta, c.META_TOTAL_MS),
-        backend=meta.get(c.META_BACKEND), last_modified_ms=last_modified_ms,
+        key=key,
+        size=size,
+        source_key=c.decode_source_key(encoded) if encoded else derived_source,
+        run_id=meta.get(c.META_RUN_ID),
+        handler_start_ms=_num(meta, c.META_HANDLER_START_MS),
+        resize_ms=_num(meta, c.META_RESIZE_MS),
+        total_ms=_num(meta, c.META_TOTAL_MS),
+        backend=meta.get(c.META_BACKEND),
+        last_modified_ms=last_modified_ms,
     )
 
 
 # ---- DLQ messages --------------------------------------------------------------------------------------------
 def parse_dlq_message(
-    message_id: str, body: str, attributes: Mapping[str, str] | None = None,
-    message_attributes: Mapping[str, Any] | None = None, input_prefix: str = c.DEFAULT_INPUT_PREFIX,
+    message_id: str,
+    body: str,
+    attributes: Mapping[str, str] | None = None,
+    message_attributes: Mapping[str, Any] | None = None,
+    input_prefix: str = c.DEFAULT_INPUT_PREFIX,
 ) -> list[DlqObservation]:
     """A DLQ message -> observations: the handler's JSON document, or a redriven raw S3 event (one per record)."""
     attributes = attributes or {}
@@ -78,12 +87,18 @@ def parse_dlq_message(
         source: dict[str, Any] = doc[c.DLQ_SOURCE] if isinstance(doc.get(c.DLQ_SOURCE), dict) else {}
         error: dict[str, Any] = doc[c.DLQ_ERROR] if isinstance(doc.get(c.DLQ_ERROR), dict) else {}
         key = source.get("key")
-        return [DlqObservation(
-            message_id, key,
-            mattrs.get(c.ATTR_RUN_ID) or doc.get(c.DLQ_RUN_ID) or run_id_of_key(key, input_prefix),
-            str(error.get(c.DLQ_ERROR_CODE) or mattrs.get(c.ATTR_ERROR_CODE) or UNPARSEABLE),
-            str(error.get(c.DLQ_ERROR_MESSAGE) or mattrs.get(c.ATTR_ERROR_MESSAGE) or ""), "handler", sent, receives,
-        )]
+        return [
+            DlqObservation(
+                message_id,
+                key,
+                mattrs.get(c.ATTR_RUN_ID) or doc.get(c.DLQ_RUN_ID) or run_id_of_key(key, input_prefix),
+                str(error.get(c.DLQ_ERROR_CODE) or mattrs.get(c.ATTR_ERROR_CODE) or UNPARSEABLE),
+                str(error.get(c.DLQ_ERROR_MESSAGE) or mattrs.get(c.ATTR_ERROR_MESSAGE) or ""),
+                "handler",
+                sent,
+                receives,
+            )
+        ]
     if isinstance(doc, dict) and doc.get("Event") == "s3:TestEvent":
         return []
     if isinstance(doc, dict) and isinstance(doc.get("Records"), list):
@@ -91,12 +106,31 @@ def parse_dlq_message(
         for record in doc["Records"]:
             key_raw = (((record or {}).get("s3") or {}).get("object") or {}).get("key")
             key = unquote_plus(key_raw) if isinstance(key_raw, str) else None
-            out.append(DlqObservation(message_id, key, run_id_of_key(key, input_prefix), REDRIVEN,
-                                      f"redriven after {receives} receives" if receives else "redriven",
-                                      "redrive", sent, receives))
+            out.append(
+                DlqObservation(
+                    message_id,
+                    key,
+                    run_id_of_key(key, input_prefix),
+                    REDRIVEN,
+                    f"redriven after {receives} receives" if receives else "redriven",
+                    "redrive",
+                    sent,
+                    receives,
+                )
+            )
         return out
-    return [DlqObservation(message_id, None, mattrs.get(c.ATTR_RUN_ID), mattrs.get(c.ATTR_ERROR_CODE) or UNPARSEABLE,
-                           str(body)[:200], "unknown", sent, receives)]
+    return [
+        DlqObservation(
+            message_id,
+            None,
+            mattrs.get(c.ATTR_RUN_ID),
+            mattrs.get(c.ATTR_ERROR_CODE) or UNPARSEABLE,
+            str(body)[:200],
+            "unknown",
+            sent,
+            receives,
+        )
+    ]
 
 
 # ---- handler log lines ---------------------------------------------------------------------------------------
@@ -159,8 +193,9 @@ def parse_log_line(message: str, timestamp_ms: float) -> LogObservation | None:
     key = next((flat[f] for f in _KEY_FIELDS if isinstance(flat.get(f), str) and flat.get(f)), None)
     if key is None:
         return None
-    found = {name: next((flat[f] for f in fields if flat.get(f) is not None), None)
-             for name, fields in _LOG_FIELDS.items()}
+    found = {
+        name: next((flat[f] for f in fields if flat.get(f) is not None), None) for name, fields in _LOG_FIELDS.items()
+    }
     # the handler's own record line carries the decoded key ('+' and '%' are literal); other shapes may carry the
     # form-encoded key of an S3 event
     own = doc.get("message") == c.LOG_MESSAGE and doc.get(c.LOG_KEY) == key

@@ -9,8 +9,9 @@ import numpy as np
 from harness.load.scenario import Profile
 
 
-def arrival_times(profile: Profile, duration_s: float, limit: int, arrivals: str = "uniform",
-                  seed: int = 1) -> np.ndarray:
+def arrival_times(
+    profile: Profile, duration_s: float, limit: int, arrivals: str = "uniform", seed: int = 1
+) -> np.ndarray:
     """Seconds after the start at which each upload is due, as harness.load.scenario.arrival_offsets computes them
     (uniform: upload k when the integral of the rate reaches k; poisson: exponential gaps), for millions of uploads."""
     out: list[np.ndarray] = []

@@ -45,8 +45,9 @@ def fit_invoke_ms(doc: Mapping[str, Any], cal: Calibration, stack: Mapping[str, 
     return max(0.0, wall / max(1.0, cal.local_stretch))
 
 
-def extract(doc: Mapping[str, Any], classes_path: Path, source: str, emulator_ingest_share: float | None = None
-            ) -> dict[str, Any]:
+def extract(
+    doc: Mapping[str, Any], classes_path: Path, source: str, emulator_ingest_share: float | None = None
+) -> dict[str, Any]:
     """Inputs (calibration, stack settings, scenario) and measured figures of one load report."""
     cal = from_load_report(doc, load_classes(classes_path), source=source)
     if emulator_ingest_share is not None:
@@ -59,8 +60,10 @@ def extract(doc: Mapping[str, Any], classes_path: Path, source: str, emulator_in
         "stack": stack,
         "scenario": doc.get("scenario"),
         "cores": doc.get("cores"),
-        "baseline": {k: (doc.get("baseline") or {}).get(k) for k in ("images_per_s", "cpu_ms_per_image",
-                                                                      "mean_resize_ms", "processes")},
+        "baseline": {
+            k: (doc.get("baseline") or {}).get(k)
+            for k in ("images_per_s", "cpu_ms_per_image", "mean_resize_ms", "processes")
+        },
         "cpu_per_image_ms": (doc.get("cpu") or {}).get("per_image_ms"),
     }
 
@@ -86,8 +89,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             report = read_json(args.report)
             backend = str(report.get("backend", "pillow"))
-            doc = extract(report, args.classes or DATA_DIR / f"classes-{backend}.json", str(args.report),
-                          args.emulator_ingest_share)
+            doc = extract(
+                report,
+                args.classes or DATA_DIR / f"classes-{backend}.json",
+                str(args.report),
+                args.emulator_ingest_share,
+            )
             out = args.out or DATA_DIR / f"{doc['measured']['scenario']}.json"
     except CodedError as exc:
         sys.stderr.write(f"error {exc}\n")

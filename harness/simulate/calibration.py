@@ -131,8 +131,10 @@ class Calibration:
             data["notes"] = tuple(data.get("notes", ()))
             return cls(**data)
         except (KeyError, TypeError, ValueError) as exc:
-            raise SimulateError(CALIBRATION_INVALID, f"Expected a calibration document but received an error: "
-                                                     f"{type(exc).__name__}: {exc}") from exc
+            raise SimulateError(
+                CALIBRATION_INVALID,
+                f"Expected a calibration document but received an error: {type(exc).__name__}: {exc}",
+            ) from exc
 
 
 def read_json(path: str | Path) -> dict[str, Any]:
@@ -225,8 +227,10 @@ def from_load_report(doc: Mapping[str, Any], classes: Sequence[InputClass], sour
     elif handler is not None and in_handler is not None:
         # mostly one record per batch: mean(done - batch start) - mean(fetch + resize) is the rest of a record
         local_put = max(0.0, float(in_handler) - handler.mean)
-        notes.append("the run was not backlogged: a record's time beyond fetch + resize = mean in-handler time - "
-                     "mean handler time (batches of about one record)")
+        notes.append(
+            "the run was not backlogged: a record's time beyond fetch + resize = mean in-handler time - "
+            "mean handler time (batches of about one record)"
+        )
     base = doc.get("baseline") or {}
     stretch = 1.0
     if base.get("cpu_ms_per_image") and base.get("mean_resize_ms"):
@@ -234,11 +238,20 @@ def from_load_report(doc: Mapping[str, Any], classes: Sequence[InputClass], sour
     else:
         notes.append("no raw resize baseline in the report: this machine's slowdown by neighbours taken as 1")
     return Calibration(
-        source=source, backend=str(doc.get("backend", "pillow")), classes=cal_classes, local_stretch=stretch,
-        handler_overhead_cpu_ms=overhead, emulator_cpu_ms=_per_image(doc, "emulator") or 0.0,
-        harness_cpu_ms=_per_image(doc, "harness") or 0.0, other_cores=other_cores,
-        cores=int(doc.get("cores") or cpu.get("cores") or 2), put_ms=put, notify_ms=notify, notes=tuple(notes),
-        local_handler_ms=handler, local_put_ms=local_put,
+        source=source,
+        backend=str(doc.get("backend", "pillow")),
+        classes=cal_classes,
+        local_stretch=stretch,
+        handler_overhead_cpu_ms=overhead,
+        emulator_cpu_ms=_per_image(doc, "emulator") or 0.0,
+        harness_cpu_ms=_per_image(doc, "harness") or 0.0,
+        other_cores=other_cores,
+        cores=int(doc.get("cores") or cpu.get("cores") or 2),
+        put_ms=put,
+        notify_ms=notify,
+        notes=tuple(notes),
+        local_handler_ms=handler,
+        local_put_ms=local_put,
     )
 
 

@@ -29,24 +29,41 @@ def measure_classes(scenarios: list[Scenario], backend: str, seconds: float = 2.
     load0 = os.getloadavg()[0]
     for name, body in sorted(files.items()):
         b = measure(backend, [body], processes=1, seconds=seconds)
-        rows.append({"name": name, "cpu_ms": b.cpu_ms_per_image, "permanent": b.images == 0 and b.failed > 0,
-                     "bytes": len(body), "wall_ms": b.mean_resize_ms, "runs": b.images + b.failed})
-    return {"backend": backend, "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "seconds_per_class": seconds, "loadavg_1m": {"start": load0, "end": os.getloadavg()[0]},
-            "note": "process CPU (all threads) per image of one fresh single-threaded process "
-                    "(harness.load.baseline.measure); wall time moves with the neighbours, CPU much less",
-            "classes": rows}
+        rows.append(
+            {
+                "name": name,
+                "cpu_ms": b.cpu_ms_per_image,
+                "permanent": b.images == 0 and b.failed > 0,
+                "bytes": len(body),
+                "wall_ms": b.mean_resize_ms,
+                "runs": b.images + b.failed,
+            }
+        )
+    return {
+        "backend": backend,
+        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "seconds_per_class": seconds,
+        "loadavg_1m": {"start": load0, "end": os.getloadavg()[0]},
+        "note": "process CPU (all threads) per image of one fresh single-threaded process "
+        "(harness.load.baseline.measure); wall time moves with the neighbours, CPU much less",
+        "classes": rows,
+    }
 
 
 def load_classes(path: Path) -> list[InputClass]:
     """Input classes (weight 0: the calibration sets the mix) from a stored measurement."""
     if not path.is_file():
-        raise SimulateError(CALIBRATION_INVALID, f"Expected a per-class CPU file (python -m harness.simulate.calibrate "
-                                                 f"classes) but received {str(path)!r}")
+        raise SimulateError(
+            CALIBRATION_INVALID,
+            f"Expected a per-class CPU file (python -m harness.simulate.calibrate classes) but received {str(path)!r}",
+        )
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
-        return [InputClass(str(r["name"]), 0.0, float(r["cpu_ms"]), bool(r["permanent"]), int(r.get("bytes", 0)))
-                for r in doc["classes"]]
+        return [
+            InputClass(str(r["name"]), 0.0, float(r["cpu_ms"]), bool(r["permanent"]), int(r.get("bytes", 0)))
+            for r in doc["classes"]
+        ]
     except (KeyError, TypeError, ValueError) as exc:
-        raise SimulateError(CALIBRATION_INVALID, f"Expected per-class CPU rows in {path} but received "
-                                                 f"{type(exc).__name__}: {exc}") from exc
+        raise SimulateError(
+            CALIBRATION_INVALID, f"Expected per-class CPU rows in {path} but received {type(exc).__name__}: {exc}"
+        ) from exc

@@ -21,9 +21,11 @@ from harness.simulate.metrics import fmt
 from harness.simulate.simulation import Simulation
 from harness.simulate.sweep import lint, sweep, sweep_markdown
 
-DESCRIPTION = ("Simulate the pipeline at AWS scale (or on this machine: --set mode=local) for a scenario "
-               "(benchmarks/scenarios/*.toml), calibrated from measured load/chaos reports; writes Markdown, JSON, "
-               "PNG.")
+DESCRIPTION = (
+    "Simulate the pipeline at AWS scale (or on this machine: --set mode=local) for a scenario "
+    "(benchmarks/scenarios/*.toml), calibrated from measured load/chaos reports; writes Markdown, JSON, "
+    "PNG."
+)
 DATA_DIR = ROOT / "tests" / "data" / "simulate"
 DEFAULT_CALIBRATION = DATA_DIR / "steady.json"
 RESULTS_DIR = ROOT / "benchmarks" / "results"
@@ -36,19 +38,36 @@ def _err(text: str) -> None:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("scenario", nargs="?", help="scenario name (benchmarks/scenarios/<name>.toml) or a .toml path")
-    p.add_argument("--from", dest="sources", action="append", default=[], metavar="REPORT",
-                   help="a load report (calibration), a chaos report[:scenario] (failure rates) or a stored extract "
-                        f"(default {DEFAULT_CALIBRATION.relative_to(ROOT)}); repeatable")
-    p.add_argument("--classes", type=Path, help="per-class resize CPU (JSON from `python -m harness.simulate.calibrate "
-                                                "classes`; default tests/data/simulate/classes-<backend>.json)")
-    p.add_argument("--set", dest="sets", action="append", default=[], metavar="KNOB=VALUE",
-                   help=f"a knob (repeatable): {', '.join(knob_names())}")
+    p.add_argument(
+        "--from",
+        dest="sources",
+        action="append",
+        default=[],
+        metavar="REPORT",
+        help="a load report (calibration), a chaos report[:scenario] (failure rates) or a stored extract "
+        f"(default {DEFAULT_CALIBRATION.relative_to(ROOT)}); repeatable",
+    )
+    p.add_argument(
+        "--classes",
+        type=Path,
+        help="per-class resize CPU (JSON from `python -m harness.simulate.calibrate "
+        "classes`; default tests/data/simulate/classes-<backend>.json)",
+    )
+    p.add_argument(
+        "--set",
+        dest="sets",
+        action="append",
+        default=[],
+        metavar="KNOB=VALUE",
+        help=f"a knob (repeatable): {', '.join(knob_names())}",
+    )
     p.add_argument("--sweep", action="store_true", help="also sweep memory x batch size x MaximumConcurrency")
     p.add_argument("--memories", default="512,1024,1769", help="sweep: memory sizes (MB)")
     p.add_argument("--batches", default="1,10,100", help="sweep: batch sizes")
     p.add_argument("--concurrencies", default="50,200,1000", help="sweep: MaximumConcurrency values")
-    p.add_argument("--out", type=Path,
-                   help="results folder (default benchmarks/results/simulate-<timestamp>/<scenario>)")
+    p.add_argument(
+        "--out", type=Path, help="results folder (default benchmarks/results/simulate-<timestamp>/<scenario>)"
+    )
     p.add_argument("--no-plots", action="store_true", help="skip the PNG charts")
     p.add_argument("--list", action="store_true", help="list the scenarios and exit")
 
@@ -76,8 +95,10 @@ def calibration_from(sources: Sequence[str], classes_path: Path | None) -> tuple
         else:
             used.append(f"{path} (ignored: one calibration per run)")
     if cal is None:
-        raise SimulateError(REPORT_INVALID, f"Expected a load report or an extract among {list(sources)} but "
-                                            f"received only chaos reports")
+        raise SimulateError(
+            REPORT_INVALID,
+            f"Expected a load report or an extract among {list(sources)} but received only chaos reports",
+        )
     if retry is not None:
         cal = replace(cal, retryable_rate=retry)
     return cal, used
@@ -117,11 +138,13 @@ def run(args: argparse.Namespace) -> int:
         return 2
     s = summary["simulation"]
     e2e = summary["latency_ms"]["e2e"]
-    _err(f"==> {fmt(summary['uploads']['planned'])} uploads: {summary['accounting']['counts']}; service rate "
-         f"{fmt(summary['pipeline'].get('service_rate_per_s'), 1)}/s; e2e p50 {fmt(e2e['p50'])} ms p99 "
-         f"{fmt(e2e['p99'])} ms; max backlog {fmt(s['max_queue_depth'])}; oldest {fmt(s['max_oldest_age_s'], 0)} s; "
-         f"throttled {fmt(s['throttled_invocations'])}; ${fmt(summary['cost']['usd_per_million_images'], 2)}/M images; "
-         f"simulated in {s['wall_s']:.1f} s")
+    _err(
+        f"==> {fmt(summary['uploads']['planned'])} uploads: {summary['accounting']['counts']}; service rate "
+        f"{fmt(summary['pipeline'].get('service_rate_per_s'), 1)}/s; e2e p50 {fmt(e2e['p50'])} ms p99 "
+        f"{fmt(e2e['p99'])} ms; max backlog {fmt(s['max_queue_depth'])}; oldest {fmt(s['max_oldest_age_s'], 0)} s; "
+        f"throttled {fmt(s['throttled_invocations'])}; ${fmt(summary['cost']['usd_per_million_images'], 2)}/M images; "
+        f"simulated in {s['wall_s']:.1f} s"
+    )
     for sentence in sentences:
         _err(f"    - {sentence}")
     _err(f"==> report {files[1]}")
@@ -130,8 +153,9 @@ def run(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Adds `harness simulate ...` to the main CLI."""
-    p = sub.add_parser("simulate", help="simulate the pipeline at AWS scale, calibrated from measured reports",
-                       description=DESCRIPTION)
+    p = sub.add_parser(
+        "simulate", help="simulate the pipeline at AWS scale, calibrated from measured reports", description=DESCRIPTION
+    )
     add_arguments(p)
     p.set_defaults(func=run)
 

@@ -133,9 +133,23 @@ class Engine:
         self.s3_second = -1
         self.s3_get = 0.0
         self.s3_put = 0.0
-        self.samples: dict[str, list[float]] = {name: [] for name in (
-            "t", "visible", "in_flight", "oldest_age_s", "concurrency", "environments", "pollers", "completed",
-            "dlq", "throttles", "arrived", "expired")}
+        self.samples: dict[str, list[float]] = {
+            name: []
+            for name in (
+                "t",
+                "visible",
+                "in_flight",
+                "oldest_age_s",
+                "concurrency",
+                "environments",
+                "pollers",
+                "completed",
+                "dlq",
+                "throttles",
+                "arrived",
+                "expired",
+            )
+        }
         self.completed = 0
         self.dlq = 0
         self.expired = 0
@@ -446,9 +460,20 @@ class Engine:
                     finished = True
                     break
                 self._push(t + dt, TICK)
-        return SimOutput(k, self.upload_np, self.enq_np, np.asarray(self.start_t), np.asarray(self.done_t),
-                         np.asarray(self.state, np.int8), np.asarray(self.recv, np.int32), self.samples, self.c,
-                         self.events, t, finished)
+        return SimOutput(
+            k,
+            self.upload_np,
+            self.enq_np,
+            np.asarray(self.start_t),
+            np.asarray(self.done_t),
+            np.asarray(self.state, np.int8),
+            np.asarray(self.recv, np.int32),
+            self.samples,
+            self.c,
+            self.events,
+            t,
+            finished,
+        )
 
 
 def cpu_share(memory_mb: int) -> float:

@@ -112,13 +112,22 @@ class Knobs:
             value = getattr(self, name)
             if value is None:
                 continue
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
-                    or not lo <= value <= hi:
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or not math.isfinite(value)
+                or not lo <= value <= hi
+            ):
                 raise SimulateError(KNOB_INVALID, expected(f"a number in [{lo:g}, {hi:g}]", name, value))
         if self.batch_size > 10 and self.batching_window_s < 1:
-            raise SimulateError(KNOB_INVALID, expected("batching_window_s >= 1 when batch_size > 10 (Lambda's rule "
-                                                        "for standard queues)", "batching_window_s",
-                                                        self.batching_window_s))
+            raise SimulateError(
+                KNOB_INVALID,
+                expected(
+                    "batching_window_s >= 1 when batch_size > 10 (Lambda's rule for standard queues)",
+                    "batching_window_s",
+                    self.batching_window_s,
+                ),
+            )
 
     @property
     def function_limit(self) -> int:
@@ -145,8 +154,7 @@ class Knobs:
             name, sep, raw = text.partition("=")
             name = name.strip().replace("-", "_")
             if not sep or name not in kinds:
-                raise SimulateError(KNOB_INVALID, expected(f"knob=value with a knob in {sorted(kinds)}", "--set",
-                                                            text))
+                raise SimulateError(KNOB_INVALID, expected(f"knob=value with a knob in {sorted(kinds)}", "--set", text))
             changes[name] = _parse(name, kinds[name], raw.strip())
         return replace(self, **changes)
 

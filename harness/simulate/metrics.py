@@ -22,8 +22,14 @@ def distribution(values_ms: np.ndarray) -> dict[str, float | int | None]:
     if len(values_ms) == 0:
         return {"n": 0, "p50": None, "p90": None, "p99": None, "max": None, "mean": None}
     p50, p90, p99 = np.percentile(values_ms, [50, 90, 99])
-    return {"n": int(len(values_ms)), "p50": float(p50), "p90": float(p90), "p99": float(p99),
-            "max": float(values_ms.max()), "mean": float(values_ms.mean())}
+    return {
+        "n": int(len(values_ms)),
+        "p50": float(p50),
+        "p90": float(p90),
+        "p99": float(p99),
+        "max": float(values_ms.max()),
+        "mean": float(values_ms.mean()),
+    }
 
 
 def _downsample(samples: dict[str, list[float]]) -> dict[str, list[float]]:
@@ -36,7 +42,7 @@ def _downsample(samples: dict[str, list[float]]) -> dict[str, list[float]]:
         arr = np.asarray(values, float)
         if key in ("visible", "in_flight", "oldest_age_s", "concurrency"):  # keep the peaks between points
             edges = np.append(idx, n)
-            out[key] = [float(arr[a:max(a + 1, b)].max()) for a, b in zip(edges[:-1], edges[1:], strict=True)]
+            out[key] = [float(arr[a : max(a + 1, b)].max()) for a, b in zip(edges[:-1], edges[1:], strict=True)]
         else:
             out[key] = arr[idx].tolist()
     return out
@@ -49,9 +55,14 @@ def cost(out: SimOutput) -> dict[str, Any]:
     usd = gb_s * rules.USD_PER_GB_S[k.arch] + out.counters.invocations * rules.USD_PER_MILLION_REQUESTS[k.arch] / 1e6
     done = int(np.count_nonzero(out.state == COMPLETE))
     return {
-        "arch": k.arch, "memory_mb": k.memory_mb, "gb_s": gb_s, "requests": out.counters.invocations,
-        "usd_total": usd, "usd_per_million_images": usd / done * 1e6 if done else None,
-        "price_table": rules.PRICE_TABLE_DATE, "includes": "Lambda duration and requests only (S3, SQS excluded)",
+        "arch": k.arch,
+        "memory_mb": k.memory_mb,
+        "gb_s": gb_s,
+        "requests": out.counters.invocations,
+        "usd_total": usd,
+        "usd_per_million_images": usd / done * 1e6 if done else None,
+        "price_table": rules.PRICE_TABLE_DATE,
+        "includes": "Lambda duration and requests only (S3, SQS excluded)",
     }
 
 
@@ -123,22 +134,37 @@ def summarize(out: SimOutput, cal: Calibration, scenario: Scenario, *, wall_s: f
         "backend": k.backend,
         "mode": k.mode,
         "knobs": k.to_dict(),
-        "calibration": {"source": cal.source, "backend": cal.backend, "notes": list(cal.notes),
-                        "classes": [asdict(x) for x in cal.classes],
-                        "handler_overhead_cpu_ms": cal.handler_overhead_cpu_ms,
-                        "emulator_cpu_ms": cal.emulator_cpu_ms, "harness_cpu_ms": cal.harness_cpu_ms,
-                        "other_cores": cal.other_cores, "retryable_rate": cal.retryable_rate},
-        "uploads": {"planned": n, "accepted": n, "generation_s": duration,
-                    "accepted_per_s": n / duration if duration > 0 else float(n)},
+        "calibration": {
+            "source": cal.source,
+            "backend": cal.backend,
+            "notes": list(cal.notes),
+            "classes": [asdict(x) for x in cal.classes],
+            "handler_overhead_cpu_ms": cal.handler_overhead_cpu_ms,
+            "emulator_cpu_ms": cal.emulator_cpu_ms,
+            "harness_cpu_ms": cal.harness_cpu_ms,
+            "other_cores": cal.other_cores,
+            "retryable_rate": cal.retryable_rate,
+        },
+        "uploads": {
+            "planned": n,
+            "accepted": n,
+            "generation_s": duration,
+            "accepted_per_s": n / duration if duration > 0 else float(n),
+        },
         "pipeline": pipeline,
         "latency_ms": latency,
-        "accounting": {"expected": n, "counts": counts, "lost": counts["missing"], "invariant_holds": True,
-                       "dlq_codes": {"PERMANENT": int(np.count_nonzero((out.state == DLQ_HANDLER)
-                                                                        & (out.receives <= 1))),
-                                     "RETRY_EXHAUSTED": int(np.count_nonzero((out.state == DLQ_HANDLER)
-                                                                             & (out.receives > 1))),
-                                     "REDRIVEN": sim["dlq_redriven"]},
-                       "duplicates": c.duplicates},
+        "accounting": {
+            "expected": n,
+            "counts": counts,
+            "lost": counts["missing"],
+            "invariant_holds": True,
+            "dlq_codes": {
+                "PERMANENT": int(np.count_nonzero((out.state == DLQ_HANDLER) & (out.receives <= 1))),
+                "RETRY_EXHAUSTED": int(np.count_nonzero((out.state == DLQ_HANDLER) & (out.receives > 1))),
+                "REDRIVEN": sim["dlq_redriven"],
+            },
+            "duplicates": c.duplicates,
+        },
         "simulation": sim,
         "cost": cost(out),
         "series": _downsample(s),

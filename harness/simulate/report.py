@@ -23,8 +23,10 @@ def assumptions(summary: Mapping[str, Any]) -> list[str]:
     """What the figures rest on that was not measured in this run."""
     k = summary["knobs"]
     cal = summary["calibration"]
-    out = [f"service times: resize CPU per input class measured on this machine with the {cal['backend']} backend, "
-           f"plus {cal['handler_overhead_cpu_ms']:.1f} ms of handler CPU per record (calibration: {cal['source']})"]
+    out = [
+        f"service times: resize CPU per input class measured on this machine with the {cal['backend']} backend, "
+        f"plus {cal['handler_overhead_cpu_ms']:.1f} ms of handler CPU per record (calibration: {cal['source']})"
+    ]
     if summary["mode"] == "aws":
         out += [
             f"Lambda CPU: a core as fast as this machine's x {k['cpu_speed_factor']} (unknown: a model), "
@@ -44,8 +46,10 @@ def assumptions(summary: Mapping[str, Any]) -> list[str]:
             "MaximumConcurrency lanes from the start (the executor), no throttling, no cold starts after the first",
         ]
     rate = k["retryable_rate"] or cal.get("retryable_rate") or 0
-    out.append(f"retryable failures per attempt: {rate:.3f}; permanent failures: "
-               + (f"{k['permanent_rate']:.3f} per upload" if k["permanent_rate"] >= 0 else "the corpus' bad-* inputs"))
+    out.append(
+        f"retryable failures per attempt: {rate:.3f}; permanent failures: "
+        + (f"{k['permanent_rate']:.3f} per upload" if k["permanent_rate"] >= 0 else "the corpus' bad-* inputs")
+    )
     out += [f"calibration note: {n}" for n in cal.get("notes", [])]
     return out
 
@@ -63,10 +67,13 @@ def markdown(summary: Mapping[str, Any], lint: Sequence[str] = ()) -> str:
         f"# Simulation: scenario {sc.get('name')} on {summary['backend']} ({summary['mode']})",
         "",
         f"{sc.get('description', '')}".strip()
-        + ("" if k["rate"] is None and k["count"] is None and k["duration_s"] is None else
-           " -- simulated with "
-           + ", ".join(f"{n} {k[n]:g}" for n in ("rate", "duration_s", "count") if k[n] is not None)
-           + f" ({sc['profile']['kind']} profile)"),
+        + (
+            ""
+            if k["rate"] is None and k["count"] is None and k["duration_s"] is None
+            else " -- simulated with "
+            + ", ".join(f"{n} {k[n]:g}" for n in ("rate", "duration_s", "count") if k[n] is not None)
+            + f" ({sc['profile']['kind']} profile)"
+        ),
         "",
         f"Settings: batch {k['batch_size']}, window {k['batching_window_s']:g} s, MaximumConcurrency {mc}, "
         f"reserved {k['reserved_concurrency'] or 'none'}, visibility {k['visibility_timeout_s']:g} s, "
@@ -105,8 +112,9 @@ def markdown(summary: Mapping[str, Any], lint: Sequence[str] = ()) -> str:
     ]
     for name, label in STAGES:
         d = summary["latency_ms"][name]
-        lines.append(f"| {label} | {fmt(d['n'])} | {fmt(d['p50'])} | {fmt(d['p90'])} | {fmt(d['p99'])} | "
-                     f"{fmt(d['max'])} |")
+        lines.append(
+            f"| {label} | {fmt(d['n'])} | {fmt(d['p50'])} | {fmt(d['p90'])} | {fmt(d['p99'])} | {fmt(d['max'])} |"
+        )
     c = acc["counts"]
     lines += [
         "",

@@ -101,6 +101,7 @@ class LocalService(_Base):
         return self.cal.local_invoke_ms * self.stretch(t, busy)
 
 
-def make_service(cal: Calibration, knobs: Knobs, cls: np.ndarray, rng: np.random.Generator
-                 ) -> AwsService | LocalService:
+def make_service(
+    cal: Calibration, knobs: Knobs, cls: np.ndarray, rng: np.random.Generator
+) -> AwsService | LocalService:
     return LocalService(cal, knobs, cls, rng) if knobs.mode == "local" else AwsService(cal, knobs, cls, rng)

@@ -45,8 +45,10 @@ class Simulation:
         if limit > 50_000_000:
             expected_n = sum((e - s) * r for s, e, r in profile.segments(duration))
             if expected_n > 50_000_000:
-                raise SimulateError(SCENARIO_INVALID, f"Expected at most 50,000,000 uploads for a simulation but "
-                                                      f"received a profile of {expected_n:,.0f}")
+                raise SimulateError(
+                    SCENARIO_INVALID,
+                    f"Expected at most 50,000,000 uploads for a simulation but received a profile of {expected_n:,.0f}",
+                )
         return arrival_times(profile, duration, limit, sc.arrivals, sc.seed)
 
     def calibration_for_scenario(self) -> Calibration:
@@ -72,8 +74,9 @@ class Simulation:
         cal = self.calibration_for_scenario()
         times = self.upload_times()
         if len(times) == 0:
-            raise SimulateError(SCENARIO_INVALID, f"Expected at least one upload from scenario "
-                                                  f"{self.scenario.name!r} but received none")
+            raise SimulateError(
+                SCENARIO_INVALID, f"Expected at least one upload from scenario {self.scenario.name!r} but received none"
+            )
         cls = self.classes(cal, len(times), rng)
         service = make_service(cal, self.knobs, cls, rng)
         out = Engine(self.knobs, service, times, rng).run()

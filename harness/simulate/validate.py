@@ -61,16 +61,25 @@ def scenario_from(doc: Mapping[str, Any]) -> Scenario:
 def local_knobs(ext: Mapping[str, Any], seed: int = 1) -> Knobs:
     st = ext["stack"]
     cal = ext["calibration"]
-    return Knobs(mode="local", backend=cal["backend"], cores=int(ext.get("cores") or cal.get("cores") or 2),
-                 batch_size=st["batch_size"], batching_window_s=st["batching_window_s"],
-                 maximum_concurrency=st["maximum_concurrency"], visibility_timeout_s=st["visibility_timeout_s"],
-                 max_receive_count=st["max_receive_count"], function_timeout_s=st["function_timeout_s"],
-                 memory_mb=st["memory_mb"], seed=seed,
-                 sample_interval_s=float(ext["measured"].get("sample_interval_s") or 1.0))
+    return Knobs(
+        mode="local",
+        backend=cal["backend"],
+        cores=int(ext.get("cores") or cal.get("cores") or 2),
+        batch_size=st["batch_size"],
+        batching_window_s=st["batching_window_s"],
+        maximum_concurrency=st["maximum_concurrency"],
+        visibility_timeout_s=st["visibility_timeout_s"],
+        max_receive_count=st["max_receive_count"],
+        function_timeout_s=st["function_timeout_s"],
+        memory_mb=st["memory_mb"],
+        seed=seed,
+        sample_interval_s=float(ext["measured"].get("sample_interval_s") or 1.0),
+    )
 
 
-def shape_correlation(measured: Sequence[Sequence[float]], predicted_t: Sequence[float],
-                      predicted_v: Sequence[float]) -> float | None:
+def shape_correlation(
+    measured: Sequence[Sequence[float]], predicted_t: Sequence[float], predicted_v: Sequence[float]
+) -> float | None:
     """Pearson correlation of the two queue-depth curves on a common 1 s grid (zero after each one ends)."""
     if len(measured) < 3 or len(predicted_t) < 3:
         return None
@@ -85,8 +94,13 @@ def shape_correlation(measured: Sequence[Sequence[float]], predicted_t: Sequence
     return float(np.corrcoef(a, b)[0, 1])
 
 
-def compare(name: str, ext: Mapping[str, Any], invoke_ms: float | None = None, in_sample: bool = False,
-            seeds: Sequence[int] = (1, 2, 3)) -> tuple[list[Check], dict[str, Any]]:
+def compare(
+    name: str,
+    ext: Mapping[str, Any],
+    invoke_ms: float | None = None,
+    in_sample: bool = False,
+    seeds: Sequence[int] = (1, 2, 3),
+) -> tuple[list[Check], dict[str, Any]]:
     """Simulate one measured run (mean over a few seeds) and check each figure against its target. `invoke_ms`: the
     per-batch overhead fitted on the calibration run; `in_sample`: this is that run (its throughput was fitted)."""
     scenario = scenario_from(ext["scenario"])
@@ -107,8 +121,12 @@ def compare(name: str, ext: Mapping[str, Any], invoke_ms: float | None = None, i
         "e2e_p99": mean(lambda r: r["latency_ms"]["e2e"]["p99"]),
         "max_queue_depth": mean(lambda r: r["simulation"]["max_queue_depth"]),
     }
-    meas = {"throughput": m["throughput_per_s"], "e2e_p50": m["e2e_p50_ms"], "e2e_p99": m["e2e_p99_ms"],
-            "max_queue_depth": m["max_queue_depth"]}
+    meas = {
+        "throughput": m["throughput_per_s"],
+        "e2e_p50": m["e2e_p50_ms"],
+        "e2e_p99": m["e2e_p99_ms"],
+        "max_queue_depth": m["max_queue_depth"],
+    }
     checks = []
     for fig in ("throughput", "e2e_p50", "e2e_p99"):
         if in_sample and fig == "throughput":
@@ -116,8 +134,9 @@ def compare(name: str, ext: Mapping[str, Any], invoke_ms: float | None = None, i
             continue
         c = Check(name, fig, meas[fig], pred[fig], f"within {TARGETS[fig]:.0%}", None)
         err = c.error
-        checks.append(Check(name, fig, meas[fig], pred[fig], c.target,
-                            None if err is None else abs(err) <= TARGETS[fig]))
+        checks.append(
+            Check(name, fig, meas[fig], pred[fig], c.target, None if err is None else abs(err) <= TARGETS[fig])
+        )
     checks.append(Check(name, "max_queue_depth", meas["max_queue_depth"], pred["max_queue_depth"], "reported", None))
     series = runs[0]["series"]
     flat = 2 * int(ext["stack"]["batch_size"])  # no backlog to speak of: a couple of batches at most
@@ -125,10 +144,22 @@ def compare(name: str, ext: Mapping[str, Any], invoke_ms: float | None = None, i
         checks.append(Check(name, "backlog shape (correlation)", 1.0, None, f"both flat (<= {flat})", True))
     else:
         r = shape_correlation(m["queue_series"], series["t"], series["visible"])
-        checks.append(Check(name, "backlog shape (correlation)", 1.0, r, f"r >= {SHAPE_MIN_CORRELATION}",
-                            None if r is None else r >= SHAPE_MIN_CORRELATION))
-    return checks, {"measured_series": m["queue_series"], "predicted_t": series["t"],
-                    "predicted_visible": series["visible"], "summary": runs[0]}
+        checks.append(
+            Check(
+                name,
+                "backlog shape (correlation)",
+                1.0,
+                r,
+                f"r >= {SHAPE_MIN_CORRELATION}",
+                None if r is None else r >= SHAPE_MIN_CORRELATION,
+            )
+        )
+    return checks, {
+        "measured_series": m["queue_series"],
+        "predicted_t": series["t"],
+        "predicted_visible": series["visible"],
+        "summary": runs[0],
+    }
 
 
 def load_extract(path: Path) -> dict[str, Any]:
@@ -144,12 +175,17 @@ def table(checks: Sequence[Check], environment: Mapping[str, str]) -> list[str]:
     for c in checks:
         digits = 2 if c.figure in ("throughput", "backlog shape (correlation)") else 0
         err = c.error
-        verdict = ("reported" if c.target in ("reported",) or c.target.startswith("calibrated") else "n/a") \
-            if c.passed is None else ("PASS" if c.passed else "MISS")
+        verdict = (
+            ("reported" if c.target in ("reported",) or c.target.startswith("calibrated") else "n/a")
+            if c.passed is None
+            else ("PASS" if c.passed else "MISS")
+        )
         measured = "-" if c.figure.startswith("backlog") else fmt(c.measured, digits)
-        lines.append(f"| {c.run} | {c.figure} | {measured} | {fmt(c.predicted, digits)} | "
-                     f"{'-' if err is None or c.figure.startswith('backlog') else f'{err:+.0%}'} | {c.target} | "
-                     f"{verdict} |")
+        lines.append(
+            f"| {c.run} | {c.figure} | {measured} | {fmt(c.predicted, digits)} | "
+            f"{'-' if err is None or c.figure.startswith('backlog') else f'{err:+.0%}'} | {c.target} | "
+            f"{verdict} |"
+        )
     for run, env in environment.items():
         lines.append(f"- {run}: {env}")
     return lines
@@ -159,13 +195,16 @@ def environment_of(ext: Mapping[str, Any]) -> str:
     m = ext["measured"]
     load = m.get("loadavg_1m") or {}
     cal = ext["calibration"]
-    return (f"run {m.get('run_id')}, {m.get('accepted')} uploads, machine load average {load.get('start', 0):.1f} -> "
-            f"{load.get('end', 0):.1f} on {ext.get('cores')} cores, neighbours' share of the busy CPU "
-            f"{(m.get('other_share') or 0):.0%}, raw resize wall/CPU around the run {cal.get('local_stretch', 1):.1f}x")
+    return (
+        f"run {m.get('run_id')}, {m.get('accepted')} uploads, machine load average {load.get('start', 0):.1f} -> "
+        f"{load.get('end', 0):.1f} on {ext.get('cores')} cores, neighbours' share of the busy CPU "
+        f"{(m.get('other_share') or 0):.0%}, raw resize wall/CPU around the run {cal.get('local_stretch', 1):.1f}x"
+    )
 
 
-def calibration_run(exts: Sequence[tuple[Path, Mapping[str, Any]]], chosen: Path | None
-                    ) -> tuple[Path | None, Mapping[str, Any] | None]:
+def calibration_run(
+    exts: Sequence[tuple[Path, Mapping[str, Any]]], chosen: Path | None
+) -> tuple[Path | None, Mapping[str, Any] | None]:
     """The input whose fitted per-batch overhead the others use: `chosen`, else the saturate run, else none."""
     if chosen is not None:
         return chosen, load_extract(chosen)
@@ -178,8 +217,12 @@ def calibration_run(exts: Sequence[tuple[Path, Mapping[str, Any]]], chosen: Path
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m harness.simulate.validate", description=__doc__)
     parser.add_argument("inputs", nargs="*", type=Path, help="extracts (tests/data/simulate/*.json) or load reports")
-    parser.add_argument("--calibrate-on", type=Path, default=None,
-                        help="the run whose service rate fixes the per-batch overhead (default: the saturate input)")
+    parser.add_argument(
+        "--calibrate-on",
+        type=Path,
+        default=None,
+        help="the run whose service rate fixes the per-batch overhead (default: the saturate input)",
+    )
     args = parser.parse_args(argv)
     paths = list(args.inputs) or [DATA_DIR / f"{r}.json" for r in RUNS]
     checks: list[Check] = []
@@ -194,15 +237,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             checks += got
             env[name] = environment_of(ext)
         if ref is not None and ref_path is not None:
-            env["per-batch overhead"] = (f"{fmt(invoke_ms, 0)} ms CPU-equivalent per batch (x each run's slowdown), "
-                                         f"fitted on {ref_path.name}'s service rate; the other runs are out of sample")
+            env["per-batch overhead"] = (
+                f"{fmt(invoke_ms, 0)} ms CPU-equivalent per batch (x each run's slowdown), "
+                f"fitted on {ref_path.name}'s service rate; the other runs are out of sample"
+            )
     except CodedError as exc:
         sys.stderr.write(f"error {exc}\n")
         return 2
     print("\n".join(table(checks, env)))
     missed = [c for c in checks if c.passed is False]
-    print(f"\n{sum(1 for c in checks if c.passed)} PASS, {len(missed)} MISS "
-          f"(targets: throughput and p50 within 15 %, p99 within 30 %, backlog shape r >= {SHAPE_MIN_CORRELATION})")
+    print(
+        f"\n{sum(1 for c in checks if c.passed)} PASS, {len(missed)} MISS "
+        f"(targets: throughput and p50 within 15 %, p99 within 30 %, backlog shape r >= {SHAPE_MIN_CORRELATION})"
+    )
     return 1 if missed else 0
 
 

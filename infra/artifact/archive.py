@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import shutil
 import zipfile
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from infra.errors import ArtifactError, ArtifactErrorCode
 
@@ -20,8 +20,11 @@ def write_zip(files: Iterable[tuple[Path, str]], out: Path, compresslevel: int =
     with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         for src, arcname in sorted(files, key=lambda t: t[1]):
             if arcname in seen:
-                raise ArtifactError(ArtifactErrorCode.DUPLICATE, f"Expected unique paths in the zip but received "
-                                    f"{arcname!r} twice (a handler package shadows a dependency?)")
+                raise ArtifactError(
+                    ArtifactErrorCode.DUPLICATE,
+                    f"Expected unique paths in the zip but received "
+                    f"{arcname!r} twice (a handler package shadows a dependency?)",
+                )
             seen.add(arcname)
             info = zipfile.ZipInfo(arcname, date_time=ZIP_DATE)
             mode = 0o755 if src.stat().st_mode & 0o111 else 0o644
@@ -30,7 +33,6 @@ def write_zip(files: Iterable[tuple[Path, str]], out: Path, compresslevel: int =
             with open(src, "rb") as fh:
                 zf.writestr(info, fh.read(), compresslevel=compresslevel)
     tmp.replace(out)
-
 
 
 def extract(zip_path: Path, dest: Path) -> Path:
@@ -45,4 +47,3 @@ def extract(zip_path: Path, dest: Path) -> Path:
             if mode:
                 Path(target).chmod(mode)
     return dest
-

@@ -5,8 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from common.paths import HANDLERS_DIR, PACKAGE_DIR
 from infra.artifact.archive import write_zip
@@ -44,8 +44,9 @@ def _pip(python: str, args: list[str], what: str, timeout: float) -> None:
 
 
 def _iter_sources(site: Path, handlers: Path) -> Iterator[tuple[Path, str]]:
-    def walk(base: Path, skip_top: frozenset[str],
-             skip_dirs: frozenset[str] = EXCLUDED_PARTS) -> Iterator[tuple[Path, str]]:
+    def walk(
+        base: Path, skip_top: frozenset[str], skip_dirs: frozenset[str] = EXCLUDED_PARTS
+    ) -> Iterator[tuple[Path, str]]:
         for p in sorted(base.rglob("*")):
             rel = p.relative_to(base)
             if not p.is_file() or rel.parts[0] in skip_top or skip_dirs & set(rel.parts[:-1]):
@@ -55,41 +56,72 @@ def _iter_sources(site: Path, handlers: Path) -> Iterator[tuple[Path, str]]:
             if p.suffix in EXCLUDED_SUFFIXES:
                 continue
             yield p, rel.as_posix()
+
     yield from walk(handlers, frozenset({"tests"}))
     yield from walk(site, frozenset({"bin"}), skip_dirs=EXCLUDED_PARTS | {"tests"})
-
 
 
 def default_output(arch: str) -> Path:
     return PACKAGE_DIR / f"lambda-{arch}.zip"
 
 
-def build_artifact(options: BuildOptions, out: Path | None = None, *, handlers: Path = HANDLERS_DIR,
-                   python: str | None = None, check: bool = True, timeout: float = 600.0,
-                   compresslevel: int = 6) -> ArtifactReport:
+def build_artifact(
+    options: BuildOptions,
+    out: Path | None = None,
+    *,
+    handlers: Path = HANDLERS_DIR,
+    python: str | None = None,
+    check: bool = True,
+    timeout: float = 600.0,
+    compresslevel: int = 6,
+) -> ArtifactReport:
     """Build the zip for `options.arch` and check it; raises ArtifactError (ARTIFACT_CHECK_FAILED) if `check`
     and any check fails. `python` runs pip (default: this interpreter); tests trade size for speed with
     `compresslevel=1`."""
     python = python or sys.executable
     out = Path(out) if out else default_output(options.arch)
     if not (handlers / "thumbnailer").is_dir():
-        raise ArtifactError(ArtifactErrorCode.HANDLER_MISSING,
-                            f"Expected a thumbnailer package in {handlers} but received none")
+        raise ArtifactError(
+            ArtifactErrorCode.HANDLER_MISSING, f"Expected a thumbnailer package in {handlers} but received none"
+        )
     wheel_arch = options.wheel_arch or options.arch
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=f"build-{options.arch}-", dir=out.parent) as tmp:
         wheels, site = Path(tmp) / "wheels", Path(tmp) / "site"
-        _pip(python, ["wheel", "--no-deps", "--quiet", "-w", str(wheels), pyvips_pin(options.arch)],
-             "building the pyvips wheel", timeout)
-        _pip(python, ["install", "--quiet", "--no-compile", "--target", str(site), "--only-binary=:all:",
-                      "--implementation", "cp", "--python-version", options.python_version,
-                      *platform_args(wheel_arch), "--find-links", str(wheels), *options.requirements],
-             f"installing {wheel_arch} wheels for python {options.python_version}", timeout)
+        _pip(
+            python,
+            ["wheel", "--no-deps", "--quiet", "-w", str(wheels), pyvips_pin(options.arch)],
+            "building the pyvips wheel",
+            timeout,
+        )
+        _pip(
+            python,
+            [
+                "install",
+                "--quiet",
+                "--no-compile",
+                "--target",
+                str(site),
+                "--only-binary=:all:",
+                "--implementation",
+                "cp",
+                "--python-version",
+                options.python_version,
+                *platform_args(wheel_arch),
+                "--find-links",
+                str(wheels),
+                *options.requirements,
+            ],
+            f"installing {wheel_arch} wheels for python {options.python_version}",
+            timeout,
+        )
         write_zip(_iter_sources(site, handlers), out, compresslevel)
     report = check_artifact(out, options.arch, PYTHON_VERSION)
     out.with_suffix(".json").write_text(report.to_json() + "\n")
     if check and not report.ok:
-        raise ArtifactError(ArtifactErrorCode.CHECK_FAILED, f"{out.name} failed {len(report.problems)} check(s)",
-                            problems=report.problems)
+        raise ArtifactError(
+            ArtifactErrorCode.CHECK_FAILED,
+            f"{out.name} failed {len(report.problems)} check(s)",
+            problems=report.problems,
+        )
     return report
-

@@ -31,7 +31,6 @@ class ElfInfo:
         return max(self.glibcxx_versions) if self.glibcxx_versions else None
 
 
-
 SHT_DYNAMIC = 6
 SHT_GNU_VERNEED = 0x6FFFFFFE
 DT_NEEDED = 1
@@ -52,11 +51,11 @@ def read_elf(data: bytes) -> ElfInfo:
     (e_machine,) = struct.unpack_from(endian + "H", data, 18)
     machine = ELF_MACHINES.get(e_machine, f"e_machine={e_machine}")
     if elf_class == 64:
-        e_shoff, = struct.unpack_from(endian + "Q", data, 0x28)
+        (e_shoff,) = struct.unpack_from(endian + "Q", data, 0x28)
         e_shentsize, e_shnum = struct.unpack_from(endian + "HH", data, 0x3A)
         sh_fmt = endian + "IIQQQQIIQQ"
     else:
-        e_shoff, = struct.unpack_from(endian + "I", data, 0x20)
+        (e_shoff,) = struct.unpack_from(endian + "I", data, 0x20)
         e_shentsize, e_shnum = struct.unpack_from(endian + "HH", data, 0x2E)
         sh_fmt = endian + "IIIIIIIIII"
     sections = []
@@ -64,8 +63,9 @@ def read_elf(data: bytes) -> ElfInfo:
         off = e_shoff + i * e_shentsize
         if off + struct.calcsize(sh_fmt) > len(data):
             break
-        _name, sh_type, _flags, _addr, sh_offset, sh_size, sh_link, sh_info, _align, _entsize = \
-            struct.unpack_from(sh_fmt, data, off)
+        _name, sh_type, _flags, _addr, sh_offset, sh_size, sh_link, sh_info, _align, _entsize = struct.unpack_from(
+            sh_fmt, data, off
+        )
         sections.append((sh_type, sh_offset, sh_size, sh_link, sh_info))
 
     def cstr(strtab_index: int, offset: int) -> str:
@@ -107,5 +107,10 @@ def read_elf(data: bytes) -> ElfInfo:
                 if not nxt:
                     break
                 pos += nxt
-    return ElfInfo(machine=machine, elf_class=elf_class, needed=tuple(needed),
-                   glibc_versions=tuple(sorted(versions)), glibcxx_versions=tuple(sorted(cxx_versions)))
+    return ElfInfo(
+        machine=machine,
+        elf_class=elf_class,
+        needed=tuple(needed),
+        glibc_versions=tuple(sorted(versions)),
+        glibcxx_versions=tuple(sorted(cxx_versions)),
+    )

@@ -21,14 +21,19 @@ class BuildOptions:
 
     def __post_init__(self) -> None:
         if self.arch not in ARCHES:
-            raise ArtifactError(ArtifactErrorCode.INVALID_ARCH,
-                                f"Expected one of {'|'.join(ARCHES)} for arch but received {self.arch!r}")
+            raise ArtifactError(
+                ArtifactErrorCode.INVALID_ARCH,
+                f"Expected one of {'|'.join(ARCHES)} for arch but received {self.arch!r}",
+            )
         if self.wheel_arch is not None and self.wheel_arch not in ARCHES:
-            raise ArtifactError(ArtifactErrorCode.INVALID_ARCH,
-                                f"Expected one of {'|'.join(ARCHES)} for wheel arch but received {self.wheel_arch!r}")
+            raise ArtifactError(
+                ArtifactErrorCode.INVALID_ARCH,
+                f"Expected one of {'|'.join(ARCHES)} for wheel arch but received {self.wheel_arch!r}",
+            )
         if not re.fullmatch(r"3\.\d{1,2}", self.python_version):
-            raise ArtifactError(ArtifactErrorCode.INVALID_PYTHON_VERSION,
-                                f"Expected '3.N' for python version but received {self.python_version!r}")
+            raise ArtifactError(
+                ArtifactErrorCode.INVALID_PYTHON_VERSION,
+                f"Expected '3.N' for python version but received {self.python_version!r}",
+            )
         if not self.requirements:
             object.__setattr__(self, "requirements", requirements(self.arch))
-

@@ -19,11 +19,24 @@ MAX_ZIPPED_BYTES = 50 * 1024 * 1024  # direct upload limit
 MAX_UNZIPPED_BYTES = 250 * 1024 * 1024  # function + layers, unzipped
 
 # Top-level modules the Lambda python3.13 runtime provides, so the zip need not carry them.
-RUNTIME_MODULES: frozenset[str] = frozenset({"boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3",
-                                             "six", "awslambdaric"})
+RUNTIME_MODULES: frozenset[str] = frozenset(
+    {"boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six", "awslambdaric"}
+)
 HANDLER_PACKAGES: tuple[str, ...] = ("thumbnailer", "notifier")
 # Libraries the Lambda runtime (Amazon Linux 2023) provides; everything else an ELF file needs must be bundled.
-SYSTEM_LIBRARIES: frozenset[str] = frozenset({
-    "libc.so.6", "libm.so.6", "libdl.so.2", "libpthread.so.0", "libresolv.so.2", "librt.so.1", "libutil.so.1",
-    "libgcc_s.so.1", "libstdc++.so.6", "libz.so.1", "ld-linux-aarch64.so.1", "ld-linux-x86-64.so.2",
-})
+SYSTEM_LIBRARIES: frozenset[str] = frozenset(
+    {
+        "libc.so.6",
+        "libm.so.6",
+        "libdl.so.2",
+        "libpthread.so.0",
+        "libresolv.so.2",
+        "librt.so.1",
+        "libutil.so.1",
+        "libgcc_s.so.1",
+        "libstdc++.so.6",
+        "libz.so.1",
+        "ld-linux-aarch64.so.1",
+        "ld-linux-x86-64.so.2",
+    }
+)

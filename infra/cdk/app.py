@@ -1,7 +1,8 @@
 """CDK app entry (`cdk synth|deploy`): context -> stack definition -> PipelineStack.
 
 Context keys: stack (default thumbs), profile (default), set ("knob=value,..." overrides), artifact (function zip;
-default .package/lambda-arm64.zip, falling back to the code-only zip when absent), qualifier (bucket-name suffix; default <account>-<region>), and
+default .package/lambda-arm64.zip, falling back to the code-only zip when absent), qualifier (bucket-name suffix;
+default <account>-<region>), and
 target=emulator (account 000000000000, us-east-1, no qualifier: the names infra.deploy gives on the emulator),
 emulator_twin=true (add that emulator-named stack next to the AWS one, for the parity test).
 """
@@ -56,20 +57,34 @@ def build_app(app: cdk.App) -> list[PipelineStack]:
         qualifier = ctx("qualifier")
         if qualifier is None:
             qualifier = f"{cdk.Aws.ACCOUNT_ID}-{cdk.Aws.REGION}"
-        definition = build_stack(stack_name, profile, overrides=overrides, account=cdk.Aws.ACCOUNT_ID,
-                                 region=cdk.Aws.REGION, partition=cdk.Aws.PARTITION, qualifier=str(qualifier))
+        definition = build_stack(
+            stack_name,
+            profile,
+            overrides=overrides,
+            account=cdk.Aws.ACCOUNT_ID,
+            region=cdk.Aws.REGION,
+            partition=cdk.Aws.PARTITION,
+            qualifier=str(qualifier),
+        )
         stacks.append(PipelineStack(app, f"{stack_name}-pipeline", definition=definition, code_zip=code))
     if str(ctx("emulator_twin") or "").lower() == "true":
         stacks.append(_emulator_stack(app, f"{stack_name}-pipeline-emulator", stack_name, profile, overrides, code))
     return stacks
 
 
-def _emulator_stack(app: cdk.App, construct_id: str, stack_name: str, profile: str, overrides: dict[str, str],
-                    code: Path) -> PipelineStack:
-    definition = build_stack(stack_name, profile, overrides=overrides, account=EMULATOR_ACCOUNT,
-                             region=DEFAULT_REGION, qualifier="")
-    return PipelineStack(app, construct_id, definition=definition, code_zip=code,
-                         env=cdk.Environment(account=EMULATOR_ACCOUNT, region=DEFAULT_REGION))
+def _emulator_stack(
+    app: cdk.App, construct_id: str, stack_name: str, profile: str, overrides: dict[str, str], code: Path
+) -> PipelineStack:
+    definition = build_stack(
+        stack_name, profile, overrides=overrides, account=EMULATOR_ACCOUNT, region=DEFAULT_REGION, qualifier=""
+    )
+    return PipelineStack(
+        app,
+        construct_id,
+        definition=definition,
+        code_zip=code,
+        env=cdk.Environment(account=EMULATOR_ACCOUNT, region=DEFAULT_REGION),
+    )
 
 
 def main() -> None:

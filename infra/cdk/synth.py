@@ -7,9 +7,10 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from common.paths import ROOT
 from infra.errors import InfraError, InfraErrorCode
@@ -40,25 +41,31 @@ class SynthResult:
 def cli_environment(base: Mapping[str, str]) -> dict[str, str]:
     """The CLI's environment: no telemetry, no version check, no node end-of-life banner (offline, quiet)."""
     env = dict(base)
-    env.update({
-        "CDK_DISABLE_VERSION_CHECK": "true",
-        "CDK_DISABLE_CLI_TELEMETRY": "true",
-        "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "18,20",
-        "JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION": "1",
-        "JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION": "1",
-        "JSII_DEPRECATED": "quiet",
-    })
+    env.update(
+        {
+            "CDK_DISABLE_VERSION_CHECK": "true",
+            "CDK_DISABLE_CLI_TELEMETRY": "true",
+            "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "18,20",
+            "JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION": "1",
+            "JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION": "1",
+            "JSII_DEPRECATED": "quiet",
+        }
+    )
     return env
 
 
 def cdk_command(*args: str) -> list[str]:
     """argv for the pinned CLI; raises CDK_UNAVAILABLE when node or the CLI is not installed (`make cdk-cli`)."""
     if shutil.which("node") is None:
-        raise InfraError(InfraErrorCode.CDK_UNAVAILABLE,
-                         "Expected node on PATH for the aws-cdk CLI but received none (install Node.js 20+)")
+        raise InfraError(
+            InfraErrorCode.CDK_UNAVAILABLE,
+            "Expected node on PATH for the aws-cdk CLI but received none (install Node.js 20+)",
+        )
     if not CDK_CLI.exists():
-        raise InfraError(InfraErrorCode.CDK_UNAVAILABLE,
-                         f"Expected the aws-cdk CLI at {CDK_CLI} but received no file (run `make cdk-cli`)")
+        raise InfraError(
+            InfraErrorCode.CDK_UNAVAILABLE,
+            f"Expected the aws-cdk CLI at {CDK_CLI} but received no file (run `make cdk-cli`)",
+        )
     return [str(CDK_CLI), *args]
 
 
@@ -93,18 +100,37 @@ def synth(
         "target": "emulator" if emulator_names else None,
         "emulator_twin": "true" if emulator_twin else None,
     }
-    argv = cdk_command("synth", "--app", f"{sys.executable} -m infra.cdk.app", "--output", str(out), "--quiet",
-                       "--no-notices", "--no-version-reporting", "--no-path-metadata", "--no-asset-metadata",
-                       "--lookups=false", *context_args(context))
+    argv = cdk_command(
+        "synth",
+        "--app",
+        f"{sys.executable} -m infra.cdk.app",
+        "--output",
+        str(out),
+        "--quiet",
+        "--no-notices",
+        "--no-version-reporting",
+        "--no-path-metadata",
+        "--no-asset-metadata",
+        "--lookups=false",
+        *context_args(context),
+    )
     base = os.environ if env is None else env  # handed to the child unchanged (plus the quiet flags above)
     try:
-        proc = subprocess.run(argv, cwd=ROOT, env=cli_environment(base), capture_output=True, text=True,
-                              timeout=SYNTH_TIMEOUT_S, check=False)
+        proc = subprocess.run(
+            argv,
+            cwd=ROOT,
+            env=cli_environment(base),
+            capture_output=True,
+            text=True,
+            timeout=SYNTH_TIMEOUT_S,
+            check=False,
+        )
     except subprocess.TimeoutExpired as exc:
         raise InfraError(InfraErrorCode.CDK_FAILED, f"cdk synth did not finish within {SYNTH_TIMEOUT_S} s") from exc
     if proc.returncode != 0:
-        raise InfraError(InfraErrorCode.CDK_FAILED,
-                         f"cdk synth exited {proc.returncode}: {(proc.stderr or proc.stdout)[-2000:]}")
+        raise InfraError(
+            InfraErrorCode.CDK_FAILED, f"cdk synth exited {proc.returncode}: {(proc.stderr or proc.stdout)[-2000:]}"
+        )
     warnings = tuple(line.strip() for line in (proc.stderr or "").splitlines() if line.startswith("WARNING "))
     result = SynthResult(out, f"{stack_name}-pipeline", warnings)
     if not result.template_path.is_file():

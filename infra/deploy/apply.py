@@ -11,8 +11,13 @@ from botocore.exceptions import ClientError
 from common.waiting import wait_until
 from infra.deploy.calls import FUNCTION_READY_TIMEOUT_S, aws_call, create_with_retry, error_code
 from infra.deploy.destroy import delete_function_resources, delete_mapping
-from infra.deploy.diff import (describe_diff, diff_attributes, normalize_notifications, normalize_policy,
-                               normalize_queue_attribute)
+from infra.deploy.diff import (
+    describe_diff,
+    diff_attributes,
+    normalize_notifications,
+    normalize_policy,
+    normalize_queue_attribute,
+)
 from infra.deploy.outputs import StackOutputs, write_outputs
 from infra.deploy.report import DeployReport
 from infra.deploy.target import Clients, every_name_of
@@ -45,21 +50,32 @@ class Deployer:
         sqs = self.c("sqs")
         url = self._queue_url(name)
         if url is None:
-            url = aws_call(f"create queue {name}", sqs.create_queue, QueueName=name,
-                       Attributes={k: v for k, v in desired.items() if v != ""}, tags=self.tags)["QueueUrl"]
+            url = aws_call(
+                f"create queue {name}",
+                sqs.create_queue,
+                QueueName=name,
+                Attributes={k: v for k, v in desired.items() if v != ""},
+                tags=self.tags,
+            )["QueueUrl"]
             self.changes.append(f"created queue {name}")
         else:
-            attrs = aws_call(f"read queue {name}", sqs.get_queue_attributes, QueueUrl=url,
-                         AttributeNames=["All"])["Attributes"]
+            attrs = aws_call(f"read queue {name}", sqs.get_queue_attributes, QueueUrl=url, AttributeNames=["All"])[
+                "Attributes"
+            ]
             current = {k: normalize_queue_attribute(k, attrs.get(k)) for k in desired}
             wanted = {k: normalize_queue_attribute(k, v) for k, v in desired.items()}
             diff = diff_attributes(current, wanted)
             if diff:
-                aws_call(f"update queue {name}", sqs.set_queue_attributes, QueueUrl=url,
-                     Attributes={k: desired[k] for k in diff})
+                aws_call(
+                    f"update queue {name}",
+                    sqs.set_queue_attributes,
+                    QueueUrl=url,
+                    Attributes={k: desired[k] for k in diff},
+                )
                 self.changes.append(f"updated queue {name}: {describe_diff(diff)}")
-        arn = aws_call(f"read queue {name}", sqs.get_queue_attributes, QueueUrl=url,
-                   AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        arn = aws_call(f"read queue {name}", sqs.get_queue_attributes, QueueUrl=url, AttributeNames=["QueueArn"])[
+            "Attributes"
+        ]["QueueArn"]
         return url, arn
 
     # ---- buckets ----
@@ -69,33 +85,54 @@ class Deployer:
             s3.head_bucket(Bucket=name)
         except ClientError as exc:
             if error_code(exc) not in ("404", "NoSuchBucket", "NotFound"):
-                raise InfraError(InfraErrorCode.DEPLOY_FAILED,
-                                 f"bucket {name} exists but is not usable from this account: {exc}") from exc
+                raise InfraError(
+                    InfraErrorCode.DEPLOY_FAILED, f"bucket {name} exists but is not usable from this account: {exc}"
+                ) from exc
             kwargs: dict[str, Any] = {"Bucket": name}
             if self.c.target.region != "us-east-1":
                 kwargs["CreateBucketConfiguration"] = {"LocationConstraint": self.c.target.region}
             aws_call(f"create bucket {name}", s3.create_bucket, **kwargs)
-            aws_call(f"tag bucket {name}", s3.put_bucket_tagging, Bucket=name,
-                 Tagging={"TagSet": [{"Key": k, "Value": v} for k, v in self.tags.items()]})
+            aws_call(
+                f"tag bucket {name}",
+                s3.put_bucket_tagging,
+                Bucket=name,
+                Tagging={"TagSet": [{"Key": k, "Value": v} for k, v in self.tags.items()]},
+            )
             self.changes.append(f"created bucket {name}")
-        block = {"BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True,
-                 "RestrictPublicBuckets": True}
+        block = {
+            "BlockPublicAcls": True,
+            "IgnorePublicAcls": True,
+            "BlockPublicPolicy": True,
+            "RestrictPublicBuckets": True,
+        }
         try:
             current_block = s3.get_public_access_block(Bucket=name)["PublicAccessBlockConfiguration"]
         except ClientError:
             current_block = {}
         if current_block != block:
-            aws_call(f"block public access {name}", s3.put_public_access_block, Bucket=name,
-                 PublicAccessBlockConfiguration=block)
+            aws_call(
+                f"block public access {name}",
+                s3.put_public_access_block,
+                Bucket=name,
+                PublicAccessBlockConfiguration=block,
+            )
             self.changes.append(f"updated bucket {name}: public access blocked")
         status = aws_call(f"read versioning {name}", s3.get_bucket_versioning, Bucket=name).get("Status")
         if versioned and status != "Enabled":
-            aws_call(f"enable versioning {name}", s3.put_bucket_versioning, Bucket=name,
-                 VersioningConfiguration={"Status": "Enabled"})
+            aws_call(
+                f"enable versioning {name}",
+                s3.put_bucket_versioning,
+                Bucket=name,
+                VersioningConfiguration={"Status": "Enabled"},
+            )
             self.changes.append(f"updated bucket {name}: versioning enabled")
         elif not versioned and status == "Enabled":
-            aws_call(f"suspend versioning {name}", s3.put_bucket_versioning, Bucket=name,
-                 VersioningConfiguration={"Status": "Suspended"})
+            aws_call(
+                f"suspend versioning {name}",
+                s3.put_bucket_versioning,
+                Bucket=name,
+                VersioningConfiguration={"Status": "Suspended"},
+            )
             self.changes.append(f"updated bucket {name}: versioning suspended")
 
     def ensure_notification(self, queue_arn: str, function_arn: str | None) -> None:
@@ -105,19 +142,26 @@ class Deployer:
         rules = {"Key": {"FilterRules": [{"Name": "prefix", "Value": n.prefix}]}}
         if n.function is not None:
             assert function_arn is not None
-            wanted = {"LambdaFunctionConfigurations": [{"Id": n.id, "LambdaFunctionArn": function_arn,
-                                                        "Events": list(n.events), "Filter": rules}]}
+            wanted = {
+                "LambdaFunctionConfigurations": [
+                    {"Id": n.id, "LambdaFunctionArn": function_arn, "Events": list(n.events), "Filter": rules}
+                ]
+            }
             target = n.function
         else:
-            wanted = {"QueueConfigurations": [{"Id": n.id, "QueueArn": queue_arn, "Events": list(n.events),
-                                               "Filter": rules}]}
+            wanted = {
+                "QueueConfigurations": [{"Id": n.id, "QueueArn": queue_arn, "Events": list(n.events), "Filter": rules}]
+            }
             target = n.queue
-        current = aws_call(f"read notification {n.bucket}", s3.get_bucket_notification_configuration,
-                           Bucket=n.bucket)
+        current = aws_call(f"read notification {n.bucket}", s3.get_bucket_notification_configuration, Bucket=n.bucket)
         if normalize_notifications(current) == normalize_notifications(wanted):
             return
-        aws_call(f"configure notification {n.bucket}", s3.put_bucket_notification_configuration, Bucket=n.bucket,
-             NotificationConfiguration=wanted)
+        aws_call(
+            f"configure notification {n.bucket}",
+            s3.put_bucket_notification_configuration,
+            Bucket=n.bucket,
+            NotificationConfiguration=wanted,
+        )
         self.changes.append(f"configured notification {n.bucket} {n.prefix}* -> {target}")
 
     def ensure_invoke_permission(self, function_name: str) -> None:
@@ -136,11 +180,17 @@ class Deployer:
                 cond = json.dumps(st.get("Condition", {}))
                 if source_arn in cond and self.stack.account in cond:
                     return
-                aws_call(f"remove permission {sid}", lam.remove_permission, FunctionName=function_name,
-                         StatementId=sid)
-        aws_call(f"add permission {sid} to {function_name}", lam.add_permission, FunctionName=function_name,
-             StatementId=sid, Action="lambda:InvokeFunction", Principal="s3.amazonaws.com", SourceArn=source_arn,
-             SourceAccount=self.stack.account)
+                aws_call(f"remove permission {sid}", lam.remove_permission, FunctionName=function_name, StatementId=sid)
+        aws_call(
+            f"add permission {sid} to {function_name}",
+            lam.add_permission,
+            FunctionName=function_name,
+            StatementId=sid,
+            Action="lambda:InvokeFunction",
+            Principal="s3.amazonaws.com",
+            SourceArn=source_arn,
+            SourceAccount=self.stack.account,
+        )
         self.changes.append(f"allowed {self.stack.input_bucket.name} to invoke {function_name}")
 
     # ---- IAM and logs ----
@@ -152,14 +202,23 @@ class Deployer:
         except ClientError as exc:
             if error_code(exc) != "NoSuchEntity":
                 raise InfraError(InfraErrorCode.DEPLOY_FAILED, f"read role {name}: {exc}") from exc
-            role = aws_call(f"create role {name}", iam.create_role, RoleName=name,
-                        AssumeRolePolicyDocument=json.dumps(trust), Description=description,
-                        Tags=[{"Key": k, "Value": v} for k, v in self.tags.items()])["Role"]
+            role = aws_call(
+                f"create role {name}",
+                iam.create_role,
+                RoleName=name,
+                AssumeRolePolicyDocument=json.dumps(trust),
+                Description=description,
+                Tags=[{"Key": k, "Value": v} for k, v in self.tags.items()],
+            )["Role"]
             self.changes.append(f"created role {name}")
         else:
             if normalize_policy(role["AssumeRolePolicyDocument"]) != normalize_policy(trust):
-                aws_call(f"update trust policy {name}", iam.update_assume_role_policy, RoleName=name,
-                     PolicyDocument=json.dumps(trust))
+                aws_call(
+                    f"update trust policy {name}",
+                    iam.update_assume_role_policy,
+                    RoleName=name,
+                    PolicyDocument=json.dumps(trust),
+                )
                 self.changes.append(f"updated role {name}: trust policy")
         try:
             current = normalize_policy(iam.get_role_policy(RoleName=name, PolicyName="pipeline")["PolicyDocument"])
@@ -168,8 +227,13 @@ class Deployer:
                 raise InfraError(InfraErrorCode.DEPLOY_FAILED, f"read role policy {name}: {exc}") from exc
             current = None
         if current != normalize_policy(policy):
-            aws_call(f"put role policy {name}", iam.put_role_policy, RoleName=name, PolicyName="pipeline",
-                 PolicyDocument=json.dumps(policy))
+            aws_call(
+                f"put role policy {name}",
+                iam.put_role_policy,
+                RoleName=name,
+                PolicyName="pipeline",
+                PolicyDocument=json.dumps(policy),
+            )
             self.changes.append(f"{'updated' if current else 'attached'} policy pipeline on role {name}")
         return str(role["Arn"])
 
@@ -198,15 +262,22 @@ class Deployer:
                 return dict(cfg)
             return None
 
-        cfg: dict[str, Any] | None = wait_until(ready, FUNCTION_READY_TIMEOUT_S, interval=0.1,
-                                                what=f"function {name} Active")
+        cfg: dict[str, Any] | None = wait_until(
+            ready, FUNCTION_READY_TIMEOUT_S, interval=0.1, what=f"function {name} Active"
+        )
         assert cfg is not None  # wait_until returns only a truthy value
         return cfg
 
     def ensure_function(self, fn: FunctionSpec | NotifierSpec, role_arn: str, environment: dict[str, str]) -> str:
         lam = self.c("lambda")
-        desired = {"Runtime": fn.runtime, "Role": role_arn, "Handler": fn.handler, "Timeout": fn.timeout_s,
-                   "MemorySize": fn.memory_mb, "Environment": {"Variables": environment}}
+        desired = {
+            "Runtime": fn.runtime,
+            "Role": role_arn,
+            "Handler": fn.handler,
+            "Timeout": fn.timeout_s,
+            "MemorySize": fn.memory_mb,
+            "Environment": {"Variables": environment},
+        }
         try:
             lam.get_function_configuration(FunctionName=fn.name)
             exists = True
@@ -215,9 +286,18 @@ class Deployer:
                 raise InfraError(InfraErrorCode.DEPLOY_FAILED, f"read function {fn.name}: {exc}") from exc
             exists = False
         if not exists:
-            create_with_retry(f"create function {fn.name}", lambda: lam.create_function(
-                FunctionName=fn.name, Code={"ZipFile": self.code}, Architectures=[fn.architecture],
-                PackageType="Zip", Publish=False, Tags=self.tags, **desired))
+            create_with_retry(
+                f"create function {fn.name}",
+                lambda: lam.create_function(
+                    FunctionName=fn.name,
+                    Code={"ZipFile": self.code},
+                    Architectures=[fn.architecture],
+                    PackageType="Zip",
+                    Publish=False,
+                    Tags=self.tags,
+                    **desired,
+                ),
+            )
             self.changes.append(f"created function {fn.name}")
             cfg = self._wait_function_ready(fn.name)
             return str(cfg["FunctionArn"])
@@ -226,14 +306,23 @@ class Deployer:
         current["Environment"] = {"Variables": (cfg.get("Environment") or {}).get("Variables", {})}
         diff = diff_attributes(current, desired)
         if diff:
-            aws_call(f"update function {fn.name}", lam.update_function_configuration, FunctionName=fn.name,
-                 **{k: desired[k] for k in diff})
+            aws_call(
+                f"update function {fn.name}",
+                lam.update_function_configuration,
+                FunctionName=fn.name,
+                **{k: desired[k] for k in diff},
+            )
             self.changes.append(f"updated function {fn.name}: {describe_diff(diff)}")
             cfg = self._wait_function_ready(fn.name)
         arch_now = (cfg.get("Architectures") or ["x86_64"])[0]
         if cfg.get("CodeSha256") != code_sha256(self.code) or arch_now != fn.architecture:
-            aws_call(f"update code {fn.name}", lam.update_function_code, FunctionName=fn.name, ZipFile=self.code,
-                 Architectures=[fn.architecture])
+            aws_call(
+                f"update code {fn.name}",
+                lam.update_function_code,
+                FunctionName=fn.name,
+                ZipFile=self.code,
+                Architectures=[fn.architecture],
+            )
             what = "code" if arch_now == fn.architecture else f"code, architecture {arch_now} -> {fn.architecture}"
             self.changes.append(f"updated function {fn.name}: {what}")
             cfg = self._wait_function_ready(fn.name)
@@ -242,24 +331,35 @@ class Deployer:
     def ensure_mapping(self, queue_arn: str) -> str:
         lam = self.c("lambda")
         m = self.stack.mapping
-        desired = {"BatchSize": m.batch_size, "MaximumBatchingWindowInSeconds": m.batching_window_s,
-                   "FunctionResponseTypes": list(m.function_response_types),
-                   "ScalingConfig": {"MaximumConcurrency": m.maximum_concurrency}}
-        found = aws_call("list event source mappings", lam.list_event_source_mappings, EventSourceArn=queue_arn,
-                     FunctionName=m.function)["EventSourceMappings"]
+        desired = {
+            "BatchSize": m.batch_size,
+            "MaximumBatchingWindowInSeconds": m.batching_window_s,
+            "FunctionResponseTypes": list(m.function_response_types),
+            "ScalingConfig": {"MaximumConcurrency": m.maximum_concurrency},
+        }
+        found = aws_call(
+            "list event source mappings",
+            lam.list_event_source_mappings,
+            EventSourceArn=queue_arn,
+            FunctionName=m.function,
+        )["EventSourceMappings"]
         found = [e for e in found if e.get("State") not in ("Deleting",)]
         if not found:
-            uuid = create_with_retry(f"create event source mapping {m.queue} -> {m.function}", lambda: (
-                lam.create_event_source_mapping(EventSourceArn=queue_arn, FunctionName=m.function,
-                                                Enabled=m.enabled, **desired)))["UUID"]
+            uuid = create_with_retry(
+                f"create event source mapping {m.queue} -> {m.function}",
+                lambda: lam.create_event_source_mapping(
+                    EventSourceArn=queue_arn, FunctionName=m.function, Enabled=m.enabled, **desired
+                ),
+            )["UUID"]
             self.changes.append(f"created event source mapping {m.queue} -> {m.function}")
         else:
             esm = found[0]
             uuid = esm["UUID"]
             current = {k: esm.get(k) for k in desired}
             current["FunctionResponseTypes"] = list(esm.get("FunctionResponseTypes") or [])
-            current["ScalingConfig"] = {"MaximumConcurrency": (esm.get("ScalingConfig") or {}).get(
-                "MaximumConcurrency")}
+            current["ScalingConfig"] = {
+                "MaximumConcurrency": (esm.get("ScalingConfig") or {}).get("MaximumConcurrency")
+            }
             current["MaximumBatchingWindowInSeconds"] = esm.get("MaximumBatchingWindowInSeconds") or 0
             diff = diff_attributes(current, desired)
             state_now = esm.get("State")
@@ -269,18 +369,29 @@ class Deployer:
                 # LocalStack rebuilds the poller on UpdateEventSourceMapping and the old poller thread then writes
                 # "Disabled" over the new one's state (a race in its esm_worker): replace the mapping instead.
                 self._delete_mapping(uuid)
-                uuid = create_with_retry(f"create event source mapping {m.queue} -> {m.function}", lambda: (
-                    lam.create_event_source_mapping(EventSourceArn=queue_arn, FunctionName=m.function,
-                                                    Enabled=m.enabled, **desired)))["UUID"]
-                self.changes.append(f"replaced event source mapping {m.queue} -> {m.function}: "
-                                    f"{describe_diff(diff)}")
+                uuid = create_with_retry(
+                    f"create event source mapping {m.queue} -> {m.function}",
+                    lambda: lam.create_event_source_mapping(
+                        EventSourceArn=queue_arn, FunctionName=m.function, Enabled=m.enabled, **desired
+                    ),
+                )["UUID"]
+                self.changes.append(f"replaced event source mapping {m.queue} -> {m.function}: {describe_diff(diff)}")
             elif diff:
-                aws_call(f"update event source mapping {uuid}", lam.update_event_source_mapping, UUID=uuid,
-                     Enabled=m.enabled, **{k: desired[k] for k in diff if k in desired})
+                aws_call(
+                    f"update event source mapping {uuid}",
+                    lam.update_event_source_mapping,
+                    UUID=uuid,
+                    Enabled=m.enabled,
+                    **{k: desired[k] for k in diff if k in desired},
+                )
                 self.changes.append(f"updated event source mapping {m.queue} -> {m.function}: {describe_diff(diff)}")
         settled = "Enabled" if m.enabled else "Disabled"
-        wait_until(lambda: lam.get_event_source_mapping(UUID=uuid).get("State") == settled,
-                   FUNCTION_READY_TIMEOUT_S, interval=0.1, what=f"event source mapping {uuid} {settled}")
+        wait_until(
+            lambda: lam.get_event_source_mapping(UUID=uuid).get("State") == settled,
+            FUNCTION_READY_TIMEOUT_S,
+            interval=0.1,
+            what=f"event source mapping {uuid} {settled}",
+        )
         return str(uuid)
 
     def _delete_mapping(self, uuid: str) -> None:
@@ -291,25 +402,31 @@ class Deployer:
         st = self.stack
         full = every_name_of(st)
         assert full.notifier is not None
-        gone = delete_function_resources(self.c, full.notifier.name, full.notifier.log_group,
-                                          full.notifier.role_name)
+        gone = delete_function_resources(self.c, full.notifier.name, full.notifier.log_group, full.notifier.role_name)
         self.changes += [f"deleted {what} (no longer in the definition)" for what in gone]
 
     # ---- all of it ----
     def apply(self) -> StackOutputs:
         st = self.stack
-        dlq_url, dlq_arn = self.ensure_queue(st.dlq.name, {
-            "MessageRetentionPeriod": str(st.dlq.retention_s),
-            "VisibilityTimeout": str(st.dlq.visibility_timeout_s),
-        })
+        dlq_url, dlq_arn = self.ensure_queue(
+            st.dlq.name,
+            {
+                "MessageRetentionPeriod": str(st.dlq.retention_s),
+                "VisibilityTimeout": str(st.dlq.visibility_timeout_s),
+            },
+        )
         queue_policy = st.queue_policy()
-        queue_url, queue_arn = self.ensure_queue(st.queue.name, {
-            "VisibilityTimeout": str(st.queue.visibility_timeout_s),
-            "MessageRetentionPeriod": str(st.queue.retention_s),
-            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn,
-                                         "maxReceiveCount": st.queue.max_receive_count}),
-            "Policy": json.dumps(queue_policy) if queue_policy else "",
-        })
+        queue_url, queue_arn = self.ensure_queue(
+            st.queue.name,
+            {
+                "VisibilityTimeout": str(st.queue.visibility_timeout_s),
+                "MessageRetentionPeriod": str(st.queue.retention_s),
+                "RedrivePolicy": json.dumps(
+                    {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": st.queue.max_receive_count}
+                ),
+                "Policy": json.dumps(queue_policy) if queue_policy else "",
+            },
+        )
         for bucket in st.buckets:
             self.ensure_bucket(bucket.name, bucket.versioned)
         fn = st.function
@@ -327,23 +444,41 @@ class Deployer:
         if st.notifier is None:
             self.prune_notifier()
         mapping_uuid = self.ensure_mapping(queue_arn)
-        return StackOutputs.from_stack(st, endpoint=self.c.target.label, queue_url=queue_url, queue_arn=queue_arn,
-                                       dlq_url=dlq_url, dlq_arn=dlq_arn, function_arn=function_arn,
-                                       role_arn=role_arn, mapping_uuid=mapping_uuid, notifier_arn=notifier_arn)
+        return StackOutputs.from_stack(
+            st,
+            endpoint=self.c.target.label,
+            queue_url=queue_url,
+            queue_arn=queue_arn,
+            dlq_url=dlq_url,
+            dlq_arn=dlq_arn,
+            function_arn=function_arn,
+            role_arn=role_arn,
+            mapping_uuid=mapping_uuid,
+            notifier_arn=notifier_arn,
+        )
 
 
-def deploy(stack: Stack, clients: Clients, *, code: bytes | None = None,
-           outputs_path: Path | None = None) -> DeployReport:
+def deploy(
+    stack: Stack, clients: Clients, *, code: bytes | None = None, outputs_path: Path | None = None
+) -> DeployReport:
     """Lint (errors block), then create or update every resource in place; returns the change report."""
     findings = lint(stack)
     blocking = errors(findings)
     if blocking:
-        raise InfraError(InfraErrorCode.LINT_FAILED,
-                         f"stack {stack.name} has {len(blocking)} lint error(s): "
-                         + "; ".join(str(f) for f in blocking))
+        raise InfraError(
+            InfraErrorCode.LINT_FAILED,
+            f"stack {stack.name} has {len(blocking)} lint error(s): " + "; ".join(str(f) for f in blocking),
+        )
     deployer = Deployer(stack, clients, code if code is not None else code_zip_bytes())
     outputs = deployer.apply()
     if outputs_path is not None:
         write_outputs(outputs_path, outputs)
-    return DeployReport(stack_name=stack.name, profile=stack.profile, endpoint=clients.target.label,
-                        changes=deployer.changes, outputs=outputs, findings=findings, outputs_path=outputs_path)
+    return DeployReport(
+        stack_name=stack.name,
+        profile=stack.profile,
+        endpoint=clients.target.label,
+        changes=deployer.changes,
+        outputs=outputs,
+        findings=findings,
+        outputs_path=outputs_path,
+    )

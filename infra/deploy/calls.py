@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from botocore.exceptions import ClientError
 
@@ -24,8 +25,9 @@ def aws_call(what: str, call: Callable[..., Any], *args: Any, **kwargs: Any) -> 
         return call(*args, **kwargs)
     except ClientError as exc:
         err = exc.response.get("Error", {})
-        raise InfraError(InfraErrorCode.DEPLOY_FAILED,
-                         f"{what}: {err.get('Code', '?')}: {err.get('Message', exc)}") from exc
+        raise InfraError(
+            InfraErrorCode.DEPLOY_FAILED, f"{what}: {err.get('Code', '?')}: {err.get('Message', exc)}"
+        ) from exc
 
 
 def create_with_retry(what: str, call: Callable[[], Any]) -> Any:

@@ -21,11 +21,15 @@ def load_code(target: Target, code_path: Path | None) -> bytes:
     if path is None:
         return code_zip_bytes()
     if not path.is_file():
-        raise InfraError(InfraErrorCode.PACKAGE_FAILED,
-                         f"Expected a function zip at {path} but received no file (run `make package` first)")
+        raise InfraError(
+            InfraErrorCode.PACKAGE_FAILED,
+            f"Expected a function zip at {path} but received no file (run `make package` first)",
+        )
     data = path.read_bytes()
     if len(data) > MAX_DIRECT_UPLOAD_BYTES:
-        raise InfraError(InfraErrorCode.PACKAGE_FAILED,
-                         f"Expected at most {MAX_DIRECT_UPLOAD_BYTES} bytes for a direct upload but received "
-                         f"{len(data)} bytes in {path}: deploy it with `make deploy-aws` (CDK assets)")
+        raise InfraError(
+            InfraErrorCode.PACKAGE_FAILED,
+            f"Expected at most {MAX_DIRECT_UPLOAD_BYTES} bytes for a direct upload but received "
+            f"{len(data)} bytes in {path}: deploy it with `make deploy-aws` (CDK assets)",
+        )
     return data

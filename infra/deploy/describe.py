@@ -21,16 +21,21 @@ def describe(stack: Stack, clients: Clients) -> list[str]:
     for queue in (stack.queue, stack.dlq):
         try:
             url = sqs.get_queue_url(QueueName=queue.name)["QueueUrl"]
-            attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=[
-                "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
-            lines.append(f"queue    {queue.name}: {attrs.get('ApproximateNumberOfMessages', '?')} visible, "
-                         f"{attrs.get('ApproximateNumberOfMessagesNotVisible', '?')} in flight")
+            attrs = sqs.get_queue_attributes(
+                QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+            )["Attributes"]
+            lines.append(
+                f"queue    {queue.name}: {attrs.get('ApproximateNumberOfMessages', '?')} visible, "
+                f"{attrs.get('ApproximateNumberOfMessagesNotVisible', '?')} in flight"
+            )
         except ClientError:
             lines.append(f"queue    {queue.name}: MISSING")
     try:
         cfg = lam.get_function_configuration(FunctionName=stack.function.name)
-        lines.append(f"function {stack.function.name}: {cfg.get('State')} ({cfg.get('MemorySize')} MB, "
-                     f"{cfg.get('Timeout')} s, {','.join(cfg.get('Architectures') or [])})")
+        lines.append(
+            f"function {stack.function.name}: {cfg.get('State')} ({cfg.get('MemorySize')} MB, "
+            f"{cfg.get('Timeout')} s, {','.join(cfg.get('Architectures') or [])})"
+        )
         for esm in lam.list_event_source_mappings(FunctionName=stack.function.name)["EventSourceMappings"]:
             lines.append(f"mapping  {esm['UUID']}: {esm.get('State')} batch {esm.get('BatchSize')}")
     except ClientError:

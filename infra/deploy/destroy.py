@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from botocore.exceptions import ClientError
 
@@ -19,12 +20,18 @@ def empty_bucket(s3: Any, name: str) -> int:
     count = 0
     paginator = s3.get_paginator("list_object_versions")
     for page in paginator.paginate(Bucket=name):
-        objects = [{"Key": o["Key"], "VersionId": o["VersionId"]}
-                   for o in (page.get("Versions", []) or []) + (page.get("DeleteMarkers", []) or [])]
+        objects = [
+            {"Key": o["Key"], "VersionId": o["VersionId"]}
+            for o in (page.get("Versions", []) or []) + (page.get("DeleteMarkers", []) or [])
+        ]
         for i in range(0, len(objects), 1000):
-            aws_call(f"empty bucket {name}", s3.delete_objects, Bucket=name,
-                     Delete={"Objects": objects[i:i + 1000], "Quiet": True})
-            count += len(objects[i:i + 1000])
+            aws_call(
+                f"empty bucket {name}",
+                s3.delete_objects,
+                Bucket=name,
+                Delete={"Objects": objects[i : i + 1000], "Quiet": True},
+            )
+            count += len(objects[i : i + 1000])
     return count
 
 
@@ -59,8 +66,7 @@ def delete_function_resources(clients: Clients, name: str, log_group: str, role:
 
     steps: list[tuple[str, str, Callable[[], Any]]] = [
         (f"function {name}", "ResourceNotFoundException", lambda: lam.delete_function(FunctionName=name)),
-        (f"log group {log_group}", "ResourceNotFoundException",
-         lambda: logs.delete_log_group(logGroupName=log_group)),
+        (f"log group {log_group}", "ResourceNotFoundException", lambda: logs.delete_log_group(logGroupName=log_group)),
         (f"role {role}", "NoSuchEntity", delete_role),
     ]
     return [what for what, absent, delete in steps if delete_if_present(what, absent, delete)]
@@ -73,8 +79,10 @@ def destroy(stack: Stack, clients: Clients) -> DestroyReport:
     # the same names under every profile/topology: the output bucket and the notifier exist only in some
     full = every_name_of(stack)
     assert full.notifier is not None
-    functions = [(stack.function.name, stack.function.log_group, stack.function.role_name),
-                 (full.notifier.name, full.notifier.log_group, full.notifier.role_name)]
+    functions = [
+        (stack.function.name, stack.function.log_group, stack.function.role_name),
+        (full.notifier.name, full.notifier.log_group, full.notifier.role_name),
+    ]
     for name, _, _ in functions:
         try:
             mappings = lam.list_event_source_mappings(FunctionName=name)["EventSourceMappings"]

@@ -34,8 +34,10 @@ def normalize_queue_attribute(key: str, value: Any) -> Any:
         return normalize_policy(value)
     if key == "RedrivePolicy":
         doc = json.loads(value) if isinstance(value, str) else dict(value)
-        return {"deadLetterTargetArn": doc.get("deadLetterTargetArn"),
-                "maxReceiveCount": int(doc.get("maxReceiveCount", 0))}
+        return {
+            "deadLetterTargetArn": doc.get("deadLetterTargetArn"),
+            "maxReceiveCount": int(doc.get("maxReceiveCount", 0)),
+        }
     return str(value)
 
 
@@ -45,12 +47,21 @@ NotificationKey = tuple[str, str, tuple[str, ...], tuple[tuple[str, str], ...]]
 def normalize_notifications(conf: dict[str, Any]) -> list[NotificationKey]:
     """A bucket notification configuration as sorted (kind, target arn, events, filter rules) tuples."""
     out = []
-    for key, arn_key in (("QueueConfigurations", "QueueArn"), ("LambdaFunctionConfigurations", "LambdaFunctionArn"),
-                         ("TopicConfigurations", "TopicArn")):
+    for key, arn_key in (
+        ("QueueConfigurations", "QueueArn"),
+        ("LambdaFunctionConfigurations", "LambdaFunctionArn"),
+        ("TopicConfigurations", "TopicArn"),
+    ):
         for c in conf.get(key, []) or []:
             rules = ((c.get("Filter") or {}).get("Key") or {}).get("FilterRules", [])
-            out.append((key, str(c.get(arn_key, "")), tuple(sorted(c.get("Events", []))),
-                        tuple(sorted((r["Name"].lower(), r["Value"]) for r in rules))))
+            out.append(
+                (
+                    key,
+                    str(c.get(arn_key, "")),
+                    tuple(sorted(c.get("Events", []))),
+                    tuple(sorted((r["Name"].lower(), r["Value"]) for r in rules)),
+                )
+            )
     return sorted(out)
 
 

@@ -11,9 +11,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from common.errors import expected
 from infra.errors import InfraError, InfraErrorCode
@@ -56,9 +57,11 @@ class StackOutputs:
 
     def __post_init__(self) -> None:
         if self.schema_version != SCHEMA_VERSION:
-            raise InfraError(InfraErrorCode.OUTPUTS_SCHEMA_UNSUPPORTED,
-                             expected(f"outputs schema version {SCHEMA_VERSION}", f"stack {self.stack_name}",
-                                      self.schema_version) + " (deploy the stack again to rewrite its outputs)")
+            raise InfraError(
+                InfraErrorCode.OUTPUTS_SCHEMA_UNSUPPORTED,
+                expected(f"outputs schema version {SCHEMA_VERSION}", f"stack {self.stack_name}", self.schema_version)
+                + " (deploy the stack again to rewrite its outputs)",
+            )
 
     @property
     def single_bucket(self) -> bool:
@@ -70,20 +73,47 @@ class StackOutputs:
         return tuple(part.split(":")[0].strip() for part in self.sizes.split(",") if part.strip())
 
     @classmethod
-    def from_stack(cls, stack: Stack, *, endpoint: str, queue_url: str, queue_arn: str, dlq_url: str, dlq_arn: str,
-                   function_arn: str, role_arn: str, mapping_uuid: str,
-                   notifier_arn: str | None = None) -> "StackOutputs":
+    def from_stack(
+        cls,
+        stack: Stack,
+        *,
+        endpoint: str,
+        queue_url: str,
+        queue_arn: str,
+        dlq_url: str,
+        dlq_arn: str,
+        function_arn: str,
+        role_arn: str,
+        mapping_uuid: str,
+        notifier_arn: str | None = None,
+    ) -> StackOutputs:
         """Our definition plus what AWS assigned while deploying it (URLs, ARNs, the mapping's UUID)."""
         fn = stack.function
         return cls(
-            stack_name=stack.name, region=stack.region, account=stack.account, endpoint=endpoint,
-            input_bucket=stack.input_bucket.name, input_prefix=stack.config.input_prefix,
-            output_bucket=stack.output_bucket_name, output_prefix=stack.config.output_prefix,
-            queue_url=queue_url, queue_arn=queue_arn, dlq_url=dlq_url, dlq_arn=dlq_arn,
-            function_name=fn.name, function_arn=function_arn, role_name=fn.role_name, role_arn=role_arn,
-            log_group=fn.log_group, event_source_mapping_uuid=mapping_uuid, sizes=fn.settings.sizes,
-            architecture=fn.architecture, memory_mb=fn.memory_mb, timeout_s=fn.timeout_s,
-            profile=stack.profile, topology=stack.config.topology,
+            stack_name=stack.name,
+            region=stack.region,
+            account=stack.account,
+            endpoint=endpoint,
+            input_bucket=stack.input_bucket.name,
+            input_prefix=stack.config.input_prefix,
+            output_bucket=stack.output_bucket_name,
+            output_prefix=stack.config.output_prefix,
+            queue_url=queue_url,
+            queue_arn=queue_arn,
+            dlq_url=dlq_url,
+            dlq_arn=dlq_arn,
+            function_name=fn.name,
+            function_arn=function_arn,
+            role_name=fn.role_name,
+            role_arn=role_arn,
+            log_group=fn.log_group,
+            event_source_mapping_uuid=mapping_uuid,
+            sizes=fn.settings.sizes,
+            architecture=fn.architecture,
+            memory_mb=fn.memory_mb,
+            timeout_s=fn.timeout_s,
+            profile=stack.profile,
+            topology=stack.config.topology,
             notifier_function_name=stack.notifier.name if stack.notifier is not None else None,
             notifier_function_arn=notifier_arn if stack.notifier is not None else None,
         )
@@ -95,38 +125,44 @@ class StackOutputs:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
 
     @classmethod
-    def from_dict(cls, doc: Mapping[str, Any], *, source: str = "deploy outputs") -> "StackOutputs":
+    def from_dict(cls, doc: Mapping[str, Any], *, source: str = "deploy outputs") -> StackOutputs:
         """Refuses a document of another schema version (OUTPUTS_SCHEMA_UNSUPPORTED) or with missing or unknown
         fields (OUTPUTS_INVALID); `source` names the document in the message."""
         if not isinstance(doc, Mapping):
             raise InfraError(InfraErrorCode.OUTPUTS_INVALID, expected("a JSON object", source, type(doc).__name__))
         version = doc.get("schema_version")
         if version != SCHEMA_VERSION:
-            raise InfraError(InfraErrorCode.OUTPUTS_SCHEMA_UNSUPPORTED,
-                             expected(f"outputs schema version {SCHEMA_VERSION}", source, version)
-                             + " (deploy the stack again to rewrite its outputs)")
+            raise InfraError(
+                InfraErrorCode.OUTPUTS_SCHEMA_UNSUPPORTED,
+                expected(f"outputs schema version {SCHEMA_VERSION}", source, version)
+                + " (deploy the stack again to rewrite its outputs)",
+            )
         known = {f.name: f for f in dataclasses.fields(cls)}
-        required = [name for name, f in known.items()
-                    if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+        required = [
+            name
+            for name, f in known.items()
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        ]
         missing = [name for name in required if name not in doc]
         unknown = sorted(set(doc) - set(known))
         if missing or unknown:
-            raise InfraError(InfraErrorCode.OUTPUTS_INVALID,
-                             expected("every field of StackOutputs and no other", source,
-                                      {"missing": missing, "unknown": unknown}))
+            raise InfraError(
+                InfraErrorCode.OUTPUTS_INVALID,
+                expected("every field of StackOutputs and no other", source, {"missing": missing, "unknown": unknown}),
+            )
         values = dict(doc)
         for name in ("memory_mb", "timeout_s"):
             if isinstance(values[name], bool) or not isinstance(values[name], int):
-                raise InfraError(InfraErrorCode.OUTPUTS_INVALID, expected("an integer", f"{source} {name}",
-                                                                          values[name]))
+                raise InfraError(
+                    InfraErrorCode.OUTPUTS_INVALID, expected("an integer", f"{source} {name}", values[name])
+                )
         for name, f in known.items():
             if f.type == "str" and name in values and not isinstance(values[name], str):
-                raise InfraError(InfraErrorCode.OUTPUTS_INVALID, expected("a string", f"{source} {name}",
-                                                                          values[name]))
+                raise InfraError(InfraErrorCode.OUTPUTS_INVALID, expected("a string", f"{source} {name}", values[name]))
         return cls(**values)
 
     @classmethod
-    def from_json(cls, text: str, *, source: str = "deploy outputs") -> "StackOutputs":
+    def from_json(cls, text: str, *, source: str = "deploy outputs") -> StackOutputs:
         try:
             doc = json.loads(text)
         except ValueError as exc:
@@ -151,6 +187,8 @@ def read_outputs(path: Path) -> StackOutputs:
     """The outputs at `path`; NOT_DEPLOYED when there is no file, OUTPUTS_INVALID/OUTPUTS_SCHEMA_UNSUPPORTED when it
     cannot be read as this schema."""
     if not path.is_file():
-        raise InfraError(InfraErrorCode.NOT_DEPLOYED,
-                         f"Expected deploy outputs at {path} but received no file (deploy the stack first)")
+        raise InfraError(
+            InfraErrorCode.NOT_DEPLOYED,
+            f"Expected deploy outputs at {path} but received no file (deploy the stack first)",
+        )
     return StackOutputs.from_json(path.read_text(), source=str(path))

@@ -26,8 +26,10 @@ class DeployReport:
         return bool(self.changes)
 
     def summary(self) -> list[str]:
-        lines = [f"stack {self.stack_name} (profile {self.profile}) at {self.endpoint}: "
-                 + (f"{len(self.changes)} change(s)" if self.changes else "no changes")]
+        lines = [
+            f"stack {self.stack_name} (profile {self.profile}) at {self.endpoint}: "
+            + (f"{len(self.changes)} change(s)" if self.changes else "no changes")
+        ]
         lines += [f"  {c}" for c in self.changes]
         lines += [f"  {f}" for f in self.findings if f.severity == Severity.WARNING]
         if self.outputs is not None:
@@ -49,6 +51,7 @@ class DestroyReport:
     deleted: list[str] = field(default_factory=list)
 
     def summary(self) -> list[str]:
-        head = f"stack {self.stack_name}: " + (f"deleted {len(self.deleted)} resource(s)" if self.deleted
-                                                 else "nothing to delete")
+        head = f"stack {self.stack_name}: " + (
+            f"deleted {len(self.deleted)} resource(s)" if self.deleted else "nothing to delete"
+        )
         return [head] + [f"  {d}" for d in self.deleted]

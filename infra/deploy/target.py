@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 import boto3
 from botocore.config import Config
@@ -30,8 +31,9 @@ class Target:
         if not self.region:
             raise InfraError(InfraErrorCode.INVALID_TARGET, expected("a region", "deploy target", self.region))
         if self.endpoint is not None and not self.endpoint.startswith(("http://", "https://")):
-            raise InfraError(InfraErrorCode.INVALID_TARGET,
-                             expected("an http(s):// URL", "deploy endpoint", self.endpoint))
+            raise InfraError(
+                InfraErrorCode.INVALID_TARGET, expected("an http(s):// URL", "deploy endpoint", self.endpoint)
+            )
 
     @property
     def is_emulator(self) -> bool:
@@ -43,19 +45,20 @@ class Target:
         return self.endpoint or "aws"
 
     @classmethod
-    def emulator(cls, endpoint: str, region: str) -> "Target":
+    def emulator(cls, endpoint: str, region: str) -> Target:
         return cls(region=region, endpoint=endpoint)
 
     @classmethod
-    def aws(cls, region: str, profile: str | None = None, session: boto3.Session | None = None) -> "Target":
+    def aws(cls, region: str, profile: str | None = None, session: boto3.Session | None = None) -> Target:
         return cls(region=region, endpoint=None, aws_profile=profile, session=session)
 
     def boto3_session(self) -> boto3.Session:
         if self.session is not None:
             return self.session
         if self.is_emulator:
-            return boto3.Session(aws_access_key_id=TEST_ACCESS_KEY, aws_secret_access_key=TEST_SECRET_KEY,
-                                 region_name=self.region)
+            return boto3.Session(
+                aws_access_key_id=TEST_ACCESS_KEY, aws_secret_access_key=TEST_SECRET_KEY, region_name=self.region
+            )
         return boto3.Session(profile_name=self.aws_profile, region_name=self.region)
 
 
@@ -69,34 +72,43 @@ class Clients:
 
     def __call__(self, service: str) -> Any:
         if service not in self._cache:
-            self._cache[service] = self._session.client(service, endpoint_url=self.target.endpoint,
-                                                        region_name=self.target.region, config=_CLIENT_CONFIG)
+            self._cache[service] = self._session.client(
+                service, endpoint_url=self.target.endpoint, region_name=self.target.region, config=_CLIENT_CONFIG
+            )
         return self._cache[service]
 
     def account(self) -> str:
         return str(self("sts").get_caller_identity()["Account"])
 
 
-def stack_for_target(clients: Clients, stack_name: str, profile: str,
-                     overrides: Mapping[str, str | int | bool] | None = None) -> Stack:
+def stack_for_target(
+    clients: Clients, stack_name: str, profile: str, overrides: Mapping[str, str | int | bool] | None = None
+) -> Stack:
     """The definition with this target's account/region; bucket names qualified with account+region on AWS."""
     target = clients.target
     account = clients.account()
     qualifier = "" if target.is_emulator else f"{account}-{target.region}"
-    return build_stack(stack_name, profile, overrides=overrides, account=account, region=target.region,
-                       qualifier=qualifier)
+    return build_stack(
+        stack_name, profile, overrides=overrides, account=account, region=target.region, qualifier=qualifier
+    )
 
 
 def qualifier_of(stack: Stack) -> str:
     """The bucket-name qualifier a stack was built with ("" on the emulator, "<account>-<region>" on AWS)."""
     suffix = "-input"
-    middle = stack.input_bucket.name[len(stack.name):-len(suffix)]
+    middle = stack.input_bucket.name[len(stack.name) : -len(suffix)]
     return middle[1:] if middle.startswith("-") else ""
 
 
 def every_name_of(stack: Stack) -> Stack:
     """The same stack in its largest shape (notifier topology, output bucket): every name any profile could use."""
-    full = build_stack(stack.name, "default", overrides={"topology": "notifier"}, account=stack.account,
-                       region=stack.region, qualifier=qualifier_of(stack))
+    full = build_stack(
+        stack.name,
+        "default",
+        overrides={"topology": "notifier"},
+        account=stack.account,
+        region=stack.region,
+        qualifier=qualifier_of(stack),
+    )
     assert full.notifier is not None
     return full

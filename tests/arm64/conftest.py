@@ -9,15 +9,20 @@ from typing import Any
 
 import pytest
 
-from harness import arm64
 from common.paths import SHARED_CORPORA
+from harness import arm64
 from infra.artifact.build import build_artifact
 from infra.artifact.options import BuildOptions
 from infra.artifact.pins import REQUIREMENTS
 
 # A few real files from the shared corpora join the run when that folder exists (their test skips otherwise).
-CORPORA_FILES = ("exif-orientation/Landscape_6.jpg", "exif-orientation/Portrait_8.jpg",
-                 "pngsuite/png/basn6a16.png", "pngsuite/png/tbrn2c08.png", "pngsuite/png/basn3p04.png")
+CORPORA_FILES = (
+    "exif-orientation/Landscape_6.jpg",
+    "exif-orientation/Portrait_8.jpg",
+    "pngsuite/png/basn6a16.png",
+    "pngsuite/png/tbrn2c08.png",
+    "pngsuite/png/basn3p04.png",
+)
 
 
 @pytest.fixture(scope="session")
@@ -59,10 +64,16 @@ BAD_REQUIREMENTS = tuple(r for r in REQUIREMENTS if not r.startswith("numpy")) +
 def bad_zips(package_dir: Path) -> dict[str, Path]:
     """arm64 artifacts that are wrong the ways a real build goes wrong: x86_64 wheels, CPython 3.11 wheels."""
     return {
-        "x86_64-wheels": _build(package_dir, "bad-x86_64-wheels", BuildOptions(
-            arch="arm64", wheel_arch="x86_64", requirements=BAD_REQUIREMENTS)),
-        "cp311-wheels": _build(package_dir, "bad-cp311-wheels", BuildOptions(
-            arch="arm64", python_version="3.11", requirements=BAD_REQUIREMENTS)),
+        "x86_64-wheels": _build(
+            package_dir,
+            "bad-x86_64-wheels",
+            BuildOptions(arch="arm64", wheel_arch="x86_64", requirements=BAD_REQUIREMENTS),
+        ),
+        "cp311-wheels": _build(
+            package_dir,
+            "bad-cp311-wheels",
+            BuildOptions(arch="arm64", python_version="3.11", requirements=BAD_REQUIREMENTS),
+        ),
     }
 
 
@@ -78,8 +89,14 @@ def _photo_like(width: int, height: int) -> Any:
     from PIL import Image, ImageDraw, ImageFilter
 
     im = Image.linear_gradient("L").resize((width, height))
-    rgb = Image.merge("RGB", (im, im.transpose(Image.Transpose.ROTATE_90).resize((width, height)),
-                              Image.radial_gradient("L").resize((width, height))))
+    rgb = Image.merge(
+        "RGB",
+        (
+            im,
+            im.transpose(Image.Transpose.ROTATE_90).resize((width, height)),
+            Image.radial_gradient("L").resize((width, height)),
+        ),
+    )
     draw = ImageDraw.Draw(rgb)
     for i in range(12):
         x, y = (i * 137) % width, (i * 89) % height
@@ -128,7 +145,9 @@ def native_run(x86_64_zip: Path, inputs: Bucket, tmp_path_factory: pytest.TempPa
 
 
 @pytest.fixture(scope="session")
-def emulated_run(arm64_zip: Path, arm64_root: arm64.Arm64Root, inputs: Bucket,
-                 tmp_path_factory: pytest.TempPathFactory) -> arm64.HandlerRun:
-    return arm64.run_handler(arm64_zip, tmp_path_factory.mktemp("emulated"), *inputs, root=arm64_root,
-                             precompile_code=True)
+def emulated_run(
+    arm64_zip: Path, arm64_root: arm64.Arm64Root, inputs: Bucket, tmp_path_factory: pytest.TempPathFactory
+) -> arm64.HandlerRun:
+    return arm64.run_handler(
+        arm64_zip, tmp_path_factory.mktemp("emulated"), *inputs, root=arm64_root, precompile_code=True
+    )

@@ -66,8 +66,7 @@ def test_check_bites_on_cp311_wheels(bad_zips: dict[str, Path]) -> None:
     assert "cpython-313-aarch64-linux-gnu" in abi[0].message
 
 
-def test_cli_check_exit_codes(arm64_zip: Path, bad_zips: dict[str, Path],
-                              capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_check_exit_codes(arm64_zip: Path, bad_zips: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
     assert artifact_main(["--arch", "arm64", "--check-only", "--out", str(arm64_zip)]) == 0
     assert "-- OK" in capsys.readouterr().out
     assert artifact_main(["--arch", "arm64", "--check-only", "--out", str(bad_zips["cp311-wheels"])]) == 1
@@ -86,8 +85,9 @@ def test_elf_reader_agrees_with_readelf(arm64_zip: Path, tmp_path: Path) -> None
             target = tmp_path / Path(name).name
             target.write_bytes(zf.read(name))
             ours = read_elf(target.read_bytes())
-            text = subprocess.run(["readelf", "-h", "-d", "-V", str(target)], capture_output=True, text=True,
-                                  timeout=60, check=True).stdout
+            text = subprocess.run(
+                ["readelf", "-h", "-d", "-V", str(target)], capture_output=True, text=True, timeout=60, check=True
+            ).stdout
             assert re.search(r"Machine:\s+AArch64", text)
             assert ours.machine == "arm64"
             assert list(ours.needed) == re.findall(r"Shared library: \[([^\]]+)\]", text)
@@ -117,8 +117,12 @@ def test_missing_module_and_glibc_too_new_are_reported(arm64_zip: Path, tmp_path
         vips = zf.read(vips_name)
     assert b"GLIBCXX_3.4.21\0" in vips
     vips_newer = vips.replace(b"GLIBCXX_3.4.21\0", b"GLIBCXX_3.4.33\0")
-    files = {"thumbnailer/__init__.py": b"", "thumbnailer/app.py": b"import boto3\nimport requests\n",
-             so_name: newer, vips_name: vips_newer}
+    files = {
+        "thumbnailer/__init__.py": b"",
+        "thumbnailer/app.py": b"import boto3\nimport requests\n",
+        so_name: newer,
+        vips_name: vips_newer,
+    }
     report = check_artifact(_zip_with(tmp_path, files), "arm64")
 
     codes = {p.code: p for p in report.problems}

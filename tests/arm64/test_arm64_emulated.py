@@ -58,8 +58,9 @@ def _dead_letter_codes(entry: dict[str, Any]) -> dict[str, str]:
     return {m["body"]["source"]["key"]: m["attributes"]["error_code"] for m in entry["dead_letters"]}
 
 
-def test_emulated_run_is_really_aarch64_from_the_artifact(emulated_run: arm64.HandlerRun,
-                                                          native_run: arm64.HandlerRun) -> None:
+def test_emulated_run_is_really_aarch64_from_the_artifact(
+    emulated_run: arm64.HandlerRun, native_run: arm64.HandlerRun
+) -> None:
     emulated, native = _report(emulated_run), _report(native_run)
 
     assert emulated["machine"] == "aarch64"
@@ -78,8 +79,7 @@ def test_same_outcomes_on_both_machines(emulated_run: arm64.HandlerRun, native_r
         e, n = emulated["backends"][backend], native["backends"][backend]
         assert e["batch_item_failures"] == n["batch_item_failures"] == [], (e["batch_item_failures"], backend)
         # the truncated JPEG (tests/arm64/conftest.py `inputs`) is dead-lettered on both: equal and non-empty
-        assert _dead_letter_codes(e) == _dead_letter_codes(n) == {"uploads/bad/truncated.jpg": "CORRUPT_IMAGE"}, \
-            backend
+        assert _dead_letter_codes(e) == _dead_letter_codes(n) == {"uploads/bad/truncated.jpg": "CORRUPT_IMAGE"}, backend
         assert _by_source(e).keys() == _by_source(n).keys(), backend
         for put in e["puts"]:  # the handler's contract holds on arm64 too
             assert put["content_type"].startswith("image/") and put["metadata"]["backend"] == backend
@@ -99,25 +99,30 @@ def _compare(emulated: arm64.HandlerRun, native: arm64.HandlerRun, backend: str,
             assert (int(e["metadata"]["width"]), int(e["metadata"]["height"])) == dims, out_key
             assert e["content_type"] == n["content_type"], out_key
             bucket = n["bucket"]
-            size_e, size_n, mean, far = image_distance((emulated.out / backend / out_key).read_bytes(),
-                                                       (native.out / backend / out_key).read_bytes())
+            size_e, size_n, mean, far = image_distance(
+                (emulated.out / backend / out_key).read_bytes(), (native.out / backend / out_key).read_bytes()
+            )
             assert size_e == size_n == dims, out_key
-            assert mean <= MEAN_TOLERANCE and far <= FAR_TOLERANCE, f"{bucket}/{out_key}: mean {mean:.2f}, far {far:.4f}"
+            assert mean <= MEAN_TOLERANCE and far <= FAR_TOLERANCE, (
+                f"{bucket}/{out_key}: mean {mean:.2f}, far {far:.4f}"
+            )
             compared += 1
     return compared
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_arm64_thumbnails_match_x86_64(emulated_run: arm64.HandlerRun, native_run: arm64.HandlerRun,
-                                       backend: str) -> None:
+def test_arm64_thumbnails_match_x86_64(
+    emulated_run: arm64.HandlerRun, native_run: arm64.HandlerRun, backend: str
+) -> None:
     # 3 generated inputs x 2 sizes
     assert _compare(emulated_run, native_run, backend, "uploads/gen/") == 6
 
 
 @pytest.mark.corpora
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_arm64_thumbnails_match_x86_64_on_corpora(shared_corpora: Path, emulated_run: arm64.HandlerRun,
-                                                  native_run: arm64.HandlerRun, backend: str) -> None:
+def test_arm64_thumbnails_match_x86_64_on_corpora(
+    shared_corpora: Path, emulated_run: arm64.HandlerRun, native_run: arm64.HandlerRun, backend: str
+) -> None:
     assert _compare(emulated_run, native_run, backend, "uploads/corpora/") >= 2
 
 
@@ -131,8 +136,13 @@ def test_exif_orientation_applied_on_arm64(emulated_run: arm64.HandlerRun) -> No
 
 
 @pytest.mark.parametrize("bad", ["x86_64-wheels", "cp311-wheels"])
-def test_emulated_run_fails_on_a_bad_artifact(bad: str, bad_zips: dict[str, Path], arm64_root: arm64.Arm64Root,
-                                              inputs: tuple[Path, tuple[str, ...]], tmp_path: Path) -> None:
+def test_emulated_run_fails_on_a_bad_artifact(
+    bad: str,
+    bad_zips: dict[str, Path],
+    arm64_root: arm64.Arm64Root,
+    inputs: tuple[Path, tuple[str, ...]],
+    tmp_path: Path,
+) -> None:
     # GIVEN an arm64 zip holding x86_64 or cp311 binaries WHEN the emulated arm64 python 3.13 runs the handler
     bucket, keys = inputs
     run = arm64.run_handler(bad_zips[bad], tmp_path, bucket, keys[:1], root=arm64_root, precompile_code=True)

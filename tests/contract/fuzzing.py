@@ -48,10 +48,12 @@ class FuzzReport:
 
     def summary(self) -> str:
         by_code = Counter(self.outcomes.values())
-        return (f"{self.backend}: {len(self.outcomes)} mutants in {self.wall_s:.1f} s, "
-                f"peak RSS {self.peak_rss_mb:.0f} MB, "
-                f"{self.workers} worker(s), slowest {self.slowest[0]} {self.slowest[1]:.0f} ms; "
-                f"outcomes {dict(sorted(by_code.items()))}; per format {self.counts()}")
+        return (
+            f"{self.backend}: {len(self.outcomes)} mutants in {self.wall_s:.1f} s, "
+            f"peak RSS {self.peak_rss_mb:.0f} MB, "
+            f"{self.workers} worker(s), slowest {self.slowest[0]} {self.slowest[1]:.0f} ms; "
+            f"outcomes {dict(sorted(by_code.items()))}; per format {self.counts()}"
+        )
 
 
 def _rss_kb(pid: int, field_name: str = "VmRSS") -> int:
@@ -83,9 +85,24 @@ def run_corpus(backend: str, *, seed: int, per_format: int, deadline_s: float, r
         report.workers += 1
         with tempfile.TemporaryFile() as stderr:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "tests.contract.fuzzing", "--backend", backend, "--seed", str(seed),
-                 "--per-format", str(per_format), "--start", str(start)],
-                cwd=ROOT, env=_env(), stdout=subprocess.PIPE, stderr=stderr)
+                [
+                    sys.executable,
+                    "-m",
+                    "tests.contract.fuzzing",
+                    "--backend",
+                    backend,
+                    "--seed",
+                    str(seed),
+                    "--per-format",
+                    str(per_format),
+                    "--start",
+                    str(start),
+                ],
+                cwd=ROOT,
+                env=_env(),
+                stdout=subprocess.PIPE,
+                stderr=stderr,
+            )
             total, start = _watch(proc, report, start, total, deadline_s, rss_limit_mb, stderr)
         if report.workers > 50:
             report.failures.append("more than 50 worker restarts: giving up")
@@ -94,8 +111,15 @@ def run_corpus(backend: str, *, seed: int, per_format: int, deadline_s: float, r
     return report
 
 
-def _watch(proc: subprocess.Popen[bytes], report: FuzzReport, start: int, total: int | None, deadline_s: float,
-           rss_limit_mb: float, stderr: Any) -> tuple[int | None, int]:
+def _watch(
+    proc: subprocess.Popen[bytes],
+    report: FuzzReport,
+    start: int,
+    total: int | None,
+    deadline_s: float,
+    rss_limit_mb: float,
+    stderr: Any,
+) -> tuple[int | None, int]:
     """Read one worker's events until it ends; returns (corpus size, index to restart from).
 
     Raw reads of the pipe (never a buffered readline, whose buffer select() cannot see), lines split here.
@@ -255,8 +279,15 @@ def worker(backend: str, seed: int, per_format: int, start: int) -> int:
             outcome, retryable = str(exc.code), exc.retryable
         except Exception as exc:  # noqa: BLE001 - an unclassified exception is what the test looks for
             outcome, retryable = f"UNCLASSIFIED {type(exc).__name__}: {exc}"[:200], True
-        _emit(event="done", i=i, name=m.name, outcome=outcome, retryable=retryable, bad_output=bad,
-              ms=round((time.perf_counter() - t) * 1000, 1))
+        _emit(
+            event="done",
+            i=i,
+            name=m.name,
+            outcome=outcome,
+            retryable=retryable,
+            bad_output=bad,
+            ms=round((time.perf_counter() - t) * 1000, 1),
+        )
     _emit(event="end", vmhwm_kb=_rss_kb(os.getpid(), "VmHWM"))
     return 0
 

@@ -21,8 +21,8 @@ def _blur(a: np.ndarray, k: np.ndarray) -> np.ndarray:
     """Separable 'valid' convolution along both axes."""
     n = len(k)
     h, w = a.shape
-    tmp = sum(k[i] * a[:, i:w - n + 1 + i] for i in range(n))
-    return sum(k[i] * tmp[i:h - n + 1 + i, :] for i in range(n))  # type: ignore[no-any-return]
+    tmp = sum(k[i] * a[:, i : w - n + 1 + i] for i in range(n))
+    return sum(k[i] * tmp[i : h - n + 1 + i, :] for i in range(n))  # type: ignore[no-any-return]
 
 
 def ssim(a: np.ndarray, b: np.ndarray) -> float:

@@ -37,9 +37,9 @@ def _jpeg_bomb(tiny_jpeg: bytes) -> bytes:
     data = bytearray(tiny_jpeg)
     pos = 2
     while pos < len(data):
-        marker, length = data[pos + 1], struct.unpack(">H", data[pos + 2:pos + 4])[0]
+        marker, length = data[pos + 1], struct.unpack(">H", data[pos + 2 : pos + 4])[0]
         if marker in (0xC0, 0xC2):
-            data[pos + 5:pos + 9] = struct.pack(">HH", 65000, 65000)
+            data[pos + 5 : pos + 9] = struct.pack(">HH", 65000, 65000)
             return bytes(data)
         pos += 2 + length
     raise AssertionError("no SOF marker in tiny.jpg")
@@ -48,15 +48,19 @@ def _jpeg_bomb(tiny_jpeg: bytes) -> bytes:
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux /proc for VmHWM")
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("bomb", ["png", "jpeg"])
-def test_bomb_is_rejected_without_allocating(backend: str, bomb: str, generated_fixtures: Path,
-                                             tmp_path: Path) -> None:
+def test_bomb_is_rejected_without_allocating(backend: str, bomb: str, generated_fixtures: Path, tmp_path: Path) -> None:
     if bomb == "png":
         path = generated_fixtures / "bad-bomb.png"
     else:
         path = tmp_path / "bomb.jpg"
         path.write_bytes(_jpeg_bomb((generated_fixtures / "tiny.jpg").read_bytes()))
-    proc = subprocess.run([sys.executable, "-c", SCRIPT, str(ROOT / "handlers"), backend, str(path)],
-                          capture_output=True, text=True, timeout=120, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-c", SCRIPT, str(ROOT / "handlers"), backend, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result["code"] == "TOO_MANY_PIXELS"

@@ -31,8 +31,10 @@ def test_every_exif_orientation_comes_out_upright(backend: str, name: str, share
     # measured 0.98-1.00 when upright; a flipped or rotated output scores 0.18-0.51
     assert score > 0.95, f"{name}: SSIM {score:.3f} against the orientation-1 image"
     im = Image.open(io.BytesIO(out.data))
-    flipped = max(ssim(grey(im.transpose(t)), grey(reference.data))
-                  for t in (Image.Transpose.FLIP_LEFT_RIGHT, Image.Transpose.FLIP_TOP_BOTTOM))
+    flipped = max(
+        ssim(grey(im.transpose(t)), grey(reference.data))
+        for t in (Image.Transpose.FLIP_LEFT_RIGHT, Image.Transpose.FLIP_TOP_BOTTOM)
+    )
     assert score > flipped + 0.3
 
 

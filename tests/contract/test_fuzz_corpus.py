@@ -28,8 +28,19 @@ def test_the_generator_is_deterministic_and_covers_every_format_and_mutation_kin
     assert len({m.data for m in a}) == len(a)  # distinct mutants
     full = generate(SEED, PER_FORMAT)
     kinds = {m.mutation.rstrip("+") for m in full}
-    for kind in ("bitflip", "truncate", "jpeg-marker", "jpeg-dimensions", "png-length", "png-ihdr", "gif-lzw",
-                 "gif-screen", "webp-dimensions", "tiff-tags", "avif-ispe"):
+    for kind in (
+        "bitflip",
+        "truncate",
+        "jpeg-marker",
+        "jpeg-dimensions",
+        "png-length",
+        "png-ihdr",
+        "gif-lzw",
+        "gif-screen",
+        "webp-dimensions",
+        "tiff-tags",
+        "avif-ispe",
+    ):
         assert kind in kinds, f"no {kind} mutant in the corpus"
     assert sum(m.mutation.endswith("-huge") for m in full) == len(FORMATS)  # 60000 x 60000 in each format's header
 
@@ -46,8 +57,11 @@ def test_every_mutant_ends_ok_or_with_a_permanent_code(backend: str, record_prop
     assert not report.failures, "\n".join(report.failures[:20])
     assert len(report.outcomes) == len(FORMATS) * PER_FORMAT >= 1000
     # and each ends as thumbnails or a permanent code: nothing unclassified, nothing retryable (it would repeat)
-    bad = {name: code for name, code in report.outcomes.items()
-           if code.startswith(("UNCLASSIFIED", "UNEXPECTED")) or name in report.retryable}
+    bad = {
+        name: code
+        for name, code in report.outcomes.items()
+        if code.startswith(("UNCLASSIFIED", "UNEXPECTED")) or name in report.retryable
+    }
     assert not bad, f"{len(bad)} mutants not OK or permanent: {dict(list(bad.items())[:15])}"
     assert report.peak_rss_mb < RSS_LIMIT_MB
     # the corpus is hostile: most mutants are rejected, some still decode (damage in ignored bytes)

@@ -46,8 +46,9 @@ def ok(result: ResizeResult | ThumbnailError) -> ResizeResult:
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
-def test_exact_output_sizes_and_formats(backend: str, name: str, resize: Resize,
-                                        manifest: dict[str, dict[str, Any]]) -> None:
+def test_exact_output_sizes_and_formats(
+    backend: str, name: str, resize: Resize, manifest: dict[str, dict[str, Any]]
+) -> None:
     large_wh, small_wh, fmt = EXPECTED[name]
     result = ok(resize(backend, name))
     assert [t.name for t in result.outputs] == ["large", "small"]
@@ -61,16 +62,18 @@ def test_exact_output_sizes_and_formats(backend: str, name: str, resize: Resize,
 
 
 @pytest.mark.parametrize("name", ["bad-truncated.jpg", "bad-zero-bytes.jpg", "bad-text.jpg", "bad-bomb.png"])
-def test_bad_inputs_are_rejected_with_the_manifest_code(backend: str, name: str, resize: Resize,
-                                                        manifest: dict[str, dict[str, Any]]) -> None:
+def test_bad_inputs_are_rejected_with_the_manifest_code(
+    backend: str, name: str, resize: Resize, manifest: dict[str, dict[str, Any]]
+) -> None:
     err = resize(backend, name)
     assert isinstance(err, PermanentError), err
     assert err.code == manifest[name]["error_code"]
     assert err.message.startswith("Expected ")
 
 
-@pytest.mark.parametrize("name", ["jpeg-12mp-exif6.jpg", "jpeg-p3-icc.jpg", "jpeg-12mp-cmyk-icc.jpg",
-                                  "png-rgba-12mp.png"])
+@pytest.mark.parametrize(
+    "name", ["jpeg-12mp-exif6.jpg", "jpeg-p3-icc.jpg", "jpeg-12mp-cmyk-icc.jpg", "png-rgba-12mp.png"]
+)
 def test_outputs_carry_no_metadata(backend: str, name: str, resize: Resize) -> None:
     for thumb in ok(resize(backend, name)).outputs:
         im = Image.open(io.BytesIO(thumb.data))
@@ -176,10 +179,13 @@ def test_quality_changes_the_size(backend: str, resize: Resize) -> None:
     assert len(low.data) < len(high.data) * 0.6
 
 
-@pytest.mark.parametrize(("limits", "code"), [
-    (Limits(max_pixels=10_000_000), "TOO_MANY_PIXELS"),  # 12 MP > 10 MP, read from the header
-    (Limits(max_input_bytes=1_000_000), "TOO_MANY_BYTES"),
-])
+@pytest.mark.parametrize(
+    ("limits", "code"),
+    [
+        (Limits(max_pixels=10_000_000), "TOO_MANY_PIXELS"),  # 12 MP > 10 MP, read from the header
+        (Limits(max_input_bytes=1_000_000), "TOO_MANY_BYTES"),
+    ],
+)
 def test_limits(backend: str, limits: Limits, code: str, resize: Resize) -> None:
     err = resize(backend, "jpeg-12mp-baseline.jpg", ResizeSpec(limits=limits))
     assert isinstance(err, PermanentError) and err.code == code

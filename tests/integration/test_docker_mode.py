@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -45,8 +46,9 @@ def _host_localstack_pids(port: int) -> list[int]:
         if not proc.name.isdigit():
             continue
         try:
-            if b"localstack.runtime.main" in (proc / "cmdline").read_bytes() and \
-                    needle in (proc / "environ").read_bytes().split(b"\0"):
+            if b"localstack.runtime.main" in (proc / "cmdline").read_bytes() and needle in (
+                proc / "environ"
+            ).read_bytes().split(b"\0"):
                 found.append(int(proc.name))
         except OSError:
             continue
@@ -59,7 +61,7 @@ def _container_of(pid: int) -> str:
         text = Path(f"/proc/{pid}/cgroup").read_text()
     except OSError:
         return ""
-    for part in text.replace(":", "/").split("/"):
+    for part in re.split(r"[:/\s]+", text):
         part = part.removeprefix("docker-").removesuffix(".scope")
         if len(part) == 64 and all(c in "0123456789abcdef" for c in part):
             return part
@@ -73,8 +75,9 @@ def _listeners(port: int) -> list[str]:
             fields = row.split()
             address, port_hex = fields[1].rsplit(":", 1)
             if fields[3] == "0A" and int(port_hex, 16) == port:  # LISTEN
-                found.append(socket.inet_ntop(socket.AF_INET, bytes.fromhex(address)[::-1])
-                             if len(address) == 8 else address)
+                found.append(
+                    socket.inet_ntop(socket.AF_INET, bytes.fromhex(address)[::-1]) if len(address) == 8 else address
+                )
     return found
 
 
@@ -94,13 +97,16 @@ def test_the_gateway_listens_on_loopback_only(docker_mode: HarnessSettings) -> N
     assert _listeners(docker_mode.port) == ["127.0.0.1"]
 
 
-def test_lambda_runs_in_the_container_with_the_layer_interpreter(docker_mode: HarnessSettings,
-                                                                 aws: Callable[..., Any]) -> None:
+def test_lambda_runs_in_the_container_with_the_layer_interpreter(
+    docker_mode: HarnessSettings, aws: Callable[..., Any]
+) -> None:
     lam = aws("lambda")
     name = unique_name("docker-layer")
-    source = ("import sys, PIL, pyvips\n"
-              "def handler(event, context):\n"
-              "    return {'python': sys.executable, 'pillow': PIL.__version__, 'vips': pyvips.version(0)}\n")
+    source = (
+        "import sys, PIL, pyvips\n"
+        "def handler(event, context):\n"
+        "    return {'python': sys.executable, 'pillow': PIL.__version__, 'vips': pyvips.version(0)}\n"
+    )
     create_function(lam, name, source)
     try:
         result = json.loads(lam.invoke(FunctionName=name, Payload=b"{}")["Payload"].read())
@@ -121,8 +127,14 @@ def test_down_leaves_no_container_no_listener_and_no_localstack(tmp_path: Path) 
     home = tmp_path / "state"
     env = dict(os.environ, EMULATOR="docker", HARNESS_PORT=str(port), HARNESS_HOME=str(home))
     env.pop("HARNESS_ENDPOINT", None)
-    up = subprocess.run([sys.executable, "-m", "harness", "up", "--no-deploy"], cwd=ROOT, env=env,
-                        capture_output=True, text=True, timeout=300)
+    up = subprocess.run(
+        [sys.executable, "-m", "harness", "up", "--no-deploy"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     settings = HarnessSettings(port=port, home=home, emulator="docker")
     project = docker_emulator.DockerCompose(settings)
     try:
@@ -134,8 +146,9 @@ def test_down_leaves_no_container_no_listener_and_no_localstack(tmp_path: Path) 
         assert _host_localstack_pids(port), "expected LocalStack to run for the second project"
     finally:
         # WHEN the user runs EMULATOR=docker make down
-        down = subprocess.run(["make", "--no-print-directory", "down"], cwd=ROOT, env=env,
-                              capture_output=True, text=True, timeout=180)
+        down = subprocess.run(
+            ["make", "--no-print-directory", "down"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=180
+        )
     # THEN no container, no listener and no LocalStack process of that project is left
     assert down.returncode == 0, down.stdout + down.stderr
     assert "stopped and removed the emulator container" in down.stdout

@@ -1,4 +1,4 @@
-"""The local-process Lambda executor against the real embedded LocalStack: results, errors, timeouts, crashes, memory."""
+"""The local-process Lambda executor against the real embedded LocalStack: results, errors, timeouts, crashes, memory"""
 
 from __future__ import annotations
 
@@ -8,15 +8,16 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
+from common.waiting import wait_until
 from harness import emulator as emu
 from harness.runtimes import RuntimeRecord, read_records, runtimes_dir
 from harness.settings import HarnessSettings
-from common.waiting import wait_until
 from tests.lambdas import create_function, unique_name
 
 BEHAVIOURS = """
@@ -209,7 +210,9 @@ def test_os_exit_gives_exit_error_and_the_next_invoke_works(lam: Any, function: 
 
 
 def test_import_error_gives_runtime_import_module_error(lam: Any, function: Any) -> None:
-    name = function("exec-import", source="import module_that_does_not_exist\n\ndef handler(event, context):\n    return 1\n")
+    name = function(
+        "exec-import", source="import module_that_does_not_exist\n\ndef handler(event, context):\n    return 1\n"
+    )
 
     payload, error, _ = invoke(lam, name, {})
 

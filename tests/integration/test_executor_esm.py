@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -57,34 +58,54 @@ class Pipeline:
         arn = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         return url, arn
 
-    def build(self, prefix: str, *, work_s: float, batch_size: int, max_concurrency: int | None = None,
-              visibility_s: int = 4, function_timeout_s: int = 2) -> tuple[str, str, str]:
+    def build(
+        self,
+        prefix: str,
+        *,
+        work_s: float,
+        batch_size: int,
+        max_concurrency: int | None = None,
+        visibility_s: int = 4,
+        function_timeout_s: int = 2,
+    ) -> tuple[str, str, str]:
         run = unique_name(prefix)
         dlq_url, dlq_arn = self.queue(f"{run}-dlq")
         src_url, src_arn = self.queue(
-            f"{run}-src", VisibilityTimeout=str(visibility_s),
-            RedrivePolicy=json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "3"}))
+            f"{run}-src",
+            VisibilityTimeout=str(visibility_s),
+            RedrivePolicy=json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "3"}),
+        )
         results_url, _ = self.queue(f"{run}-results")
         # the function's timeout stays well under the visibility timeout (cold start + invocation): a batch is never
         # redelivered while it is still being processed, so "exactly once" is a fair expectation
-        create_function(self.lam, run, RECORDER, timeout=function_timeout_s,
-                        env={"RESULTS_URL": results_url, "WORK_S": str(work_s)})
+        create_function(
+            self.lam, run, RECORDER, timeout=function_timeout_s, env={"RESULTS_URL": results_url, "WORK_S": str(work_s)}
+        )
         self.functions.append(run)
         kwargs: dict[str, Any] = {}
         if max_concurrency is not None:
             kwargs["ScalingConfig"] = {"MaximumConcurrency": max_concurrency}
         mapping = self.lam.create_event_source_mapping(
-            EventSourceArn=src_arn, FunctionName=run, BatchSize=batch_size,
-            FunctionResponseTypes=["ReportBatchItemFailures"], **kwargs)
+            EventSourceArn=src_arn,
+            FunctionName=run,
+            BatchSize=batch_size,
+            FunctionResponseTypes=["ReportBatchItemFailures"],
+            **kwargs,
+        )
         self.mappings.append(mapping["UUID"])
-        wait_until(lambda: self.lam.get_event_source_mapping(UUID=mapping["UUID"])["State"] == "Enabled", 30,
-                   what="mapping Enabled")
+        wait_until(
+            lambda: self.lam.get_event_source_mapping(UUID=mapping["UUID"])["State"] == "Enabled",
+            30,
+            what="mapping Enabled",
+        )
         return src_url, dlq_url, results_url
 
     def send(self, url: str, bodies: list[dict]) -> None:
         for i in range(0, len(bodies), 10):
-            self.sqs.send_message_batch(QueueUrl=url, Entries=[
-                {"Id": str(n), "MessageBody": json.dumps(b)} for n, b in enumerate(bodies[i:i + 10])])
+            self.sqs.send_message_batch(
+                QueueUrl=url,
+                Entries=[{"Id": str(n), "MessageBody": json.dumps(b)} for n, b in enumerate(bodies[i : i + 10])],
+            )
 
     def depth(self, url: str) -> int:
         attrs = self.sqs.get_queue_attributes(
@@ -99,8 +120,9 @@ class Pipeline:
             if not msgs:
                 return out
             out.extend(json.loads(m["Body"]) for m in msgs)
-            self.sqs.delete_message_batch(QueueUrl=url, Entries=[
-                {"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(msgs)])
+            self.sqs.delete_message_batch(
+                QueueUrl=url, Entries=[{"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(msgs)]
+            )
 
     def close(self) -> None:
         for uuid in self.mappings:
@@ -150,8 +172,7 @@ def test_maximum_concurrency_two_runs_two_environments_at_once_never_more(pipeli
 
     # THEN batches ran in two environments at the same time, and never in more than two
     assert sorted(r["id"] for r in records) == sorted(f"m-{i}" for i in range(12))
-    edges = sorted([(r["start"], 1) for r in records] + [(r["end"], -1) for r in records],
-                   key=lambda e: (e[0], e[1]))
+    edges = sorted([(r["start"], 1) for r in records] + [(r["end"], -1) for r in records], key=lambda e: (e[0], e[1]))
     running = peak = 0
     for _, step in edges:
         running += step

@@ -24,6 +24,10 @@ from harness.settings import HarnessSettings
 from tests.lambdas import LAMBDA_ROLE, create_function, unique_name, zip_sources
 
 RUNTIMES = ("nodejs20.x", "nodejs22.x")
+pytestmark = pytest.mark.skipif(
+    HarnessSettings.from_env().emulator == "docker",
+    reason="docker mode: the emulator image carries the Python layer only, no Node.js binary (docs/docker.md)",
+)
 
 BEHAVIOURS = """
 const COLD_START_PID = process.pid;
@@ -90,15 +94,31 @@ def invoke(lam: Any, name: str, event: dict) -> tuple[Any, str | None, str]:
     return payload, resp.get("FunctionError"), base64.b64decode(resp.get("LogResult", "")).decode(errors="replace")
 
 
-def create_node_function(lam: Any, name: str, source: str, *, runtime: str, timeout: int = 10, memory: int = 256,
-                         env: dict[str, str] | None = None) -> str:
+def create_node_function(
+    lam: Any,
+    name: str,
+    source: str,
+    *,
+    runtime: str,
+    timeout: int = 10,
+    memory: int = 256,
+    env: dict[str, str] | None = None,
+) -> str:
     resp = lam.create_function(
-        FunctionName=name, Runtime=runtime, Role=LAMBDA_ROLE, Handler="index.handler",
-        Code={"ZipFile": zip_sources({"index.js": source})}, Timeout=timeout, MemorySize=memory,
+        FunctionName=name,
+        Runtime=runtime,
+        Role=LAMBDA_ROLE,
+        Handler="index.handler",
+        Code={"ZipFile": zip_sources({"index.js": source})},
+        Timeout=timeout,
+        MemorySize=memory,
         Environment={"Variables": env or {}},
     )
-    wait_until(lambda: lam.get_function(FunctionName=name)["Configuration"]["State"] == "Active", 60,
-               what=f"function {name} Active")
+    wait_until(
+        lambda: lam.get_function(FunctionName=name)["Configuration"]["State"] == "Active",
+        60,
+        what=f"function {name} Active",
+    )
     return str(resp["FunctionArn"])
 
 
@@ -136,8 +156,7 @@ def function(lam: Any, aws: Callable[..., Any]) -> Iterator[Callable[..., str]]:
 
 
 @pytest.mark.parametrize("runtime", RUNTIMES)
-def test_a_plain_index_js_runs_on_its_runtime_and_keeps_cold_start_state(lam: Any, function: Any,
-                                                                         runtime: str) -> None:
+def test_a_plain_index_js_runs_on_its_runtime_and_keeps_cold_start_state(lam: Any, function: Any, runtime: str) -> None:
     name = function("node-ok", runtime=runtime, timeout=5, memory=256)
 
     first, error, logs = invoke(lam, name, {"value": 42})
@@ -251,8 +270,9 @@ def _handler_started(pid: int) -> bool:
 
 
 @pytest.mark.parametrize("runtime", RUNTIMES)
-def test_running_past_the_timeout_gives_sandbox_timedout_then_a_fresh_runtime(lam: Any, function: Any,
-                                                                              runtime: str) -> None:
+def test_running_past_the_timeout_gives_sandbox_timedout_then_a_fresh_runtime(
+    lam: Any, function: Any, runtime: str
+) -> None:
     name = function("node-timeout", runtime=runtime, timeout=1)
     before, _, _ = invoke(lam, name, {})
 
@@ -269,9 +289,11 @@ def test_running_past_the_timeout_gives_sandbox_timedout_then_a_fresh_runtime(la
     assert after_error is None and after["coldStartPid"] != before["coldStartPid"]
 
 
-@pytest.mark.parametrize(("action", "node_options"), [("buffers", ""), ("heap", ""),
-                                                     ("heap", "--max-old-space-size=48")],
-                         ids=["buffers", "heap", "v8-heap-limit"])
+@pytest.mark.parametrize(
+    ("action", "node_options"),
+    [("buffers", ""), ("heap", ""), ("heap", "--max-old-space-size=48")],
+    ids=["buffers", "heap", "v8-heap-limit"],
+)
 def test_allocating_beyond_memory_size_fails_that_invocation_with_out_of_memory(
     lam: Any, function: Any, harness_settings: HarnessSettings, action: str, node_options: str
 ) -> None:
@@ -314,8 +336,9 @@ def test_logs_and_the_report_line_reach_cloudwatch_logs(lam: Any, function: Any,
     assert any("Max Memory Used:" in m for m in messages if m.startswith("REPORT"))
 
 
-def test_environment_and_credentials_match_what_a_python_function_gets(lam: Any, function: Any,
-                                                                       aws: Callable[..., Any]) -> None:
+def test_environment_and_credentials_match_what_a_python_function_gets(
+    lam: Any, function: Any, aws: Callable[..., Any]
+) -> None:
     # GIVEN the same configuration on a Python and a Node.js function
     env = {"MY_SETTING": "from-config"}
     node = function("node-env", env=env, runtime="nodejs22.x")
@@ -332,10 +355,22 @@ def test_environment_and_credentials_match_what_a_python_function_gets(lam: Any,
     assert error is None and node_env["MY_SETTING"] == "from-config"
     aws_keys = {k for k in py_env if k.startswith("AWS_")}
     assert {k for k in node_env if k.startswith("AWS_")} == aws_keys
-    assert aws_keys >= {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_REGION",
-                        "AWS_ENDPOINT_URL", "AWS_LAMBDA_FUNCTION_NAME"}
-    for key in ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
-                "AWS_LAMBDA_FUNCTION_TIMEOUT", "AWS_LAMBDA_FUNCTION_VERSION"):
+    assert aws_keys >= {
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_REGION",
+        "AWS_ENDPOINT_URL",
+        "AWS_LAMBDA_FUNCTION_NAME",
+    }
+    for key in (
+        "AWS_REGION",
+        "AWS_DEFAULT_REGION",
+        "AWS_ENDPOINT_URL",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+        "AWS_LAMBDA_FUNCTION_TIMEOUT",
+        "AWS_LAMBDA_FUNCTION_VERSION",
+    ):
         assert node_env[key] == py_env[key], key
     for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
         assert node_env[key] and len(node_env[key]) == len(py_env[key]), key
@@ -376,15 +411,20 @@ def test_maximum_concurrency_two_runs_two_node_environments_at_once_never_more(
     results = tmp_path / "results"
     results.mkdir()
     name = function("node-conc", source=RECORDER, timeout=3, env={"RESULTS_DIR": str(results), "WORK_MS": "400"})
-    mapping = lam.create_event_source_mapping(EventSourceArn=arn, FunctionName=name, BatchSize=1,
-                                              ScalingConfig={"MaximumConcurrency": 2})["UUID"]
+    mapping = lam.create_event_source_mapping(
+        EventSourceArn=arn, FunctionName=name, BatchSize=1, ScalingConfig={"MaximumConcurrency": 2}
+    )["UUID"]
     try:
         wait_until(lambda: lam.get_event_source_mapping(UUID=mapping)["State"] == "Enabled", 30, what="mapping")
 
         # WHEN 12 messages arrive at once
         for i in range(0, 12, 10):
-            sqs.send_message_batch(QueueUrl=url, Entries=[
-                {"Id": str(n), "MessageBody": json.dumps({"id": f"m-{n}"})} for n in range(i, min(i + 10, 12))])
+            sqs.send_message_batch(
+                QueueUrl=url,
+                Entries=[
+                    {"Id": str(n), "MessageBody": json.dumps({"id": f"m-{n}"})} for n in range(i, min(i + 10, 12))
+                ],
+            )
         wait_until(lambda: len(list(results.glob("*.json"))) == 12, 60, what="12 messages processed")
     finally:
         lam.delete_event_source_mapping(UUID=mapping)

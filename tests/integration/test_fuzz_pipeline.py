@@ -40,8 +40,9 @@ def _function_settings(aws: Callable[..., Any], function_name: str) -> Settings:
     return Settings.from_env(cfg.get("Environment", {}).get("Variables", {}))
 
 
-def _upload_and_settle(pipeline: Any, aws: Callable[..., Any], files: dict[str, tuple[bytes, str]],
-                       run_id: str) -> tuple[Settled, Settings]:
+def _upload_and_settle(
+    pipeline: Any, aws: Callable[..., Any], files: dict[str, tuple[bytes, str]], run_id: str
+) -> tuple[Settled, Settings]:
     """Upload `files` (name -> (bytes, content type)) under uploads/<run_id>/ and wait until each has ended."""
     s3, sqs = aws("s3"), aws("sqs")
     settings = _function_settings(aws, _out(pipeline, "function_name"))
@@ -54,8 +55,13 @@ def _upload_and_settle(pipeline: Any, aws: Callable[..., Any], files: dict[str, 
     result = Settled()
     t0 = time.monotonic()
     for name, (data, content_type) in files.items():
-        s3.put_object(Bucket=_out(pipeline, "input_bucket"), Key=f"{settings.input_prefix}{run_id}/{name}", Body=data,
-                      ContentType=content_type, Metadata={"run-id": run_id})
+        s3.put_object(
+            Bucket=_out(pipeline, "input_bucket"),
+            Key=f"{settings.input_prefix}{run_id}/{name}",
+            Body=data,
+            ContentType=content_type,
+            Metadata={"run-id": run_id},
+        )
 
     def scan_outputs() -> None:
         found: dict[str, set[str]] = {}
@@ -63,12 +69,17 @@ def _upload_and_settle(pipeline: Any, aws: Callable[..., Any], files: dict[str, 
             prefix = f"{settings.output_prefix}{size}/{run_id}/"
             for page in s3.get_paginator("list_objects_v2").paginate(Bucket=out_bucket, Prefix=prefix):
                 for obj in page.get("Contents", []):
-                    found.setdefault(obj["Key"][len(prefix):].rsplit(".", 1)[0], set()).add(size)
+                    found.setdefault(obj["Key"][len(prefix) :].rsplit(".", 1)[0], set()).add(size)
         result.thumbnails = {name: got for name, got in found.items() if got == sizes}
 
     def drain_dlq() -> None:
-        resp = sqs.receive_message(QueueUrl=_out(pipeline, "dlq_url"), MaxNumberOfMessages=10, WaitTimeSeconds=0,
-                                   VisibilityTimeout=5, MessageAttributeNames=["All"])
+        resp = sqs.receive_message(
+            QueueUrl=_out(pipeline, "dlq_url"),
+            MaxNumberOfMessages=10,
+            WaitTimeSeconds=0,
+            VisibilityTimeout=5,
+            MessageAttributeNames=["All"],
+        )
         for msg in resp.get("Messages", []):
             body = json.loads(msg["Body"])
             key = (body.get("source") or {}).get("key", "")
@@ -82,8 +93,13 @@ def _upload_and_settle(pipeline: Any, aws: Callable[..., Any], files: dict[str, 
             scan_outputs()
         return set(files) <= set(result.dead) | set(result.thumbnails)
 
-    wait_until(settled, SETTLE_DEADLINE_S, interval=0.5, max_interval=1.0,
-               what=f"all {len(files)} hostile uploads settled as thumbnails or DLQ messages")
+    wait_until(
+        settled,
+        SETTLE_DEADLINE_S,
+        interval=0.5,
+        max_interval=1.0,
+        what=f"all {len(files)} hostile uploads settled as thumbnails or DLQ messages",
+    )
     result.seconds = time.monotonic() - t0
     scan_outputs()  # a late partial set would show here
     return result, settings
@@ -103,8 +119,9 @@ def _assert_first_receive_outcomes(result: Settled, files: dict[str, Any]) -> No
         assert error["message"], f"{name}: DLQ message without a reason"
 
 
-def test_a_fuzz_sample_settles_on_the_first_receive(pipeline: Any, aws: Callable[..., Any],
-                                                    record_property: pytest.RecordProperty) -> None:
+def test_a_fuzz_sample_settles_on_the_first_receive(
+    pipeline: Any, aws: Callable[..., Any], record_property: pytest.RecordProperty
+) -> None:
     # GIVEN 30 mutants (5 per format, the 60000 x 60000 headers included) uploaded at once
     mutants = sample(generate(), 5)
     files = {m.file_name: (m.data, CONTENT_TYPES[m.format]) for m in mutants}
@@ -115,17 +132,19 @@ def test_a_fuzz_sample_settles_on_the_first_receive(pipeline: Any, aws: Callable
 
     # THEN each is complete thumbnails or one permanent DLQ message sent on its first receive
     _assert_first_receive_outcomes(result, files)
-    summary = (f"{settings.backend}: {len(files)} mutants settled in {result.seconds:.1f} s; "
-               f"{len(result.thumbnails)} thumbnails, {len(result.dead)} DLQ "
-               f"{sorted({b['error']['code'] for d in result.dead.values() for b in d})}")
+    summary = (
+        f"{settings.backend}: {len(files)} mutants settled in {result.seconds:.1f} s; "
+        f"{len(result.thumbnails)} thumbnails, {len(result.dead)} DLQ "
+        f"{sorted({b['error']['code'] for d in result.dead.values() for b in d})}"
+    )
     record_property("fuzz_pipeline", summary)
     print(summary)  # noqa: T201 - the figure, shown with -s
 
 
 @pytest.mark.corpora
-def test_the_corrupt_pngsuite_files_settle_on_the_first_receive(pipeline: Any, aws: Callable[..., Any],
-                                                                shared_corpora: Path,
-                                                                record_property: pytest.RecordProperty) -> None:
+def test_the_corrupt_pngsuite_files_settle_on_the_first_receive(
+    pipeline: Any, aws: Callable[..., Any], shared_corpora: Path, record_property: pytest.RecordProperty
+) -> None:
     # GIVEN every deliberately corrupt PngSuite file (x*) and a few valid ones
     folder = shared_corpora / "pngsuite" / "png"
     corrupt = sorted(folder.glob("x*.png"))

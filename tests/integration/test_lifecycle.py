@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from common.paths import ROOT
 from harness import emulator as emu
 from harness.aws import client
-from common.paths import ROOT
 from harness.settings import HarnessSettings
 from tests.lambdas import create_function, unique_name
 
@@ -70,8 +70,14 @@ def test_make_down_leaves_no_process_and_no_listener(tmp_path: Path) -> None:
     port = _free_port()
     home = tmp_path / "state"
     env = dict(os.environ, HARNESS_PORT=str(port), HARNESS_HOME=str(home))
-    up = subprocess.run([sys.executable, "-m", "harness", "up", "--no-deploy"], cwd=ROOT, env=env,
-                        capture_output=True, text=True, timeout=180)
+    up = subprocess.run(
+        [sys.executable, "-m", "harness", "up", "--no-deploy"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert up.returncode == 0, up.stdout + up.stderr
     settings = HarnessSettings(port=port, home=home)
     try:
@@ -83,8 +89,9 @@ def test_make_down_leaves_no_process_and_no_listener(tmp_path: Path) -> None:
         assert _processes_with_home(home), "expected LocalStack (and a runtime) to be running"
     finally:
         # WHEN the user runs make down
-        down = subprocess.run(["make", "--no-print-directory", "down"], cwd=ROOT, env=env,
-                              capture_output=True, text=True, timeout=120)
+        down = subprocess.run(
+            ["make", "--no-print-directory", "down"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+        )
     # THEN nothing of ours runs and nothing listens on the port
     assert down.returncode == 0, down.stdout + down.stderr
     assert "stopped LocalStack" in down.stdout
@@ -111,8 +118,9 @@ def _listeners(port: int) -> list[str]:
     return found
 
 
-def test_embedded_emulator_listens_on_loopback_only(emulator: emu.EmulatorHandle,
-                                                    harness_settings: HarnessSettings) -> None:
+def test_embedded_emulator_listens_on_loopback_only(
+    emulator: emu.EmulatorHandle, harness_settings: HarnessSettings
+) -> None:
     if harness_settings.emulator != "embedded" or emulator.pid is None:
         pytest.skip("only the embedded emulator's listener is ours to check")
     assert _listeners(harness_settings.port) == ["127.0.0.1"]

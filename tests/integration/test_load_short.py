@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import pytest
 
-from harness.load.generator import generate
+from common.paths import ROOT
 from harness.load.corpus import CorpusItem
+from harness.load.generator import generate
 from harness.load.observe import REDRIVEN, Outcome, PipelineTarget, collect
 from harness.load.runner import LoadRun
 from harness.load.scenario import load_scenario
 from harness.load.storage import AwsProbe, S3Uploader
-from common.paths import ROOT
 from harness.settings import HarnessSettings
 
 
@@ -49,16 +50,40 @@ def test_probe_reads_outcomes_from_s3_metadata_and_the_dlq(
     s3, sqs = aws("s3"), aws("sqs")
     assert s3.head_object(Bucket=bare_target.input_bucket, Key=ok)["Metadata"]["run-id"] == run
     for size in ("large", "small"):
-        s3.put_object(Bucket=bare_target.output_bucket, Key=f"thumbnails/{size}/{ok[len('uploads/'):]}.jpg",
-                      Body=b"x", Metadata={"run-id": run, "source-key": ok, "handler-start-ms": "1000",
-                                           "resize-ms": "12.5", "total-ms": "40.0", "backend": "pillow"})
-    sqs.send_message(QueueUrl=bare_target.dlq_url, MessageBody=json.dumps(
-        {"source": {"bucket": bare_target.input_bucket, "key": bad}, "error": {"code": "CORRUPT_IMAGE", "message": "m"},
-         "run_id": run, "original": {}}),
-        MessageAttributes={"error_code": {"DataType": "String", "StringValue": "CORRUPT_IMAGE"},
-                           "run_id": {"DataType": "String", "StringValue": run}})
-    sqs.send_message(QueueUrl=bare_target.dlq_url, MessageBody=json.dumps(
-        {"Records": [{"s3": {"bucket": {"name": bare_target.input_bucket}, "object": {"key": slow}}}]}))
+        s3.put_object(
+            Bucket=bare_target.output_bucket,
+            Key=f"thumbnails/{size}/{ok[len('uploads/') :]}.jpg",
+            Body=b"x",
+            Metadata={
+                "run-id": run,
+                "source-key": ok,
+                "handler-start-ms": "1000",
+                "resize-ms": "12.5",
+                "total-ms": "40.0",
+                "backend": "pillow",
+            },
+        )
+    sqs.send_message(
+        QueueUrl=bare_target.dlq_url,
+        MessageBody=json.dumps(
+            {
+                "source": {"bucket": bare_target.input_bucket, "key": bad},
+                "error": {"code": "CORRUPT_IMAGE", "message": "m"},
+                "run_id": run,
+                "original": {},
+            }
+        ),
+        MessageAttributes={
+            "error_code": {"DataType": "String", "StringValue": "CORRUPT_IMAGE"},
+            "run_id": {"DataType": "String", "StringValue": run},
+        },
+    )
+    sqs.send_message(
+        QueueUrl=bare_target.dlq_url,
+        MessageBody=json.dumps(
+            {"Records": [{"s3": {"bucket": {"name": bare_target.input_bucket}, "object": {"key": slow}}}]}
+        ),
+    )
 
     # WHEN the run is collected twice (the DLQ is peeked, not consumed)
     probe = AwsProbe.for_target(bare_target, harness_settings)
@@ -76,8 +101,9 @@ def test_probe_reads_outcomes_from_s3_metadata_and_the_dlq(
     assert probe.depths().dlq_visible == 2
 
 
-def test_short_load_run_accounts_for_every_upload(harness_settings: HarnessSettings, emulator: Any,
-                                                   tmp_path: Path) -> None:
+def test_short_load_run_accounts_for_every_upload(
+    harness_settings: HarnessSettings, emulator: Any, tmp_path: Path
+) -> None:
     # GIVEN the smoke scenario (~100 uploads, 10 % invalid inputs) against a stack of its own
     corpus = ROOT / "fixtures" / "generated"
     if not (corpus / "manifest.json").is_file():
@@ -97,8 +123,10 @@ def test_short_load_run_accounts_for_every_upload(harness_settings: HarnessSetti
     assert acc["lost"] == 0, acc
     assert acc["unexplained_duplicates"] == 0, acc["duplicate_details"]
     assert acc["stray_count"] == 0
-    sources = {json.loads(line)["key"]: json.loads(line)["source"]
-               for line in (result.out_dir / "uploads.jsonl").read_text().splitlines()}
+    sources = {
+        json.loads(line)["key"]: json.loads(line)["source"]
+        for line in (result.out_dir / "uploads.jsonl").read_text().splitlines()
+    }
     expected_codes: dict[str, int] = {}
     for source in sources.values():
         if manifest[source]["kind"] == "invalid":

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
@@ -25,8 +26,9 @@ def _function_settings(aws: Callable[..., Any], function_name: str) -> Settings:
     return Settings.from_env(cfg.get("Environment", {}).get("Variables", {}))
 
 
-def test_every_upload_ends_as_thumbnails_or_a_coded_dlq_message(pipeline: StackOutputs, aws: Callable[..., Any],
-                                                               generated_fixtures: Path) -> None:
+def test_every_upload_ends_as_thumbnails_or_a_coded_dlq_message(
+    pipeline: StackOutputs, aws: Callable[..., Any], generated_fixtures: Path
+) -> None:
     s3, sqs = aws("s3"), aws("sqs")
     settings = _function_settings(aws, pipeline.function_name)
     out_bucket = settings.output_bucket or pipeline.input_bucket
@@ -41,8 +43,13 @@ def test_every_upload_ends_as_thumbnails_or_a_coded_dlq_message(pipeline: StackO
         expected[odd] = next(f for f in manifest if f["name"] == "tiny.jpg")
     for name, fx in expected.items():
         key = f"{settings.input_prefix}{run_id}/{name}"
-        s3.put_object(Bucket=pipeline.input_bucket, Key=key, Body=(generated_fixtures / fx["name"]).read_bytes(),
-                      ContentType=fx["content_type"], Metadata={"run-id": run_id})
+        s3.put_object(
+            Bucket=pipeline.input_bucket,
+            Key=key,
+            Body=(generated_fixtures / fx["name"]).read_bytes(),
+            ContentType=fx["content_type"],
+            Metadata={"run-id": run_id},
+        )
     sizes = [s.name for s in settings.size_specs]
 
     # WHEN the pipeline has worked through them: collect outputs and this run's DLQ messages
@@ -55,13 +62,18 @@ def test_every_upload_ends_as_thumbnails_or_a_coded_dlq_message(pipeline: StackO
             pages = s3.get_paginator("list_objects_v2").paginate(Bucket=out_bucket, Prefix=prefix)
             for page in pages:
                 for obj in page.get("Contents", []):
-                    source_name = obj["Key"][len(prefix):].rsplit(".", 1)[0]
+                    source_name = obj["Key"][len(prefix) :].rsplit(".", 1)[0]
                     found.setdefault(source_name, set()).add(size)
         return found
 
     def drain_dlq() -> None:
-        resp = sqs.receive_message(QueueUrl=pipeline.dlq_url, MaxNumberOfMessages=10, WaitTimeSeconds=0,
-                                   VisibilityTimeout=2, MessageAttributeNames=["All"])
+        resp = sqs.receive_message(
+            QueueUrl=pipeline.dlq_url,
+            MaxNumberOfMessages=10,
+            WaitTimeSeconds=0,
+            VisibilityTimeout=2,
+            MessageAttributeNames=["All"],
+        )
         for msg in resp.get("Messages", []):
             attrs = {k: v.get("StringValue", "") for k, v in msg.get("MessageAttributes", {}).items()}
             body = json.loads(msg["Body"])

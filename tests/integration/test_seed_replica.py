@@ -47,19 +47,31 @@ class SeedWorld:
         self.bucket = self.name
         self.s3.create_bucket(Bucket=self.bucket)
         self.queue_url = self.queue_arn = ""
-        self.lam.create_function(FunctionName=self.name, Runtime="nodejs20.x", Role=LAMBDA_ROLE,
-                                 Handler="index.handler", Code={"ZipFile": code}, Timeout=60, MemorySize=512)
-        wait_until(lambda: self.lam.get_function(FunctionName=self.name)["Configuration"]["State"] == "Active", 60,
-                   what="seed function Active")
+        self.lam.create_function(
+            FunctionName=self.name,
+            Runtime="nodejs20.x",
+            Role=LAMBDA_ROLE,
+            Handler="index.handler",
+            Code={"ZipFile": code},
+            Timeout=60,
+            MemorySize=512,
+        )
+        wait_until(
+            lambda: self.lam.get_function(FunctionName=self.name)["Configuration"]["State"] == "Active",
+            60,
+            what="seed function Active",
+        )
 
     def reset(self) -> None:
         """A new, empty queue and no objects: each test starts from nothing (the function stays warm)."""
         if self.queue_url:
             self.sqs.delete_queue(QueueUrl=self.queue_url)
-        self.queue_url = self.sqs.create_queue(QueueName=unique_name(self.name),
-                                               Attributes={"VisibilityTimeout": "60"})["QueueUrl"]
+        self.queue_url = self.sqs.create_queue(
+            QueueName=unique_name(self.name), Attributes={"VisibilityTimeout": "60"}
+        )["QueueUrl"]
         self.queue_arn = self.sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])[
-            "Attributes"]["QueueArn"]
+            "Attributes"
+        ]["QueueArn"]
         for item in self.s3.list_objects_v2(Bucket=self.bucket).get("Contents", []):
             self.s3.delete_object(Bucket=self.bucket, Key=item["Key"])
 
@@ -68,38 +80,66 @@ class SeedWorld:
 
     def notification(self, key_in_event: str) -> str:
         """The body S3 sends to SQS for one ObjectCreated:Put (keys arrive URL-encoded, as S3 encodes them)."""
-        return json.dumps({"Records": [{
-            "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1", "eventName": "ObjectCreated:Put",
-            "s3": {"bucket": {"name": self.bucket, "arn": f"arn:aws:s3:::{self.bucket}"},
-                   "object": {"key": key_in_event, "size": 1}},
-        }]})
+        return json.dumps(
+            {
+                "Records": [
+                    {
+                        "eventVersion": "2.1",
+                        "eventSource": "aws:s3",
+                        "awsRegion": "us-east-1",
+                        "eventName": "ObjectCreated:Put",
+                        "s3": {
+                            "bucket": {"name": self.bucket, "arn": f"arn:aws:s3:::{self.bucket}"},
+                            "object": {"key": key_in_event, "size": 1},
+                        },
+                    }
+                ]
+            }
+        )
 
     def receive_batch(self, bodies: list[str]) -> dict:
         """Send the bodies, receive them all (now in flight), and shape them as the SQS event of one batch."""
-        self.sqs.send_message_batch(QueueUrl=self.queue_url, Entries=[
-            {"Id": str(i), "MessageBody": body} for i, body in enumerate(bodies)])
+        self.sqs.send_message_batch(
+            QueueUrl=self.queue_url, Entries=[{"Id": str(i), "MessageBody": body} for i, body in enumerate(bodies)]
+        )
         messages: list[dict] = []
 
         def received() -> bool:
-            messages.extend(self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10,
-                                                     WaitTimeSeconds=1).get("Messages", []))
+            messages.extend(
+                self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get(
+                    "Messages", []
+                )
+            )
             return len(messages) >= len(bodies)
 
         wait_until(received, 20, what=f"{len(bodies)} messages received")
         by_body = {m["Body"]: m for m in messages}
         ordered = [by_body[b] for b in bodies]
-        return {"Records": [{
-            "messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"], "attributes": {},
-            "messageAttributes": {}, "md5OfBody": m["MD5OfBody"], "eventSource": "aws:sqs",
-            "eventSourceARN": self.queue_arn, "awsRegion": "us-east-1"} for m in ordered]}
+        return {
+            "Records": [
+                {
+                    "messageId": m["MessageId"],
+                    "receiptHandle": m["ReceiptHandle"],
+                    "body": m["Body"],
+                    "attributes": {},
+                    "messageAttributes": {},
+                    "md5OfBody": m["MD5OfBody"],
+                    "eventSource": "aws:sqs",
+                    "eventSourceARN": self.queue_arn,
+                    "awsRegion": "us-east-1",
+                }
+                for m in ordered
+            ]
+        }
 
     def invoke(self, event: dict) -> tuple[Any, str | None]:
         resp = self.lam.invoke(FunctionName=self.name, Payload=json.dumps(event).encode())
         return json.loads(resp["Payload"].read() or b"null"), resp.get("FunctionError")
 
     def in_flight(self) -> int:
-        attrs = self.sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=[
-            "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+        attrs = self.sqs.get_queue_attributes(
+            QueueUrl=self.queue_url, AttributeNames=["ApproximateNumberOfMessagesNotVisible"]
+        )["Attributes"]
         return int(attrs["ApproximateNumberOfMessagesNotVisible"])
 
     def thumbnails(self) -> dict[str, tuple[str, bytes]]:
@@ -145,8 +185,9 @@ def test_the_seed_zip_writes_three_thumbnails_of_records_0_only_and_deletes_that
     world.upload("uploads/holiday/cat.jpg", image_bytes("JPEG", (640, 480)), "image/jpeg")
     world.upload("uploads/work/dog.jpg", image_bytes("JPEG", (800, 600)), "image/jpeg")
     world.upload("uploads/work/bird.jpg", image_bytes("JPEG", (400, 400)), "image/jpeg")
-    event = world.receive_batch([world.notification(k) for k in
-                                 ("uploads/holiday/cat.jpg", "uploads/work/dog.jpg", "uploads/work/bird.jpg")])
+    event = world.receive_batch(
+        [world.notification(k) for k in ("uploads/holiday/cat.jpg", "uploads/work/dog.jpg", "uploads/work/bird.jpg")]
+    )
 
     # WHEN the seed function gets the batch
     payload, error = world.invoke(event)

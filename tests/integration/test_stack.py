@@ -7,18 +7,19 @@ import os
 import shutil
 import subprocess
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from common.waiting import wait_until
 from harness.aws import cli_environment
+from harness.deployment import emulator_clients
 from harness.paths import PROJECT_VENV
 from harness.settings import HarnessSettings
-from common.waiting import wait_until
-from harness.deployment import emulator_clients
 from infra.deploy.apply import deploy
 from infra.deploy.describe import describe
 from infra.deploy.destroy import destroy
@@ -34,7 +35,7 @@ def _photo(path: Path, size: tuple[int, int] = (1600, 1200)) -> Image.Image:
     x = np.linspace(0, 255, w, dtype=np.float32)[None, :]
     y = np.linspace(0, 255, h, dtype=np.float32)[:, None]
     rgb = np.stack([np.broadcast_to(x, (h, w)), np.broadcast_to(y, (h, w)), np.full((h, w), 90.0)], axis=-1)
-    rgb[h // 4: h // 2, w // 4: w // 2] = 250.0
+    rgb[h // 4 : h // 2, w // 4 : w // 2] = 250.0
     image = Image.fromarray(rgb.astype(np.uint8), "RGB")
     image.save(path, "JPEG", quality=90)
     return image
@@ -67,13 +68,15 @@ def test_awslocal_upload_produces_thumbnails_in_the_output_bucket(
     assert result.returncode == 0, result.stderr
     # THEN both thumbnails appear in the separate output bucket, with the right size and content
     s3 = aws("s3")
-    rel = key[len(pipeline.input_prefix):]
+    rel = key[len(pipeline.input_prefix) :]
     expected = {"large": (1024, 768), "small": (256, 192)}
     keys = {name: f"{pipeline.output_prefix}{name}/{rel}.jpg" for name in expected}
 
     def all_there() -> bool:
-        return all(any(o["Key"] == k for o in s3.list_objects_v2(Bucket=pipeline.output_bucket, Prefix=k)
-                       .get("Contents", [])) for k in keys.values())
+        return all(
+            any(o["Key"] == k for o in s3.list_objects_v2(Bucket=pipeline.output_bucket, Prefix=k).get("Contents", []))
+            for k in keys.values()
+        )
 
     wait_until(all_there, UPLOAD_TO_THUMBNAILS_TIMEOUT_S, interval=0.2, what=f"thumbnails of {key}")
     for name, key_out in keys.items():
@@ -88,20 +91,33 @@ def test_awslocal_upload_produces_thumbnails_in_the_output_bucket(
 
 def _leftovers(aws: Callable[..., Any], name: str) -> list[str]:
     """Every resource on the emulator whose name belongs to stack `name`."""
-    found = [f"bucket {b['Name']}" for b in aws("s3").list_buckets().get("Buckets", [])
-             if b["Name"].startswith(f"{name}-")]
+    found = [
+        f"bucket {b['Name']}" for b in aws("s3").list_buckets().get("Buckets", []) if b["Name"].startswith(f"{name}-")
+    ]
     found += [f"queue {u}" for u in aws("sqs").list_queues(QueueNamePrefix=f"{name}-").get("QueueUrls", [])]
     lam = aws("lambda")
-    found += [f"function {f['FunctionName']}" for f in
-              lam.get_paginator("list_functions").paginate().build_full_result().get("Functions", [])
-              if f["FunctionName"].startswith(f"{name}-")]
-    found += [f"mapping {m['UUID']}" for m in
-              lam.get_paginator("list_event_source_mappings").paginate().build_full_result()
-              .get("EventSourceMappings", []) if f":{name}-" in m.get("EventSourceArn", "")]
-    found += [f"role {r['RoleName']}" for r in aws("iam").list_roles().get("Roles", [])
-              if r["RoleName"].startswith(f"{name}-")]
-    found += [f"log group {g['logGroupName']}" for g in
-              aws("logs").describe_log_groups(logGroupNamePrefix=f"/aws/lambda/{name}-").get("logGroups", [])]
+    found += [
+        f"function {f['FunctionName']}"
+        for f in lam.get_paginator("list_functions").paginate().build_full_result().get("Functions", [])
+        if f["FunctionName"].startswith(f"{name}-")
+    ]
+    found += [
+        f"mapping {m['UUID']}"
+        for m in lam.get_paginator("list_event_source_mappings")
+        .paginate()
+        .build_full_result()
+        .get("EventSourceMappings", [])
+        if f":{name}-" in m.get("EventSourceArn", "")
+    ]
+    found += [
+        f"role {r['RoleName']}"
+        for r in aws("iam").list_roles().get("Roles", [])
+        if r["RoleName"].startswith(f"{name}-")
+    ]
+    found += [
+        f"log group {g['logGroupName']}"
+        for g in aws("logs").describe_log_groups(logGroupNamePrefix=f"/aws/lambda/{name}-").get("logGroups", [])
+    ]
     return found
 
 
@@ -125,8 +141,12 @@ def test_deploy_twice_changes_nothing_updates_in_place_and_destroy_leaves_nothin
 
         changed = stack_for_target(clients, name, "default", {"memory_mb": "2048", "visibility_timeout_s": "240"})
         third = deploy(changed, clients)
-        assert sorted(third.changes) == sorted([f"updated function {name}-thumbnailer: MemorySize 1536 -> 2048",
-                                                f"updated queue {name}-jobs: VisibilityTimeout 190 -> 240"])
+        assert sorted(third.changes) == sorted(
+            [
+                f"updated function {name}-thumbnailer: MemorySize 1536 -> 2048",
+                f"updated queue {name}-jobs: VisibilityTimeout 190 -> 240",
+            ]
+        )
         cfg = aws("lambda").get_function_configuration(FunctionName=stack.function.name)
         assert cfg["MemorySize"] == 2048 and cfg["FunctionArn"] == first.outputs.function_arn  # in place
         assert any("state: Enabled" in line or ": Enabled " in line for line in describe(changed, clients))
@@ -160,10 +180,15 @@ def test_notifier_topology_delivers_uploads_through_the_notifier(
         # THEN the thumbnails arrive (the notifier's message went through the queue to the thumbnailer)
         s3 = aws("s3")
         wanted = {"thumbnails/large/n/p.jpg.jpg", "thumbnails/small/n/p.jpg.jpg"}
-        wait_until(lambda: wanted <= {o["Key"] for o in s3.list_objects_v2(Bucket=f"{name}-output").get(
-            "Contents", [])}, UPLOAD_TO_THUMBNAILS_TIMEOUT_S, interval=0.2, what="thumbnails via the notifier")
-        small = Image.open(io.BytesIO(s3.get_object(Bucket=f"{name}-output",
-                                                    Key="thumbnails/small/n/p.jpg.jpg")["Body"].read()))
+        wait_until(
+            lambda: wanted <= {o["Key"] for o in s3.list_objects_v2(Bucket=f"{name}-output").get("Contents", [])},
+            UPLOAD_TO_THUMBNAILS_TIMEOUT_S,
+            interval=0.2,
+            what="thumbnails via the notifier",
+        )
+        small = Image.open(
+            io.BytesIO(s3.get_object(Bucket=f"{name}-output", Key="thumbnails/small/n/p.jpg.jpg")["Body"].read())
+        )
         assert small.size == (256, 192)
         # AND switching back to the direct topology rewires S3 to the queue and removes the notifier
         direct = deploy(stack_for_target(clients, name, "default"), clients)
@@ -190,8 +215,18 @@ def test_harness_entry_points_write_outputs_and_describe_the_stack(
         assert path == harness_settings.home / "outputs" / f"{name}.json"
         assert read_outputs(path) == report.outputs == read_stack_outputs(harness_settings, name)
         assert report.outputs is not None and report.outputs.schema_version == SCHEMA_VERSION
-        assert {"input_bucket", "output_bucket", "queue_url", "queue_arn", "dlq_url", "dlq_arn", "function_name",
-                "stack_name", "sizes", "event_source_mapping_uuid"} <= set(report.outputs.to_dict())
+        assert {
+            "input_bucket",
+            "output_bucket",
+            "queue_url",
+            "queue_arn",
+            "dlq_url",
+            "dlq_arn",
+            "function_name",
+            "stack_name",
+            "sizes",
+            "event_source_mapping_uuid",
+        } <= set(report.outputs.to_dict())
         assert report.outputs.size_names == ("large", "small")
         assert report.summary()[0].endswith(f"{len(report.changes)} change(s)") and report.changes
         lines = describe_for_harness(harness_settings, stack_name=name)
@@ -233,8 +268,10 @@ def test_seed_profile_single_bucket_does_not_loop(
         sqs = aws("sqs")
 
         def drained() -> bool:
-            attrs = sqs.get_queue_attributes(QueueUrl=report.outputs.queue_url, AttributeNames=[
-                "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+            attrs = sqs.get_queue_attributes(
+                QueueUrl=report.outputs.queue_url,
+                AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+            )["Attributes"]
             return attrs["ApproximateNumberOfMessages"] == attrs["ApproximateNumberOfMessagesNotVisible"] == "0"
 
         wait_until(drained, UPLOAD_TO_THUMBNAILS_TIMEOUT_S, interval=0.2, what="seed queue drained")

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -20,8 +21,9 @@ pytestmark = [pytest.mark.cdk, pytest.mark.slow]
 def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SynthResult]:
     """One offline `cdk synth` of the default profile: the AWS stack plus its emulator-named twin."""
     try:
-        yield synth(stack_name="thumbs", profile="default", emulator_twin=True,
-                    out_dir=tmp_path_factory.mktemp("cdk.out"))
+        yield synth(
+            stack_name="thumbs", profile="default", emulator_twin=True, out_dir=tmp_path_factory.mktemp("cdk.out")
+        )
     except InfraError as exc:
         pytest.fail(f"cdk synth failed ({exc.code}); `make cdk-cli` installs the CLI: {exc.message}")
 
@@ -92,12 +94,15 @@ def test_iam_has_no_delete_on_the_input_and_no_wildcard_resource(synthesized: Sy
             assert not {"s3:DeleteObject", "s3:DeleteObjectVersion", "s3:PutObject"} & set(actions), st
     # the AWS stack is account-agnostic: bucket names carry the account and region
     names = [_flat(b["Properties"]["BucketName"]) for b in _resources(template, "AWS::S3::Bucket").values()]
-    assert sorted(names) == ["thumbs-<AWS::AccountId>-<AWS::Region>-input",
-                                                "thumbs-<AWS::AccountId>-<AWS::Region>-output"]
+    assert sorted(names) == [
+        "thumbs-<AWS::AccountId>-<AWS::Region>-input",
+        "thumbs-<AWS::AccountId>-<AWS::Region>-output",
+    ]
 
 
-def test_template_and_localstack_agree(synthesized: SynthResult, pipeline: StackOutputs,
-                                       aws: Callable[..., Any]) -> None:
+def test_template_and_localstack_agree(
+    synthesized: SynthResult, pipeline: StackOutputs, aws: Callable[..., Any]
+) -> None:
     t = synthesized.template(f"{synthesized.stack_id}-emulator")
     sqs, s3, lam, iam, logs = aws("sqs"), aws("s3"), aws("lambda"), aws("iam"), aws("logs")
 
@@ -114,7 +119,8 @@ def test_template_and_localstack_agree(synthesized: SynthResult, pipeline: Stack
             target = _name_of(t, props["RedrivePolicy"]["deadLetterTargetArn"], "QueueName")
             assert redrive["deadLetterTargetArn"] == pipeline.dlq_arn and pipeline.dlq_arn.endswith(f":{target}")
             assert normalize_policy(live["Policy"]) == normalize_policy(
-                _one(t, "AWS::SQS::QueuePolicy")["PolicyDocument"])
+                _one(t, "AWS::SQS::QueuePolicy")["PolicyDocument"]
+            )
 
     # buckets: versioning and the notification (event, prefix filter, destination queue)
     for bucket in _resources(t, "AWS::S3::Bucket").values():
@@ -125,13 +131,12 @@ def test_template_and_localstack_agree(synthesized: SynthResult, pipeline: Stack
         wanted = props.get("NotificationConfiguration", {}).get("QueueConfigurations", [])
         live_queue_confs = live_conf.get("QueueConfigurations", [])
         assert len(live_queue_confs) == len(wanted), props["BucketName"]
-        for want, have in zip(wanted, live_queue_confs):
+        for want, have in zip(wanted, live_queue_confs, strict=True):
             assert have["Events"] == [want["Event"]]
             assert have["QueueArn"].endswith(":" + _name_of(t, want["Queue"], "QueueName"))
             rules = {(r["Name"].lower(), r["Value"]) for r in have["Filter"]["Key"]["FilterRules"]}
             assert rules == {(r["Name"].lower(), r["Value"]) for r in want["Filter"]["S3Key"]["Rules"]}
-    assert pipeline.input_bucket in {b["Properties"]["BucketName"] for b in
-                                        _resources(t, "AWS::S3::Bucket").values()}
+    assert pipeline.input_bucket in {b["Properties"]["BucketName"] for b in _resources(t, "AWS::S3::Bucket").values()}
 
     # function: memory, timeout, architecture, runtime, handler, environment
     fn = _one(t, "AWS::Lambda::Function")
@@ -163,8 +168,11 @@ def test_template_and_localstack_agree(synthesized: SynthResult, pipeline: Stack
 
     # log group retention
     group = _one(t, "AWS::Logs::LogGroup")
-    (live_group,) = [g for g in logs.describe_log_groups(logGroupNamePrefix=group["LogGroupName"])["logGroups"]
-                     if g["logGroupName"] == group["LogGroupName"]]
+    (live_group,) = [
+        g
+        for g in logs.describe_log_groups(logGroupNamePrefix=group["LogGroupName"])["logGroups"]
+        if g["logGroupName"] == group["LogGroupName"]
+    ]
     assert live_group.get("retentionInDays") == group["RetentionInDays"]
 
     # event-source mapping

@@ -59,8 +59,9 @@ def test_a_zip_without_the_handler_module_is_reported(tmp_path: Path) -> None:
     assert problem.path == "thumbnailer/app.py" and problem.message.startswith("Expected the thumbnailer package")
 
 
-def test_building_from_a_folder_without_the_handler_fails_before_pip(tmp_path: Path,
-                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_building_from_a_folder_without_the_handler_fails_before_pip(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     def no_pip(*args: object, **kwargs: object) -> None:
         raise AssertionError("pip must not run when the handler is missing")
 

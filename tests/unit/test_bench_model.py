@@ -150,17 +150,31 @@ def _runs() -> list[CeilingRun]:
     for mem in (128, 256, 512, 1024, 1769):
         runs.append(CeilingRun("pillow", "small", mem, True, wall_ms=100.0, cpu_ms=100.0, peak_rss_mb=60.0))
         big_ok = mem >= 256
-        runs.append(CeilingRun("pillow", "big", mem, big_ok, wall_ms=400.0 if big_ok else None,
-                               cpu_ms=400.0 if big_ok else None,
-                               error_code=None if big_ok else "BENCH_OUT_OF_MEMORY"))
+        runs.append(
+            CeilingRun(
+                "pillow",
+                "big",
+                mem,
+                big_ok,
+                wall_ms=400.0 if big_ok else None,
+                cpu_ms=400.0 if big_ok else None,
+                error_code=None if big_ok else "BENCH_OUT_OF_MEMORY",
+            )
+        )
     return runs
 
 
 def test_recommendation_skips_sizes_that_fail_and_sizes_that_are_too_slow() -> None:
     rows = model_rows(_runs())
     # 256 MB: big needs 400*1769/256 = 2764 ms > 1000; 512 MB: 1382 ms > 1000; 1024 MB: 691 ms -> first that fits
-    rec = recommend(rows, backend="pillow", arch="arm64", latency_target_ms=1000, latency_inputs=["small", "big"],
-                    cost_input="small")
+    rec = recommend(
+        rows,
+        backend="pillow",
+        arch="arm64",
+        latency_target_ms=1000,
+        latency_inputs=["small", "big"],
+        cost_input="small",
+    )
     assert rec.memory_mb == 1024
     assert "128 MB fails on big" in rec.reason
     assert "512 MB too slow" in rec.reason
@@ -169,21 +183,30 @@ def test_recommendation_skips_sizes_that_fail_and_sizes_that_are_too_slow() -> N
 
 def test_recommendation_prefers_the_smaller_size_when_costs_tie() -> None:
     rows = model_rows(_runs())
-    rec = recommend(rows, backend="pillow", arch="x86_64", latency_target_ms=10_000, latency_inputs=["small"],
-                    cost_input="small", required_inputs=["small"])
+    rec = recommend(
+        rows,
+        backend="pillow",
+        arch="x86_64",
+        latency_target_ms=10_000,
+        latency_inputs=["small"],
+        cost_input="small",
+        required_inputs=["small"],
+    )
     # CPU-bound below 1769 MB: duration x memory is constant, so cost ties up to rounding; the smallest wins
     assert rec.memory_mb == 128
 
 
 def test_recommendation_says_why_when_nothing_qualifies() -> None:
     rows = model_rows(_runs())
-    rec = recommend(rows, backend="pillow", arch="arm64", latency_target_ms=50, latency_inputs=["small"],
-                    cost_input="small")
+    rec = recommend(
+        rows, backend="pillow", arch="arm64", latency_target_ms=50, latency_inputs=["small"], cost_input="small"
+    )
     assert rec.memory_mb is None and rec.usd_per_million is None
     assert rec.reason.startswith("no measured memory size qualifies")
     with pytest.raises(BenchError):
-        recommend(rows, backend="pillow", arch="arm64", latency_target_ms=0, latency_inputs=["small"],
-                  cost_input="small")
+        recommend(
+            rows, backend="pillow", arch="arm64", latency_target_ms=0, latency_inputs=["small"], cost_input="small"
+        )
 
 
 def test_failed_runs_are_kept_as_failures_in_the_model() -> None:
@@ -194,23 +217,30 @@ def test_failed_runs_are_kept_as_failures_in_the_model() -> None:
 
 
 def test_a_skipped_ceiling_is_not_measured_rather_than_failed() -> None:
-    runs = [CeilingRun("vips", "small", 128, True, 100.0, 100.0),
-            CeilingRun("vips", "small", 256, False, error_code=cost.SKIPPED, error="time budget")]
+    runs = [
+        CeilingRun("vips", "small", 128, True, 100.0, 100.0),
+        CeilingRun("vips", "small", 256, False, error_code=cost.SKIPPED, error="time budget"),
+    ]
     rows = model_rows(runs)
-    rec = recommend(rows, backend="vips", arch="arm64", latency_target_ms=10_000, latency_inputs=["small"],
-                    cost_input="small")
+    rec = recommend(
+        rows, backend="vips", arch="arm64", latency_target_ms=10_000, latency_inputs=["small"], cost_input="small"
+    )
     assert rec.memory_mb == 128
     assert "256 MB not measured for small" in rec.reason and "fails" not in rec.reason
 
 
 def test_cpu_is_pooled_over_ceilings_so_noise_does_not_pick_the_memory() -> None:
     # the same job measured at three ceilings, one run caught a quiet moment: the model uses the median for all
-    runs = [CeilingRun("vips", "x", 256, True, 60.0, 60.0), CeilingRun("vips", "x", 512, True, 40.0, 40.0),
-            CeilingRun("vips", "x", 1024, True, 55.0, 55.0),
-            CeilingRun("vips", "x", 1769, True, 40.0, 40.0, inferred_from_mb=512)]
+    runs = [
+        CeilingRun("vips", "x", 256, True, 60.0, 60.0),
+        CeilingRun("vips", "x", 512, True, 40.0, 40.0),
+        CeilingRun("vips", "x", 1024, True, 55.0, 55.0),
+        CeilingRun("vips", "x", 1769, True, 40.0, 40.0, inferred_from_mb=512),
+    ]
     rows = {r.memory_mb: r for r in model_rows(runs)}
     assert rows[256].modeled_ms == pytest.approx(55.0 * 1769 / 256)
     assert rows[1769].modeled_ms == pytest.approx(55.0)
-    rec = recommend(list(rows.values()), backend="vips", arch="arm64", latency_target_ms=1000, latency_inputs=["x"],
-                    cost_input="x")
+    rec = recommend(
+        list(rows.values()), backend="vips", arch="arm64", latency_target_ms=1000, latency_inputs=["x"], cost_input="x"
+    )
     assert rec.memory_mb == 256

@@ -31,38 +31,86 @@ def _results() -> dict[str, Any]:
     rows, ratios = [], []
     for (v, i), cpu in CPU.items():
         wall = [x * 1.5 for x in cpu]  # a busy machine: waiting for the CPU inflates wall time
-        rows.append({"variant": v, "input": i, "ok": True, "wall_ms": summarize(wall).to_dict(),
-                     "cpu_ms": summarize(cpu).to_dict(), "out_bytes": {"large": 100_000, "small": 8_000},
-                     "phases": {"decode_ms": 10.0, "resize_ms": 40.0, "encode_ms": 5.0} if v == "pillow" else None})
+        rows.append(
+            {
+                "variant": v,
+                "input": i,
+                "ok": True,
+                "wall_ms": summarize(wall).to_dict(),
+                "cpu_ms": summarize(cpu).to_dict(),
+                "out_bytes": {"large": 100_000, "small": 8_000},
+                "phases": {"decode_ms": 10.0, "resize_ms": 40.0, "encode_ms": 5.0} if v == "pillow" else None,
+            }
+        )
     for (v, i), cpu in CPU.items():
         for ref in ("sharp", "floor"):
             if v != ref:
                 for basis, k in (("cpu", 1.0), ("wall", 1.5)):
-                    ratios.append({"variant": v, "input": i, "vs": ref, "basis": basis,
-                                   **ratio([x * k for x in cpu], [x * k for x in CPU[(ref, i)]]).to_dict()})
-    runs = [CeilingRun(b, i, m, not (m == 128 and i == "jpeg-24mp"), 100.0, 100.0, 60.0)
-            for b in ("pillow", "vips") for i in ("jpeg-12mp", "jpeg-24mp") for m in (128, 512, 1769)]
-    runs = [r if r.ok else CeilingRun(r.backend, r.input, r.memory_mb, False, error_code="BENCH_OUT_OF_MEMORY")
-            for r in runs]
+                    ratios.append(
+                        {
+                            "variant": v,
+                            "input": i,
+                            "vs": ref,
+                            "basis": basis,
+                            **ratio([x * k for x in cpu], [x * k for x in CPU[(ref, i)]]).to_dict(),
+                        }
+                    )
+    runs = [
+        CeilingRun(b, i, m, not (m == 128 and i == "jpeg-24mp"), 100.0, 100.0, 60.0)
+        for b in ("pillow", "vips")
+        for i in ("jpeg-12mp", "jpeg-24mp")
+        for m in (128, 512, 1769)
+    ]
+    runs = [
+        r if r.ok else CeilingRun(r.backend, r.input, r.memory_mb, False, error_code="BENCH_OUT_OF_MEMORY")
+        for r in runs
+    ]
     model = model_rows(runs)
-    recs = [recommend(model, backend=b, arch="arm64", latency_target_ms=1000, latency_inputs=["jpeg-12mp"],
-                      cost_input="jpeg-12mp").to_dict() for b in ("pillow", "vips")]
+    recs = [
+        recommend(
+            model, backend=b, arch="arm64", latency_target_ms=1000, latency_inputs=["jpeg-12mp"], cost_input="jpeg-12mp"
+        ).to_dict()
+        for b in ("pillow", "vips")
+    ]
     res: dict[str, Any] = {
-        "started_at": "2026-11-27T23:00:00+00:00", "config": {"mode": "quick", "ratio_basis": "cpu"},
+        "started_at": "2026-11-27T23:00:00+00:00",
+        "config": {"mode": "quick", "ratio_basis": "cpu"},
         "machine": {"cpu_model": "Test CPU", "cpus": 2, "mem_gib": 24},
         "inputs": [{"id": "jpeg-12mp", "label": "12 MP JPEG"}, {"id": "jpeg-24mp", "label": "24 MP JPEG"}],
         "timing": {"results": rows, "rounds_done": 3, "warmup": 1, "skipped_variants": {}},
         "ratios": ratios,
-        "quality": [{"variant": "vips", "input": "jpeg-12mp", "width": 1024, "height": 768, "psnr_db": 37.1,
-                     "ssim": 0.88}],
-        "rss": [{"variant": "vips", "input": "jpeg-24mp", "megapixels": 24.0, "ok": True, "baseline_mb": 25.0,
-                 "peak_mb": 60.0, "first_run_ms": 120.0},
-                {"variant": "sharp", "input": "jpeg-24mp", "megapixels": 24.0, "ok": False,
-                 "error": {"code": "BENCH_WORKER_DIED", "message": "x"}}],
-        "sizing": {"mechanism": "cgroup1", "runs": 1, "ceilings": [asdict(r) for r in runs],
-                   "rows": [r.to_dict() for r in model], "latency_target_ms": 1000, "latency_inputs": ["jpeg-12mp"],
-                   "cost_input": "jpeg-12mp", "recommendations": recs,
-                   "model": {"prices": [], "price_table_date": "2025-06"}},
+        "quality": [
+            {"variant": "vips", "input": "jpeg-12mp", "width": 1024, "height": 768, "psnr_db": 37.1, "ssim": 0.88}
+        ],
+        "rss": [
+            {
+                "variant": "vips",
+                "input": "jpeg-24mp",
+                "megapixels": 24.0,
+                "ok": True,
+                "baseline_mb": 25.0,
+                "peak_mb": 60.0,
+                "first_run_ms": 120.0,
+            },
+            {
+                "variant": "sharp",
+                "input": "jpeg-24mp",
+                "megapixels": 24.0,
+                "ok": False,
+                "error": {"code": "BENCH_WORKER_DIED", "message": "x"},
+            },
+        ],
+        "sizing": {
+            "mechanism": "cgroup1",
+            "runs": 1,
+            "ceilings": [asdict(r) for r in runs],
+            "rows": [r.to_dict() for r in model],
+            "latency_target_ms": 1000,
+            "latency_inputs": ["jpeg-12mp"],
+            "cost_input": "jpeg-12mp",
+            "recommendations": recs,
+            "model": {"prices": [], "price_table_date": "2025-06"},
+        },
         "micro": {"skipped": "not in this test"},
     }
     res["targets"] = evaluate_targets(res)
@@ -110,9 +158,16 @@ def test_summary_table_has_a_row_per_input_with_ratios() -> None:
 
 def test_markdown_names_measured_and_modeled_and_every_section() -> None:
     md = render_markdown(_results())
-    for heading in ("## What is measured and what is modeled", "## Summary", "## Product targets",
-                    "## Timing details", "## Quality", "## Peak memory", "## Lambda sizing",
-                    "## pytest-benchmark micro-benchmarks"):
+    for heading in (
+        "## What is measured and what is modeled",
+        "## Summary",
+        "## Product targets",
+        "## Timing details",
+        "## Quality",
+        "## Peak memory",
+        "## Lambda sizing",
+        "## pytest-benchmark micro-benchmarks",
+    ):
         assert heading in md
     assert "**Measured**" in md and "**Modeled**" in md
     assert "MISSED" in md and "pillow phases" not in md.split("## Timing details")[0].split("MISSED")[0]
@@ -132,31 +187,41 @@ def test_charts_are_written_as_png(tmp_path: Path) -> None:
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
 
 
-def _facts(name: str, fmt: str, w: int, h: int, *, progressive: bool = False, orientation: int = 1,
-           alpha: bool = False) -> InputFacts:
+def _facts(
+    name: str, fmt: str, w: int, h: int, *, progressive: bool = False, orientation: int = 1, alpha: bool = False
+) -> InputFacts:
     return InputFacts(name, fmt, w, h, "RGBA" if alpha else "RGB", 1000, progressive, orientation, alpha)
 
 
 def test_input_roles_are_picked_by_header_facts() -> None:
-    picked = pick_roles([
-        _facts("a.jpg", "JPEG", 4000, 3000),
-        _facts("b.jpg", "JPEG", 4000, 3000, progressive=True),
-        _facts("c.jpg", "JPEG", 3000, 4000, orientation=6),
-        _facts("d.jpg", "JPEG", 6000, 4000),
-        _facts("e.png", "PNG", 4000, 3000, alpha=True),
-        _facts("f.png", "PNG", 16, 16, alpha=True),
-    ])
+    picked = pick_roles(
+        [
+            _facts("a.jpg", "JPEG", 4000, 3000),
+            _facts("b.jpg", "JPEG", 4000, 3000, progressive=True),
+            _facts("c.jpg", "JPEG", 3000, 4000, orientation=6),
+            _facts("d.jpg", "JPEG", 6000, 4000),
+            _facts("e.png", "PNG", 4000, 3000, alpha=True),
+            _facts("f.png", "PNG", 16, 16, alpha=True),
+        ]
+    )
     got = {p.id: p.facts.path for p in picked}
-    assert got == {"jpeg-12mp": "a.jpg", "jpeg-24mp": "d.jpg", "jpeg-12mp-progressive": "b.jpg",
-                   "jpeg-orientation6": "c.jpg", "png-rgba": "e.png"}
+    assert got == {
+        "jpeg-12mp": "a.jpg",
+        "jpeg-24mp": "d.jpg",
+        "jpeg-12mp-progressive": "b.jpg",
+        "jpeg-orientation6": "c.jpg",
+        "png-rgba": "e.png",
+    }
 
 
 def test_headline_quotes_the_numbers_the_issue_asks_for() -> None:
     from benchmarks.report import headline
 
     res = _results()
-    res["inputs"] = [{"id": "jpeg-12mp", "label": "12 MP JPEG", "megapixels": 12.0},
-                     {"id": "jpeg-24mp", "label": "24 MP JPEG", "megapixels": 24.0}]
+    res["inputs"] = [
+        {"id": "jpeg-12mp", "label": "12 MP JPEG", "megapixels": 12.0},
+        {"id": "jpeg-24mp", "label": "24 MP JPEG", "megapixels": 24.0},
+    ]
     lines = headline(res)
     assert lines[0] == "Best backend vs sharp, throughput (cpu time): jpeg-12mp: vips 1.17×; jpeg-24mp: vips 0.72×."
     assert lines[1].startswith("pillow vs floor (time): jpeg-12mp 2.00×; jpeg-24mp 1.82×")

@@ -54,7 +54,8 @@ def test_unknown_variant_is_rejected_before_anything_starts() -> None:
 
 
 def test_sharp_is_skipped_with_a_clear_message_when_node_or_the_package_is_missing(
-        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     import benchmarks.workers as workers
 
     monkeypatch.setattr(workers.shutil, "which", lambda _name: None)
@@ -88,12 +89,20 @@ def test_every_benchmark_module_imports_in_a_fresh_interpreter() -> None:
 
     from benchmarks.workers import ROOT
 
-    modules = ["benchmarks." + p.stem for p in sorted((ROOT / "benchmarks").glob("*.py"))
-               if p.stem not in ("__init__", "__main__")]
+    modules = [
+        "benchmarks." + p.stem
+        for p in sorted((ROOT / "benchmarks").glob("*.py"))
+        if p.stem not in ("__init__", "__main__")
+    ]
     code = "import importlib, sys\nfor m in sys.argv[1:]:\n    importlib.import_module(m)\n"
-    result = subprocess.run([sys.executable, "-c", code, *modules], cwd=ROOT, capture_output=True, text=True,
-                            timeout=120, env={"PYTHONPATH": f"{ROOT}:{ROOT / 'handlers'}", "PATH": "/usr/bin:/bin",
-                                              "MPLBACKEND": "Agg"})
+    result = subprocess.run(
+        [sys.executable, "-c", code, *modules],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PYTHONPATH": f"{ROOT}:{ROOT / 'handlers'}", "PATH": "/usr/bin:/bin", "MPLBACKEND": "Agg"},
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert len(modules) >= 12
 

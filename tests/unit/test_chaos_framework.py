@@ -21,8 +21,14 @@ from harness.chaos.triggers import MidBatchTrigger
 from harness.chaos.verdict import Expectation, ProxyEvidence, judge, proxy_evidence
 from harness.load.observe import Accounting, Outcome, PipelineTarget, UploadOutcome
 
-TARGET = PipelineTarget(input_bucket="in", output_bucket="out", queue_url="http://q/main", dlq_url="http://q/dlq",
-                        function_name="fn", sizes=("large", "small"))
+TARGET = PipelineTarget(
+    input_bucket="in",
+    output_bucket="out",
+    queue_url="http://q/main",
+    dlq_url="http://q/dlq",
+    function_name="fn",
+    sizes=("large", "small"),
+)
 RUN = "chaos-x-1"
 
 
@@ -30,13 +36,23 @@ def png_size(data: bytes) -> tuple[int, int]:
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     length, tag = struct.unpack(">I4s", data[8:16])
     assert tag == b"IHDR" and length == 13
-    crc = struct.unpack(">I", data[16 + length:20 + length])[0]
-    assert crc == zlib.crc32(data[12:16 + length]) & 0xFFFFFFFF
+    crc = struct.unpack(">I", data[16 + length : 20 + length])[0]
+    assert crc == zlib.crc32(data[12 : 16 + length]) & 0xFFFFFFFF
     return struct.unpack(">II", data[16:24])
 
 
-def ex(method: str, bucket: str, key: str, *, status: int = 200, injected: str | None = None, call: str = "c",
-       attempt: int = 1, sha: str | None = None, delay: float = 0.0) -> Exchange:
+def ex(
+    method: str,
+    bucket: str,
+    key: str,
+    *,
+    status: int = 200,
+    injected: str | None = None,
+    call: str = "c",
+    attempt: int = 1,
+    sha: str | None = None,
+    delay: float = 0.0,
+) -> Exchange:
     return Exchange(0.0, method, bucket, key, status, injected, delay, call, attempt, sha, 0)
 
 
@@ -46,7 +62,7 @@ def test_images_are_valid_pngs_whose_pixels_decompress_to_the_declared_size() ->
     assert png_size(data) == (40, 30)
     idat_len = struct.unpack(">I", data[33:37])[0]
     assert data[37:41] == b"IDAT"
-    assert len(zlib.decompress(data[41:41 + idat_len])) == 30 * (1 + 40 * 3)
+    assert len(zlib.decompress(data[41 : 41 + idat_len])) == 30 * (1 + 40 * 3)
 
 
 def test_every_kind_has_a_payload_and_poison_kinds_have_expected_codes() -> None:
@@ -63,8 +79,17 @@ def test_every_kind_has_a_payload_and_poison_kinds_have_expected_codes() -> None
 # ---- scenarios -------------------------------------------------------------------------------------------------
 def test_scenario_catalogue_is_complete_and_ordered_with_restart_last() -> None:
     assert set(scenarios.ORDER) == set(scenarios.SCENARIOS) and scenarios.ORDER[-1] == "restart"
-    for required in ("poison", "crash", "timeout", "s3-throttle", "s3-500", "output-denied", "visibility",
-                     "restart", "fix-redrive"):
+    for required in (
+        "poison",
+        "crash",
+        "timeout",
+        "s3-throttle",
+        "s3-500",
+        "output-denied",
+        "visibility",
+        "restart",
+        "fix-redrive",
+    ):
         assert required in scenarios.SCENARIOS
     assert scenarios.get("crash").action == "kill-runtime"
     assert scenarios.get("poison").scaled(0.25).images == 3
@@ -119,16 +144,23 @@ def accounting(*outcomes: UploadOutcome, conflicts: tuple[str, ...] = ()) -> Acc
 
 def test_verdict_holds_when_everything_is_complete_or_dead_lettered_with_a_code() -> None:
     acc = accounting(UploadOutcome("a", Outcome.COMPLETE), UploadOutcome("p", Outcome.DLQ, dlq_code="CORRUPT_IMAGE"))
-    verdict = judge(acc, [Expectation("a"), Expectation("p", "corrupt", "dlq", frozenset({"CORRUPT_IMAGE"}))],
-                    ProxyEvidence())
+    verdict = judge(
+        acc, [Expectation("a"), Expectation("p", "corrupt", "dlq", frozenset({"CORRUPT_IMAGE"}))], ProxyEvidence()
+    )
     assert verdict.held and verdict.by_code == {"CORRUPT_IMAGE": 1, "OK": 1} and verdict.unexpected == ()
 
 
 def test_verdict_fails_on_loss_missing_reason_or_differing_duplicates_and_flags_surprises() -> None:
-    acc = accounting(UploadOutcome("a", Outcome.MISSING), UploadOutcome("b", Outcome.DLQ, dlq_code=None),
-                     UploadOutcome("c", Outcome.COMPLETE))
-    verdict = judge(acc, [Expectation("a"), Expectation("b"), Expectation("c", expect="dlq")],
-                    ProxyEvidence(writes={"t": ("x", "y")}))
+    acc = accounting(
+        UploadOutcome("a", Outcome.MISSING),
+        UploadOutcome("b", Outcome.DLQ, dlq_code=None),
+        UploadOutcome("c", Outcome.COMPLETE),
+    )
+    verdict = judge(
+        acc,
+        [Expectation("a"), Expectation("b"), Expectation("c", expect="dlq")],
+        ProxyEvidence(writes={"t": ("x", "y")}),
+    )
     assert not verdict.held
     assert verdict.lost == ("a",) and verdict.no_reason == ("b",) and verdict.nonidentical == ("t",)
     assert set(verdict.unexpected) == {"a", "b", "c"}
@@ -187,15 +219,23 @@ class FakeSqs:
 
 
 def s3_event(key: str) -> str:
-    return json.dumps({"Records": [{"eventSource": "aws:s3", "s3": {"bucket": {"name": "in"},
-                                                                    "object": {"key": key}}}]})
+    return json.dumps(
+        {"Records": [{"eventSource": "aws:s3", "s3": {"bucket": {"name": "in"}, "object": {"key": key}}}]}
+    )
 
 
 def handler_message(mid: str, key: str, code: str, run: str = RUN) -> dict[str, Any]:
-    body = {"source": {"bucket": "in", "key": key}, "error": {"code": code, "message": "nope"}, "run_id": run,
-            "original": s3_event(key)}
-    return {"MessageId": mid, "Body": json.dumps(body),
-            "MessageAttributes": {"error_code": {"DataType": "String", "StringValue": code}}}
+    body = {
+        "source": {"bucket": "in", "key": key},
+        "error": {"code": code, "message": "nope"},
+        "run_id": run,
+        "original": s3_event(key),
+    }
+    return {
+        "MessageId": mid,
+        "Body": json.dumps(body),
+        "MessageAttributes": {"error_code": {"DataType": "String", "StringValue": code}},
+    }
 
 
 def test_redrive_moves_only_matching_messages_with_their_original_bodies() -> None:
@@ -206,11 +246,12 @@ def test_redrive_moves_only_matching_messages_with_their_original_bodies() -> No
         {"MessageId": "m4", "Body": s3_event(f"uploads/{RUN}/002-image.png"), "Attributes": {}},
     ]
     sqs = FakeSqs(dlq)
-    result = storage.redrive(sqs, TARGET, run_id=RUN, codes=frozenset({"ACCESS_DENIED", "REDRIVEN"}),
-                             deadline_s=5)
+    result = storage.redrive(sqs, TARGET, run_id=RUN, codes=frozenset({"ACCESS_DENIED", "REDRIVEN"}), deadline_s=5)
     assert result.moved == 2 and result.by_code == {"ACCESS_DENIED": 1, "REDRIVEN": 1} and result.skipped == 2
-    assert [s["body"] for s in sqs.sent] == [s3_event(f"uploads/{RUN}/000-image.png"),
-                                             s3_event(f"uploads/{RUN}/002-image.png")]
+    assert [s["body"] for s in sqs.sent] == [
+        s3_event(f"uploads/{RUN}/000-image.png"),
+        s3_event(f"uploads/{RUN}/002-image.png"),
+    ]
     assert all(s["queue"] == "http://q/main" for s in sqs.sent)
     assert [m["MessageId"] for m in sqs.queues["http://q/dlq"]] == ["m2", "m3"] and not sqs.hidden
 
@@ -234,17 +275,34 @@ def test_original_body_is_rebuilt_from_the_source_when_the_handler_kept_none() -
 
 # ---- reports --------------------------------------------------------------------------------------------------
 def sample_result(name: str, held: bool = True) -> dict[str, Any]:
-    acc = accounting(UploadOutcome("a", Outcome.COMPLETE),
-                     UploadOutcome("b", Outcome.COMPLETE if held else Outcome.MISSING))
+    acc = accounting(
+        UploadOutcome("a", Outcome.COMPLETE), UploadOutcome("b", Outcome.COMPLETE if held else Outcome.MISSING)
+    )
     verdict = judge(acc, [Expectation("a"), Expectation("b")], ProxyEvidence())
-    return ScenarioResult(name, f"title of {name}", RUN, 2, 0, {"SlowDown": 3}, 2, 1, 0, 1, verdict.by_code, 4.25,
-                          True, verdict, actions=("did a thing",)).to_dict()
+    return ScenarioResult(
+        name,
+        f"title of {name}",
+        RUN,
+        2,
+        0,
+        {"SlowDown": 3},
+        2,
+        1,
+        0,
+        1,
+        verdict.by_code,
+        4.25,
+        True,
+        verdict,
+        actions=("did a thing",),
+    ).to_dict()
 
 
 def test_report_writes_json_and_markdown_with_the_table(tmp_path: Path) -> None:
     results = [sample_result("s3-throttle"), sample_result("restart", held=False)]
-    folder, doc = report.write(results, endpoint="http://127.0.0.1:1", stack="chaos", function="fn", wall_s=12.0,
-                               out_root=tmp_path)
+    folder, doc = report.write(
+        results, endpoint="http://127.0.0.1:1", stack="chaos", function="fn", wall_s=12.0, out_root=tmp_path
+    )
     assert folder.name.startswith("chaos-") and not doc["all_held"]
     saved = json.loads((folder / "report.json").read_text())
     assert [s["name"] for s in saved["scenarios"]] == ["s3-throttle", "restart"]
@@ -259,11 +317,13 @@ def test_report_writes_json_and_markdown_with_the_table(tmp_path: Path) -> None:
 def test_a_limitation_is_shown_and_counts_as_explained(tmp_path: Path) -> None:
     limited = {**sample_result("restart", held=False), "limitation": "state is in memory only"}
     assert report.row(limited)[-1] == "NOT held (limitation)"
-    _, doc = report.write([sample_result("poison"), limited], endpoint="e", stack="s", function="f", wall_s=1.0,
-                          out_root=tmp_path)
+    _, doc = report.write(
+        [sample_result("poison"), limited], endpoint="e", stack="s", function="f", wall_s=1.0, out_root=tmp_path
+    )
     assert not doc["all_held"] and doc["all_held_or_explained"]
-    _, unexplained = report.write([sample_result("poison", held=False)], endpoint="e", stack="s", function="f",
-                                  wall_s=1.0, out_root=tmp_path)
+    _, unexplained = report.write(
+        [sample_result("poison", held=False)], endpoint="e", stack="s", function="f", wall_s=1.0, out_root=tmp_path
+    )
     assert not unexplained["all_held_or_explained"]
 
 
@@ -286,7 +346,12 @@ def test_cli_lists_scenarios_and_parses_every_subcommand(capsys: pytest.CaptureF
 def test_fault_spec_round_trip_of_options_and_labels() -> None:
     rule = FaultRule.parse("get:InternalError:calls_per_key=1,prefix=uploads/,bucket=in")
     assert (rule.method, rule.error, rule.calls_per_key, rule.key_prefix, rule.bucket) == (
-        "GET", "InternalError", 1, "uploads/", "in")
+        "GET",
+        "InternalError",
+        1,
+        "uploads/",
+        "in",
+    )
     assert rule.label == "GET:InternalError"
     assert FaultRule.parse("PUT:SlowDown:delay=0.5").label == "PUT:SlowDown+delay0.5s"
     assert FaultRule.parse("GET:delay=2").label == "GET:delay2s"

@@ -13,9 +13,16 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from common.waiting import wait_until
 from harness.chaos.errors import InvalidFaultSpec
 from harness.chaos.faults import FaultInjector, FaultRule, S3Request
-from harness.chaos.proxy import FaultProxy, parse_attempt, parse_path
+from harness.chaos.proxy import Exchange, FaultProxy, parse_attempt, parse_path
+
+
+def _records(proxy: FaultProxy, method: str, count: int) -> list[Exchange] | None:
+    """The proxy's records of `method` once there are `count` of them (it records after sending each response)."""
+    found = [e for e in proxy.snapshot() if e.method == method]
+    return found if len(found) >= count else None
 
 
 class FakeS3(BaseHTTPRequestHandler):
@@ -80,10 +87,14 @@ def proxy(upstream: str) -> Iterator[FaultProxy]:
 
 def s3_client(endpoint: str, max_attempts: int = 3):  # type: ignore[no-untyped-def]
     return boto3.client(
-        "s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="test",
+        "s3",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="test",
         aws_secret_access_key="test",
-        config=Config(retries={"mode": "standard", "total_max_attempts": max_attempts}, connect_timeout=5,
-                      read_timeout=10),
+        config=Config(
+            retries={"mode": "standard", "total_max_attempts": max_attempts}, connect_timeout=5, read_timeout=10
+        ),
     )
 
 
@@ -92,7 +103,8 @@ def test_proxy_forwards_put_get_head_unchanged(proxy: FaultProxy) -> None:
     s3.put_object(Bucket="b", Key="uploads/a b/x.jpg", Body=b"hello-image")
     assert s3.get_object(Bucket="b", Key="uploads/a b/x.jpg")["Body"].read() == b"hello-image"
     assert s3.head_object(Bucket="b", Key="uploads/a b/x.jpg")["ContentLength"] == len(b"hello-image")
-    puts = [e for e in proxy.snapshot() if e.method == "PUT"]
+    # the proxy records an exchange once its response is sent, so the client can be a moment ahead of the record
+    puts = wait_until(lambda: [e for e in proxy.snapshot() if e.method == "PUT"], 5.0, what="the PUT's record")
     assert [(e.bucket, e.key, e.status) for e in puts] == [("b", "uploads/a b/x.jpg", 200)]
     assert puts[0].body_sha256 is not None and puts[0].injected is None
 
@@ -102,7 +114,7 @@ def test_slowdown_count_is_retried_by_the_client_then_succeeds(proxy: FaultProxy
     s3 = s3_client(proxy.endpoint)
     s3.put_object(Bucket="b", Key="k", Body=b"x")
     assert s3.get_object(Bucket="b", Key="k")["Body"].read() == b"x"
-    gets = [e for e in proxy.snapshot() if e.method == "GET"]
+    gets = wait_until(lambda: _records(proxy, "GET", 2), 5.0, what="both GETs' records")
     assert [(e.status, e.injected, e.attempt) for e in gets] == [(503, "SlowDown", 1), (200, None, 2)]
     assert gets[0].invocation_id and gets[0].invocation_id == gets[1].invocation_id
     assert proxy.injected_by_code() == {"SlowDown": 1}
@@ -137,14 +149,17 @@ def test_delay_is_recorded_and_request_still_forwarded(proxy: FaultProxy) -> Non
     s3 = s3_client(proxy.endpoint)
     s3.put_object(Bucket="b", Key="k", Body=b"x")
     assert s3.get_object(Bucket="b", Key="k")["Body"].read() == b"x"
-    get = next(e for e in proxy.snapshot() if e.method == "GET")
+    get = wait_until(
+        lambda: next((e for e in proxy.snapshot() if e.method == "GET"), None), 5.0, what="the GET's record"
+    )
     assert get.delayed_s == pytest.approx(0.2) and get.status == 200 and get.injected is None
 
 
 def test_chunked_request_bodies_are_decoded_before_forwarding(proxy: FaultProxy) -> None:
     conn = http.client.HTTPConnection("127.0.0.1", proxy.port, timeout=5)
-    conn.request("PUT", "/b/chunked", body=iter([b"abc", b"defg"]), encode_chunked=True,
-                 headers={"Transfer-Encoding": "chunked"})
+    conn.request(
+        "PUT", "/b/chunked", body=iter([b"abc", b"defg"]), encode_chunked=True, headers={"Transfer-Encoding": "chunked"}
+    )
     assert conn.getresponse().status == 200
     conn.close()
     assert FakeS3.objects["/b/chunked"] == b"abcdefg"
@@ -173,15 +188,24 @@ def test_rules_match_objects_only_and_respect_count_and_bucket() -> None:
     assert injector.decide(S3Request("PUT", "out", "")).error is None  # bucket operation, not an object
     assert injector.decide(S3Request("PUT", "in", "k")).error is None
     assert [injector.decide(S3Request("PUT", "out", f"k{i}")).error for i in range(3)] == [
-        "AccessDenied", "AccessDenied", None]
+        "AccessDenied",
+        "AccessDenied",
+        None,
+    ]
     assert injector.injected == {"PUT:AccessDenied": 2}
 
 
 @pytest.mark.parametrize(
     "spec, message",
-    [("GET", "METHOD:ERROR"), ("GET:Nope", "for error"), ("FETCH:SlowDown", "for method"),
-     ("GET:SlowDown:rate=2", "rate in (0, 1]"), ("GET:SlowDown:count=0", "positive integer for count"),
-     ("GET:SlowDown:colour=red", "but received 'colour'"), ("GET:SlowDown:rate=x", "Expected numbers")],
+    [
+        ("GET", "METHOD:ERROR"),
+        ("GET:Nope", "for error"),
+        ("FETCH:SlowDown", "for method"),
+        ("GET:SlowDown:rate=2", "rate in (0, 1]"),
+        ("GET:SlowDown:count=0", "positive integer for count"),
+        ("GET:SlowDown:colour=red", "but received 'colour'"),
+        ("GET:SlowDown:rate=x", "Expected numbers"),
+    ],
 )
 def test_bad_fault_specs_get_clear_errors(spec: str, message: str) -> None:
     with pytest.raises(InvalidFaultSpec, match="Expected") as caught:
@@ -199,7 +223,6 @@ def test_path_and_attempt_parsing() -> None:
 
 def test_a_client_that_disconnects_during_a_stall_is_still_recorded(proxy: FaultProxy) -> None:
     from harness.chaos.proxy import CLIENT_GONE
-    from common.waiting import wait_until
 
     FakeS3.objects["/b/slow"] = b"x"
     proxy.set_rules([FaultRule.parse("GET:delay=0.5")])

@@ -43,19 +43,21 @@ def _struct_error() -> struct.error:
 
 
 # ---- the guard itself --------------------------------------------------------------------------------------------
-@pytest.mark.parametrize(("exc", "type_name"), [
-    (IndexError("list index out of range"), "IndexError"),
-    (_struct_error(), "struct.error"),
-    (zlib.error("Error -3 while decompressing data: invalid distance too far back"), "zlib.error"),
-    (SyntaxError("not a TIFF file"), "SyntaxError"),
-    (OSError("broken data stream when reading image file"), "OSError"),
-    (ValueError("tile cannot extend outside image"), "ValueError"),
-    (RuntimeError("Failed to decode frame 0"), "RuntimeError"),
-    (KeyError("transparency"), "KeyError"),
-    (ZeroDivisionError("division by zero"), "ZeroDivisionError"),
-])
-def test_any_exception_while_decoding_is_permanent_corrupt_image_with_its_type(exc: Exception,
-                                                                               type_name: str) -> None:
+@pytest.mark.parametrize(
+    ("exc", "type_name"),
+    [
+        (IndexError("list index out of range"), "IndexError"),
+        (_struct_error(), "struct.error"),
+        (zlib.error("Error -3 while decompressing data: invalid distance too far back"), "zlib.error"),
+        (SyntaxError("not a TIFF file"), "SyntaxError"),
+        (OSError("broken data stream when reading image file"), "OSError"),
+        (ValueError("tile cannot extend outside image"), "ValueError"),
+        (RuntimeError("Failed to decode frame 0"), "RuntimeError"),
+        (KeyError("transparency"), "KeyError"),
+        (ZeroDivisionError("division by zero"), "ZeroDivisionError"),
+    ],
+)
+def test_any_exception_while_decoding_is_permanent_corrupt_image_with_its_type(exc: Exception, type_name: str) -> None:
     with pytest.raises(CorruptImage) as info, decode_guard("gif", "Pillow"):
         raise exc
     err = info.value
@@ -89,6 +91,7 @@ def test_keyboard_interrupt_is_not_swallowed() -> None:
 # ---- inside the real backends ------------------------------------------------------------------------------------
 def _break_pillow_decode(monkeypatch: pytest.MonkeyPatch, exc: Exception) -> None:
     """Make Pillow's JPEG plugin raise `exc` from inside its decode (load), as a damaged file would."""
+
     def load(self: Any) -> Any:
         raise exc
 
@@ -108,15 +111,18 @@ def _break_vips_decode(monkeypatch: pytest.MonkeyPatch, exc: Exception) -> None:
 
 
 BREAKERS: dict[str, Callable[[pytest.MonkeyPatch, Exception], None]] = {
-    "pillow": _break_pillow_decode, "vips": _break_vips_decode,
+    "pillow": _break_pillow_decode,
+    "vips": _break_vips_decode,
 }
 
 
 @pytest.mark.parametrize("backend", ["pillow", pytest.param("vips", marks=pytest.mark.vips)])
-@pytest.mark.parametrize("exc", [IndexError("list index out of range"), _struct_error()],
-                         ids=["IndexError", "struct.error"])
-def test_an_exception_inside_a_backends_decode_is_permanent(backend: str, exc: Exception,
-                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    "exc", [IndexError("list index out of range"), _struct_error()], ids=["IndexError", "struct.error"]
+)
+def test_an_exception_inside_a_backends_decode_is_permanent(
+    backend: str, exc: Exception, monkeypatch: pytest.MonkeyPatch
+) -> None:
     BREAKERS[backend](monkeypatch, exc)
     resizer = get_resizer(backend)
     with pytest.raises(PermanentError) as info:
@@ -129,6 +135,7 @@ def test_an_exception_inside_a_backends_decode_is_permanent(backend: str, exc: E
 def test_an_exception_while_probing_the_header_is_permanent(backend: str, monkeypatch: pytest.MonkeyPatch) -> None:
     exc = _struct_error()
     if backend == "pillow":
+
         def open_(*args: Any, **kwargs: Any) -> Any:
             raise exc
 
@@ -146,8 +153,8 @@ def _avif_with_zeroed_payload() -> bytes:
     Image.new("RGB", (64, 48), (200, 80, 40)).save(buf, "AVIF", quality=60, speed=10)
     data = buf.getvalue()
     at = data.index(b"mdat")
-    (size,) = struct.unpack(">I", data[at - 4:at])
-    return data[:at + 4] + bytes(size - 8) + data[at - 4 + size:]
+    (size,) = struct.unpack(">I", data[at - 4 : at])
+    return data[: at + 4] + bytes(size - 8) + data[at - 4 + size :]
 
 
 @pytest.mark.parametrize("backend", ["pillow", pytest.param("vips", marks=pytest.mark.vips)])
@@ -160,10 +167,12 @@ def test_real_bytes_that_made_a_decoder_raise_an_unlisted_type_are_corrupt_image
 
 
 # ---- through the handler: DLQ on the first receive vs retry --------------------------------------------------------
-@pytest.mark.parametrize("exc", [IndexError("list index out of range"), _struct_error()],
-                         ids=["IndexError", "struct.error"])
-def test_decode_exception_is_dead_lettered_on_the_first_receive_with_its_type(exc: Exception,
-                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    "exc", [IndexError("list index out of range"), _struct_error()], ids=["IndexError", "struct.error"]
+)
+def test_decode_exception_is_dead_lettered_on_the_first_receive_with_its_type(
+    exc: Exception, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # GIVEN a JPEG whose decode raises an exception type the handler has no rule for
     _break_pillow_decode(monkeypatch, exc)
     store, dlq = FakeStore(), FakeDlq()
@@ -175,7 +184,7 @@ def test_decode_exception_is_dead_lettered_on_the_first_receive_with_its_type(ex
 
     # THEN it is acknowledged (not retried) and dead-lettered at once, with CORRUPT_IMAGE and the type in the message
     assert response == {"batchItemFailures": []}
-    (body, attrs), = dlq.sent
+    ((body, attrs),) = dlq.sent
     assert attrs["error_code"] == "CORRUPT_IMAGE" and attrs["run_id"] == "run-c"
     assert exception_type(exc) in attrs["error_message"] and "gave up" not in attrs["error_message"]
     assert body["receive_count"] == 1 and body["error"]["retryable"] is False  # type: ignore[index]
@@ -210,7 +219,7 @@ def test_the_pipeline_classifies_an_unguarded_resizers_exception_as_permanent() 
     store.add(KEY, jpeg())
     response = _handle_one(_app_with(_RaisingResizer(_struct_error()), store, dlq))
     assert response == {"batchItemFailures": []}
-    (_, attrs), = dlq.sent
+    ((_, attrs),) = dlq.sent
     assert attrs["error_code"] == "CORRUPT_IMAGE" and "struct.error" in attrs["error_message"]
 
 
@@ -221,14 +230,16 @@ def test_memory_error_while_resizing_is_retried_then_dead_lettered_with_its_reas
     assert _handle_one(app, receive_count=1) == {"batchItemFailures": [{"itemIdentifier": "m1"}]}
     assert dlq.sent == []
     assert _handle_one(app, receive_count=3) == {"batchItemFailures": []}
-    (body, attrs), = dlq.sent
+    ((body, attrs),) = dlq.sent
     assert attrs["error_code"] == "RESOURCE_EXHAUSTED" and "gave up after 3 receives" in attrs["error_message"]
     assert body["error"]["retryable"] is True  # type: ignore[index]
 
 
-@pytest.mark.parametrize("exc", [RuntimeError("a bug in storage"), ConnectionResetError(104, "reset by peer"),
-                                 IndexError("storage client bug")], ids=["RuntimeError", "ConnectionReset",
-                                                                          "IndexError"])
+@pytest.mark.parametrize(
+    "exc",
+    [RuntimeError("a bug in storage"), ConnectionResetError(104, "reset by peer"), IndexError("storage client bug")],
+    ids=["RuntimeError", "ConnectionReset", "IndexError"],
+)
 def test_an_exception_in_storage_stays_retryable(exc: Exception) -> None:
     # the same types that are permanent inside decoding are retried when storage raises them
     store, dlq = FakeStore(), FakeDlq()
@@ -243,8 +254,9 @@ def test_an_exception_in_storage_stays_retryable(exc: Exception) -> None:
 
 def test_an_exception_while_writing_thumbnails_stays_retryable() -> None:
     class FailingPut(FakeStore):
-        def put(self, bucket: str, key: str, data: bytes, *, content_type: str, cache_control: str,
-                metadata: dict[str, str]) -> None:
+        def put(
+            self, bucket: str, key: str, data: bytes, *, content_type: str, cache_control: str, metadata: dict[str, str]
+        ) -> None:
             raise ConnectionResetError(104, "reset by peer")
 
     store, dlq = FailingPut(), FakeDlq()

@@ -16,9 +16,22 @@ def test_defaults_round_trip_through_env() -> None:
 
 
 def test_custom_settings_round_trip() -> None:
-    s = Settings(output_bucket="out", input_prefix="in/", output_prefix="thumbs/", dlq_url="http://q/dlq",
-                 backend="vips", sizes="a:800x600,b:100x100,c:300x200", fit="attention", format="webp", quality=72,
-                 max_input_bytes=1234, max_pixels=99, cache_control="no-cache", max_receive_count=5, vips_threads=2)
+    s = Settings(
+        output_bucket="out",
+        input_prefix="in/",
+        output_prefix="thumbs/",
+        dlq_url="http://q/dlq",
+        backend="vips",
+        sizes="a:800x600,b:100x100,c:300x200",
+        fit="attention",
+        format="webp",
+        quality=72,
+        max_input_bytes=1234,
+        max_pixels=99,
+        cache_control="no-cache",
+        max_receive_count=5,
+        vips_threads=2,
+    )
     assert Settings.from_env(s.to_env()) == s
     assert [x.name for x in s.size_specs] == ["a", "c", "b"]  # largest box first
     spec = s.resize_spec()
@@ -30,25 +43,28 @@ def test_missing_env_takes_defaults_and_unrelated_vars_are_ignored() -> None:
     assert Settings.from_env({"PATH": "/bin", "THUMB_BACKEND": "vips"}) == Settings(backend="vips")
 
 
-@pytest.mark.parametrize(("name", "value"), [
-    ("THUMB_BACKEND", "imagemagick"),
-    ("THUMB_FIT", "stretch"),
-    ("THUMB_FORMAT", "bmp"),
-    ("THUMB_QUALITY", "0"),
-    ("THUMB_QUALITY", "101"),
-    ("THUMB_QUALITY", "eighty"),
-    ("THUMB_SIZES", "large:1024"),
-    ("THUMB_SIZES", "a:10x10,a:20x20"),
-    ("THUMB_SIZES", ""),
-    ("THUMB_SIZES", "Big Name:10x10"),
-    ("THUMB_SIZES", "a:0x10"),
-    ("THUMB_MAX_PIXELS", "-1"),
-    ("THUMB_MAX_RECEIVE_COUNT", "0"),
-    ("THUMB_VIPS_THREADS", "-2"),
-    ("THUMB_OUTPUT_PREFIX", "thumbnails"),
-    ("THUMB_OUTPUT_PREFIX", "uploads/thumbs/"),
-    ("THUMB_INPUT_PREFIX", "uploads"),
-])
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("THUMB_BACKEND", "imagemagick"),
+        ("THUMB_FIT", "stretch"),
+        ("THUMB_FORMAT", "bmp"),
+        ("THUMB_QUALITY", "0"),
+        ("THUMB_QUALITY", "101"),
+        ("THUMB_QUALITY", "eighty"),
+        ("THUMB_SIZES", "large:1024"),
+        ("THUMB_SIZES", "a:10x10,a:20x20"),
+        ("THUMB_SIZES", ""),
+        ("THUMB_SIZES", "Big Name:10x10"),
+        ("THUMB_SIZES", "a:0x10"),
+        ("THUMB_MAX_PIXELS", "-1"),
+        ("THUMB_MAX_RECEIVE_COUNT", "0"),
+        ("THUMB_VIPS_THREADS", "-2"),
+        ("THUMB_OUTPUT_PREFIX", "thumbnails"),
+        ("THUMB_OUTPUT_PREFIX", "uploads/thumbs/"),
+        ("THUMB_INPUT_PREFIX", "uploads"),
+    ],
+)
 def test_invalid_values_raise_config_error_naming_the_variable(name: str, value: str) -> None:
     with pytest.raises(ConfigError) as info:
         Settings.from_env({name: value})
@@ -63,9 +79,17 @@ def test_direct_construction_is_validated_too() -> None:
         Settings(quality=True)  # bool is not an int here
 
 
-@pytest.mark.parametrize(("memory", "explicit", "threads"), [
-    (None, 0, 1), (128, 0, 1), (1769, 0, 1), (3538, 0, 2), (10240, 0, 5), (10240, 3, 3),
-])
+@pytest.mark.parametrize(
+    ("memory", "explicit", "threads"),
+    [
+        (None, 0, 1),
+        (128, 0, 1),
+        (1769, 0, 1),
+        (3538, 0, 2),
+        (10240, 0, 5),
+        (10240, 3, 3),
+    ],
+)
 def test_vips_threads_follow_lambda_memory(memory: int | None, explicit: int, threads: int) -> None:
     assert Settings(vips_threads=explicit).effective_vips_threads(memory) == threads
 

@@ -18,21 +18,42 @@ from infra.stack import build_stack
 def _outputs(**overrides: str) -> StackOutputs:
     stack = build_stack("out", overrides=overrides or None)
     return StackOutputs.from_stack(
-        stack, endpoint="http://127.0.0.1:4611", queue_url="http://q/out-jobs", queue_arn="arn:q",
-        dlq_url="http://q/dlq", dlq_arn="arn:dlq", function_arn="arn:fn", role_arn="arn:role", mapping_uuid="u-1",
-        notifier_arn="arn:notifier")
+        stack,
+        endpoint="http://127.0.0.1:4611",
+        queue_url="http://q/out-jobs",
+        queue_arn="arn:q",
+        dlq_url="http://q/dlq",
+        dlq_arn="arn:dlq",
+        function_arn="arn:fn",
+        role_arn="arn:role",
+        mapping_uuid="u-1",
+        notifier_arn="arn:notifier",
+    )
 
 
 def test_outputs_come_from_the_definition_plus_what_aws_assigned() -> None:
     out = _outputs()
     assert (out.stack_name, out.input_bucket, out.output_bucket, out.function_name) == (
-        "out", "out-input", "out-output", "out-thumbnailer")
+        "out",
+        "out-input",
+        "out-output",
+        "out-thumbnailer",
+    )
     assert (out.input_prefix, out.output_prefix, out.schema_version) == ("uploads/", "thumbnails/", SCHEMA_VERSION)
     assert out.sizes == "large:1024x1024,small:256x256" and out.size_names == ("large", "small")
     assert out.notifier_function_name is None and out.notifier_function_arn is None  # direct topology
     assert not out.single_bucket
-    seed = StackOutputs.from_stack(build_stack("out", "seed"), endpoint="aws", queue_url="q", queue_arn="qa",
-                                   dlq_url="d", dlq_arn="da", function_arn="f", role_arn="r", mapping_uuid="u")
+    seed = StackOutputs.from_stack(
+        build_stack("out", "seed"),
+        endpoint="aws",
+        queue_url="q",
+        queue_arn="qa",
+        dlq_url="d",
+        dlq_arn="da",
+        function_arn="f",
+        role_arn="r",
+        mapping_uuid="u",
+    )
     assert seed.single_bucket and seed.output_bucket == "out-input" and seed.profile == "seed"
     notifier = _outputs(topology="notifier")
     assert (notifier.notifier_function_name, notifier.notifier_function_arn) == ("out-notifier", "arn:notifier")
@@ -66,8 +87,12 @@ def test_another_schema_version_is_refused_with_a_code(version: object) -> None:
 
 def test_missing_unknown_or_mistyped_fields_and_bad_json_are_refused(tmp_path: Path) -> None:
     doc = _outputs().to_dict()
-    for broken in ({k: v for k, v in doc.items() if k != "queue_url"}, {**doc, "thumb_sizes": "a:1x1"},
-                   {**doc, "memory_mb": "1536"}, {**doc, "input_bucket": 7}):
+    for broken in (
+        {k: v for k, v in doc.items() if k != "queue_url"},
+        {**doc, "thumb_sizes": "a:1x1"},
+        {**doc, "memory_mb": "1536"},
+        {**doc, "input_bucket": 7},
+    ):
         with pytest.raises(InfraError) as exc:
             StackOutputs.from_dict(broken)
         assert exc.value.code == InfraErrorCode.OUTPUTS_INVALID

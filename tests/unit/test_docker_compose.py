@@ -13,8 +13,16 @@ from harness import docker_emulator, emulator
 from harness.settings import HarnessSettings
 
 # knobs whose value is a path or address: the container has its own (checked separately below)
-PER_PLACE = {"GATEWAY_LISTEN", "LOCALSTACK_HOST", "FILESYSTEM_ROOT", "TMPDIR", "HOME", "HARNESS_HOME",
-             "HARNESS_LAMBDA_PYTHON", "AWS_DEFAULT_REGION"}
+PER_PLACE = {
+    "GATEWAY_LISTEN",
+    "LOCALSTACK_HOST",
+    "FILESYSTEM_ROOT",
+    "TMPDIR",
+    "HOME",
+    "HARNESS_HOME",
+    "HARNESS_LAMBDA_PYTHON",
+    "AWS_DEFAULT_REGION",
+}
 
 
 @pytest.fixture(scope="module")
@@ -101,5 +109,9 @@ def test_project_is_per_port_and_state_is_under_home(tmp_path: Path) -> None:
     assert re.fullmatch(r"[a-z0-9][a-z0-9_-]*", docker_emulator.project_name(settings))
     assert docker_emulator.state_dir(settings) == tmp_path / "docker"
     env = docker_emulator.compose_environment(settings, base={"PATH": "/usr/bin"})
-    assert env == {"PATH": "/usr/bin", "HARNESS_PORT": "4616", "HARNESS_HOME": str(tmp_path),
-                   "HARNESS_REGION": "us-east-1"}
+    assert env == {
+        "PATH": "/usr/bin",
+        "HARNESS_PORT": "4616",
+        "HARNESS_HOME": str(tmp_path),
+        "HARNESS_REGION": "us-east-1",
+    }

@@ -35,8 +35,11 @@ def test_image_pins_localstack_and_runs_lambda_through_the_local_process_executo
 
 
 def test_build_context_holds_only_what_the_dockerfile_copies() -> None:
-    lines = [line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()
-             if line.strip() and not line.startswith("#")]
+    lines = [
+        line.strip()
+        for line in (ROOT / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
     assert lines[0] == "*"
     allowed = {line[1:].rstrip("/") for line in lines if line.startswith("!")}
     copied = set()
@@ -53,14 +56,24 @@ def test_layer_is_the_lambda_extra_plus_boto3_without_host_tools() -> None:
     names = {re.match(r"[A-Za-z0-9_.-]+", req).group(0).lower() for req in layer}  # type: ignore[union-attr]
     assert {"pillow", "pyvips", "aws-lambda-powertools", "numpy", "boto3"} <= names
     assert not names & {"awscli", "awscli-local", "pytest", "mypy"}
-    script = subprocess.run(["python3", str(ROOT / "docker" / "layer_requirements.py"), str(ROOT / "pyproject.toml")],
-                            capture_output=True, text=True, check=True)
+    script = subprocess.run(
+        ["python3", str(ROOT / "docker" / "layer_requirements.py"), str(ROOT / "pyproject.toml")],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert script.stdout.splitlines() == layer, "the image build and the host wheelhouse must read the same list"
 
 
 def test_native_wheelhouse_builds_wheels_with_a_313_interpreter(tmp_path: Path) -> None:
-    plan = docker_image.plan_wheelhouse("amd64", tmp_path / "amd64", python=Path("/py313"), native="amd64",
-                                        emulator_pins=tmp_path / "e.txt", layer_pins=tmp_path / "c.txt")
+    plan = docker_image.plan_wheelhouse(
+        "amd64",
+        tmp_path / "amd64",
+        python=Path("/py313"),
+        native="amd64",
+        emulator_pins=tmp_path / "e.txt",
+        layer_pins=tmp_path / "c.txt",
+    )
     assert [cmd[:4] for cmd in plan.commands] == [("/py313", "-m", "pip", "wheel")] * 3
     emulator_cmd, layer_cmd, tools_cmd = plan.commands
     assert str(docker_image.EMULATOR_CONSTRAINTS) in emulator_cmd
@@ -79,11 +92,15 @@ def test_cross_arch_wheelhouse_downloads_binary_wheels_for_that_platform(tmp_pat
 
 def test_lock_pins_keep_versions_and_markers_and_drop_hashes(tmp_path: Path) -> None:
     lock = tmp_path / "lock.txt"
-    lock.write_text("# header\nboto3==1.44.8 \\\n    --hash=sha256:abc\n    # via x\n"
-                    "librt==0.17.0 ; platform_python_implementation != 'PyPy' \\\n    --hash=sha256:def\n")
+    lock.write_text(
+        "# header\nboto3==1.44.8 \\\n    --hash=sha256:abc\n    # via x\n"
+        "librt==0.17.0 ; platform_python_implementation != 'PyPy' \\\n    --hash=sha256:def\n"
+    )
     assert docker_image.write_pins(lock, tmp_path / "pins.txt") == tmp_path / "pins.txt"
     assert (tmp_path / "pins.txt").read_text().splitlines() == [
-        "boto3==1.44.8", "librt==0.17.0 ; platform_python_implementation != 'PyPy'"]
+        "boto3==1.44.8",
+        "librt==0.17.0 ; platform_python_implementation != 'PyPy'",
+    ]
     assert docker_image.write_pins(tmp_path / "absent.txt", tmp_path / "x.txt") is None
 
 
@@ -116,9 +133,11 @@ class FakeRun:
 
 @pytest.mark.parametrize(
     ("present", "v2", "expected"),
-    [({"docker", "docker-compose"}, True, ["docker", "compose"]),
-     ({"docker", "docker-compose"}, False, ["docker-compose"]),
-     ({"docker-compose"}, False, ["docker-compose"])],
+    [
+        ({"docker", "docker-compose"}, True, ["docker", "compose"]),
+        ({"docker", "docker-compose"}, False, ["docker-compose"]),
+        ({"docker-compose"}, False, ["docker-compose"]),
+    ],
 )
 def test_compose_v2_is_preferred_and_v1_is_the_fallback(present: set[str], v2: bool, expected: list[str]) -> None:
     which = lambda name: f"/usr/bin/{name}" if name in present else None  # noqa: E731

@@ -11,13 +11,13 @@ import sys
 import textwrap
 import threading
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
-from harness.executor.local_executor import bootstrap
 from common.waiting import wait_until
+from harness.executor.local_executor import bootstrap
 
 BOOTSTRAP = Path(bootstrap.__file__)
 RUNTIME_ID = "0123456789abcdef"
@@ -59,8 +59,9 @@ def fake() -> Iterator[FakeLocalStack]:
     f.server.shutdown()
 
 
-def start_runtime(fake: FakeLocalStack, code: Path, source: str, *, parent_pid: int | None = None,
-                  handler: str = "app.handler") -> tuple[subprocess.Popen, int]:
+def start_runtime(
+    fake: FakeLocalStack, code: Path, source: str, *, parent_pid: int | None = None, handler: str = "app.handler"
+) -> tuple[subprocess.Popen, int]:
     code.mkdir(exist_ok=True)
     (code / "app.py").write_text(textwrap.dedent(source))
     sock = socket.socket()
@@ -79,8 +80,15 @@ def start_runtime(fake: FakeLocalStack, code: Path, source: str, *, parent_pid: 
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256",
         "AWS_LAMBDA_FUNCTION_TIMEOUT": "7",
     }
-    proc = subprocess.Popen([sys.executable, str(BOOTSTRAP)], cwd=code, env=env, pass_fds=(sock.fileno(),),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, str(BOOTSTRAP)],
+        cwd=code,
+        env=env,
+        pass_fds=(sock.fileno(),),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     sock.close()
     return proc, port
 
@@ -105,7 +113,9 @@ def handler(event, context):
 """
 
 
-def test_runtime_reports_ready_answers_202_and_posts_logs_before_the_result(fake: FakeLocalStack, tmp_path: Path) -> None:
+def test_runtime_reports_ready_answers_202_and_posts_logs_before_the_result(
+    fake: FakeLocalStack, tmp_path: Path
+) -> None:
     proc, port = start_runtime(fake, tmp_path / "code", HANDLER)
     try:
         wait_until(lambda: any(p.endswith(f"/status/{RUNTIME_ID}/ready") for p in fake.paths()), 20, what="ready")
@@ -117,7 +127,8 @@ def test_runtime_reports_ready_answers_202_and_posts_logs_before_the_result(fake
 
         paths = fake.paths()
         assert paths.index(f"/_localstack_lambda/{RUNTIME_ID}/invocations/req-1/logs") < paths.index(
-            f"/_localstack_lambda/{RUNTIME_ID}/invocations/req-1/response")
+            f"/_localstack_lambda/{RUNTIME_ID}/invocations/req-1/response"
+        )
         assert json.loads(fake.body("/req-1/response")) == {"calls": 1, "remaining_ok": True}
         logs = json.loads(fake.body("/req-1/logs"))["logs"]
         assert "START RequestId: req-1" in logs and "seen {'n': 1} fn 256" in logs
@@ -135,11 +146,30 @@ def test_runtime_reports_ready_answers_202_and_posts_logs_before_the_result(fake
 @pytest.mark.parametrize(
     ("source", "handler", "error_type", "message"),
     [
-        ("import no_such_module_here\n", "app.handler", "Runtime.ImportModuleError",
-         "Unable to import module 'app': No module named 'no_such_module_here'"),
-        ("def other(e, c):\n    return 1\n", "app.handler", "Runtime.HandlerNotFound", "Handler 'handler' missing on module 'app'"),
-        ("def handler(e, c):\n    return 1\n", "apphandler", "Runtime.MalformedHandlerName", "Bad handler 'apphandler'"),
-        ("def handler(e, c)\n    return 1\n", "app.handler", "Runtime.UserCodeSyntaxError", "Syntax error in module 'app'"),
+        (
+            "import no_such_module_here\n",
+            "app.handler",
+            "Runtime.ImportModuleError",
+            "Unable to import module 'app': No module named 'no_such_module_here'",
+        ),
+        (
+            "def other(e, c):\n    return 1\n",
+            "app.handler",
+            "Runtime.HandlerNotFound",
+            "Handler 'handler' missing on module 'app'",
+        ),
+        (
+            "def handler(e, c):\n    return 1\n",
+            "apphandler",
+            "Runtime.MalformedHandlerName",
+            "Bad handler 'apphandler'",
+        ),
+        (
+            "def handler(e, c)\n    return 1\n",
+            "app.handler",
+            "Runtime.UserCodeSyntaxError",
+            "Syntax error in module 'app'",
+        ),
         ("raise RuntimeError('at import')\n", "app.handler", "RuntimeError", "at import"),
     ],
     ids=["import-error", "handler-missing", "malformed-handler", "syntax-error", "raises-at-import"],

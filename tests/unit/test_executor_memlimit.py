@@ -1,4 +1,4 @@
-"""Memory ceilings (cgroup v2/v1 on a fake hierarchy, real ceiling where available), runtime records, lanes, settings."""
+"""Memory ceilings (cgroup v2/v1 on a fake hierarchy, a real one where available), runtime records, lanes, settings."""
 
 from __future__ import annotations
 
@@ -10,14 +10,27 @@ from pathlib import Path
 
 import pytest
 
-from harness.executor.local_executor.memlimit import CgroupRoots, MemoryCeiling, MemoryCeilingError, remove_stale_cgroups
-from harness.executor.local_executor.runtimes import RuntimeRecord, read_records, remove_record, sweep_stale, write_record
+from harness.executor.local_executor.memlimit import (
+    CgroupRoots,
+    MemoryCeiling,
+    MemoryCeilingError,
+    remove_stale_cgroups,
+)
+from harness.executor.local_executor.runtimes import (
+    RuntimeRecord,
+    read_records,
+    remove_record,
+    sweep_stale,
+    write_record,
+)
 from harness.executor.local_executor.scaling import lanes_for
 from harness.executor.local_executor.settings import ExecutorSettings, ExecutorSettingsError
 
 # allocates 400 MB, touches every page, then holds it for a while (so a polling watchdog cannot miss it)
-HOG = ("import sys, time; sys.stdin.read(); b = bytearray(400 * 1024 * 1024); b[::4096] = b'x' * len(b[::4096]); "
-       "time.sleep(20); print('survived')")
+HOG = (
+    "import sys, time; sys.stdin.read(); b = bytearray(400 * 1024 * 1024); b[::4096] = b'x' * len(b[::4096]); "
+    "time.sleep(20); print('survived')"
+)
 
 
 def fake_proc(tmp_path: Path, mountinfo: str, cgroup: str) -> Path:
@@ -135,8 +148,9 @@ def test_a_process_passing_its_ceiling_is_killed_and_the_excess_is_reported(mode
 
 def test_a_process_within_its_ceiling_is_left_alone() -> None:
     with MemoryCeiling(256, mode="auto") as ceiling:
-        proc = subprocess.run([sys.executable, "-c", "b = bytearray(8 * 1024 * 1024); print('ok')"],
-                              capture_output=True, timeout=60)
+        proc = subprocess.run(
+            [sys.executable, "-c", "b = bytearray(8 * 1024 * 1024); print('ok')"], capture_output=True, timeout=60
+        )
         assert proc.returncode == 0 and not ceiling.exceeded()
 
 
@@ -158,8 +172,12 @@ def test_runtime_records_are_written_read_removed_and_stale_ones_swept(tmp_path:
 
 @pytest.mark.parametrize(
     ("config", "expected"),
-    [({}, 2), ({"ScalingConfig": {}}, 2), ({"ScalingConfig": {"MaximumConcurrency": 5}}, 5),
-     ({"ScalingConfig": {"MaximumConcurrency": 1000}}, 16)],
+    [
+        ({}, 2),
+        ({"ScalingConfig": {}}, 2),
+        ({"ScalingConfig": {"MaximumConcurrency": 5}}, 5),
+        ({"ScalingConfig": {"MaximumConcurrency": 1000}}, 16),
+    ],
 )
 def test_lanes_follow_maximum_concurrency_within_the_cap(config: dict, expected: int) -> None:
     assert lanes_for(config, default=2, cap=16) == expected
@@ -170,9 +188,13 @@ def test_settings_defaults_and_validation() -> None:
     assert s.python.name == "python" and s.python.parent.parent.name == ".venv"
     assert s.runtimes_dir == Path("/x/state/runtimes") and s.memory_mode == "auto"
     assert ExecutorSettings.from_env({"HARNESS_ESM_LONG_POLL_SEC": "0"}).esm_long_poll_s == 0
-    with pytest.raises(ExecutorSettingsError, match="Expected one of auto, cgroup2, cgroup1, rss, off for HARNESS_LAMBDA_MEMORY"):
+    with pytest.raises(
+        ExecutorSettingsError, match="Expected one of auto, cgroup2, cgroup1, rss, off for HARNESS_LAMBDA_MEMORY"
+    ):
         ExecutorSettings.from_env({"HARNESS_LAMBDA_MEMORY": "lots"})
-    with pytest.raises(ExecutorSettingsError, match="Expected a positive integer for HARNESS_ESM_MAX_LANES but received 'x'"):
+    with pytest.raises(
+        ExecutorSettingsError, match="Expected a positive integer for HARNESS_ESM_MAX_LANES but received 'x'"
+    ):
         ExecutorSettings.from_env({"HARNESS_ESM_MAX_LANES": "x"})
 
 

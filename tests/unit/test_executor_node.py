@@ -69,8 +69,16 @@ class NodeRuntime:
     """A node_bootstrap.js process serving one function folder, its output going to a log file (as the executor
     does it)."""
 
-    def __init__(self, fake: FakeLocalStack, code: Path, files: dict[str, str], *, handler: str = "index.handler",
-                 parent_pid: int | None = None, memory_mb: int = 256) -> None:
+    def __init__(
+        self,
+        fake: FakeLocalStack,
+        code: Path,
+        files: dict[str, str],
+        *,
+        handler: str = "index.handler",
+        parent_pid: int | None = None,
+        memory_mb: int = 256,
+    ) -> None:
         assert NODE is not None
         code.mkdir(exist_ok=True)
         for name, source in files.items():
@@ -81,8 +89,13 @@ class NodeRuntime:
         sock.listen(8)
         self.port = sock.getsockname()[1]
         self.log = code.parent / "runtime.log"
-        launch = languages.launch_for("nodejs20.x", memory_mb, python=Path("/nonexistent"), node_overrides={},
-                                      node_root=code.parent / "no-node-root")
+        launch = languages.launch_for(
+            "nodejs20.x",
+            memory_mb,
+            python=Path("/nonexistent"),
+            node_overrides={},
+            node_root=code.parent / "no-node-root",
+        )
         env = {
             **launch.env,
             "LOCALSTACK_RUNTIME_ENDPOINT": fake.endpoint,
@@ -98,9 +111,16 @@ class NodeRuntime:
             "MY_SETTING": "from-the-function-config",
         }
         with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen(list(launch.argv), cwd=code, env=env, pass_fds=(sock.fileno(),),
-                                         stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                         start_new_session=True)
+            self.proc = subprocess.Popen(
+                list(launch.argv),
+                cwd=code,
+                env=env,
+                pass_fds=(sock.fileno(),),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         sock.close()
 
     def invoke(self, request_id: str, event: object) -> int:
@@ -144,8 +164,9 @@ exports.handler = async (event, context) => {
 
 
 @needs_node
-def test_runtime_reports_ready_answers_202_and_posts_logs_before_the_result(fake: FakeLocalStack, tmp_path: Path,
-                                                                            runtimes: list[NodeRuntime]) -> None:
+def test_runtime_reports_ready_answers_202_and_posts_logs_before_the_result(
+    fake: FakeLocalStack, tmp_path: Path, runtimes: list[NodeRuntime]
+) -> None:
     rt = start(runtimes, fake, tmp_path / "code", {"index.js": COMMONJS})
     wait_until(lambda: fake.has(f"/status/{RUNTIME_ID}/ready"), 20, what="ready")
 
@@ -156,9 +177,14 @@ def test_runtime_reports_ready_answers_202_and_posts_logs_before_the_result(fake
 
     paths = fake.paths()
     assert paths.index(f"/_localstack_lambda/{RUNTIME_ID}/invocations/req-1/logs") < paths.index(
-        f"/_localstack_lambda/{RUNTIME_ID}/invocations/req-1/response")
+        f"/_localstack_lambda/{RUNTIME_ID}/invocations/req-1/response"
+    )
     assert json.loads(fake.body("/req-1/response")) == {
-        "calls": 1, "remainingOk": True, "setting": "from-the-function-config", "execEnv": "AWS_Lambda_nodejs20.x"}
+        "calls": 1,
+        "remainingOk": True,
+        "setting": "from-the-function-config",
+        "execEnv": "AWS_Lambda_nodejs20.x",
+    }
     logs = json.loads(fake.body("/req-1/logs"))["logs"]
     assert "init output belongs to the first invocation" in logs
     assert "START RequestId: req-1" in logs
@@ -177,23 +203,54 @@ def test_runtime_reports_ready_answers_202_and_posts_logs_before_the_result(fake
 @pytest.mark.parametrize(
     ("files", "handler", "event", "expected"),
     [
-        ({"index.js": "exports.handler = (event, context, callback) => {\n"
-                      "  setTimeout(() => callback(null, { via: 'callback', got: event.v }), 10);\n};\n"},
-         "index.handler", {"v": 1}, {"via": "callback", "got": 1}),
-        ({"index.js": "exports.handler = (event) => ({ via: 'sync', got: event.v });\n"},
-         "index.handler", {"v": 2}, {"via": "sync", "got": 2}),
-        ({"index.mjs": "const started = await Promise.resolve('top-level await');\n"
-                       "export const handler = async (event) => ({ via: 'esm', started, got: event.v });\n"},
-         "index.handler", {"v": 3}, {"via": "esm", "started": "top-level await", "got": 3}),
-        ({"package.json": '{"type": "module"}', "src/app.js": "export const run = async () => 'esm .js';\n"},
-         "src/app.run", {}, "esm .js"),
-        ({"lib/fns.js": "module.exports = { nested: { handler: async () => null } };\n"},
-         "lib/fns.nested.handler", {}, None),
+        (
+            {
+                "index.js": "exports.handler = (event, context, callback) => {\n"
+                "  setTimeout(() => callback(null, { via: 'callback', got: event.v }), 10);\n};\n"
+            },
+            "index.handler",
+            {"v": 1},
+            {"via": "callback", "got": 1},
+        ),
+        (
+            {"index.js": "exports.handler = (event) => ({ via: 'sync', got: event.v });\n"},
+            "index.handler",
+            {"v": 2},
+            {"via": "sync", "got": 2},
+        ),
+        (
+            {
+                "index.mjs": "const started = await Promise.resolve('top-level await');\n"
+                "export const handler = async (event) => ({ via: 'esm', started, got: event.v });\n"
+            },
+            "index.handler",
+            {"v": 3},
+            {"via": "esm", "started": "top-level await", "got": 3},
+        ),
+        (
+            {"package.json": '{"type": "module"}', "src/app.js": "export const run = async () => 'esm .js';\n"},
+            "src/app.run",
+            {},
+            "esm .js",
+        ),
+        (
+            {"lib/fns.js": "module.exports = { nested: { handler: async () => null } };\n"},
+            "lib/fns.nested.handler",
+            {},
+            None,
+        ),
     ],
     ids=["callback", "synchronous", "esm-mjs", "esm-package-type", "nested-handler-path"],
 )
-def test_handler_forms(fake: FakeLocalStack, tmp_path: Path, runtimes: list[NodeRuntime], files: dict[str, str],
-                       handler: str, event: dict, expected: object) -> None:
+def test_handler_forms(
+    fake: FakeLocalStack,
+    tmp_path: Path,
+    runtimes: list[NodeRuntime],
+    files: dict[str, str],
+    handler: str,
+    event: dict,
+    expected: object,
+) -> None:
     rt = start(runtimes, fake, tmp_path / "code", files, handler=handler)
     wait_until(lambda: fake.has(f"/status/{RUNTIME_ID}/ready"), 20, what="ready")
 
@@ -204,8 +261,9 @@ def test_handler_forms(fake: FakeLocalStack, tmp_path: Path, runtimes: list[Node
 
 
 @needs_node
-def test_callback_error_and_thrown_non_errors_give_error_documents(fake: FakeLocalStack, tmp_path: Path,
-                                                                   runtimes: list[NodeRuntime]) -> None:
+def test_callback_error_and_thrown_non_errors_give_error_documents(
+    fake: FakeLocalStack, tmp_path: Path, runtimes: list[NodeRuntime]
+) -> None:
     source = """
     exports.handler = (event, context, callback) => {
       if (event.kind === 'callback') return callback(new RangeError('too far'));
@@ -222,32 +280,66 @@ def test_callback_error_and_thrown_non_errors_give_error_documents(fake: FakeLoc
 
     first = json.loads(fake.body("/req-1/error"))
     assert (first["errorType"], first["errorMessage"]) == ("RangeError", "too far") and first["trace"]
-    assert json.loads(fake.body("/req-2/error")) == {"errorType": "string", "errorMessage": "a plain string",
-                                                     "trace": []}
+    assert json.loads(fake.body("/req-2/error")) == {
+        "errorType": "string",
+        "errorMessage": "a plain string",
+        "trace": [],
+    }
 
 
 @needs_node
 @pytest.mark.parametrize(
     ("files", "handler", "error_type", "message"),
     [
-        ({"other.js": "exports.handler = async () => 1;\n"}, "index.handler", "Runtime.ImportModuleError",
-         "Error: Cannot find module 'index'"),
-        ({"index.js": "require('no-such-package-here');\n"}, "index.handler", "Runtime.ImportModuleError",
-         "Error: Cannot find module 'no-such-package-here'"),
-        ({"index.js": "exports.other = async () => 1;\n"}, "index.handler", "Runtime.HandlerNotFound",
-         "index.handler is undefined or not exported"),
-        ({"index.js": "exports.handler = async () => 1;\n"}, "indexhandler", "Runtime.MalformedHandlerName",
-         "Bad handler indexhandler"),
-        ({"index.js": "exports.handler = async () => {\n"}, "index.handler", "Runtime.UserCodeSyntaxError",
-         "SyntaxError: "),
+        (
+            {"other.js": "exports.handler = async () => 1;\n"},
+            "index.handler",
+            "Runtime.ImportModuleError",
+            "Error: Cannot find module 'index'",
+        ),
+        (
+            {"index.js": "require('no-such-package-here');\n"},
+            "index.handler",
+            "Runtime.ImportModuleError",
+            "Error: Cannot find module 'no-such-package-here'",
+        ),
+        (
+            {"index.js": "exports.other = async () => 1;\n"},
+            "index.handler",
+            "Runtime.HandlerNotFound",
+            "index.handler is undefined or not exported",
+        ),
+        (
+            {"index.js": "exports.handler = async () => 1;\n"},
+            "indexhandler",
+            "Runtime.MalformedHandlerName",
+            "Bad handler indexhandler",
+        ),
+        (
+            {"index.js": "exports.handler = async () => {\n"},
+            "index.handler",
+            "Runtime.UserCodeSyntaxError",
+            "SyntaxError: ",
+        ),
         ({"index.js": "throw new RangeError('at load');\n"}, "index.handler", "RangeError", "at load"),
     ],
-    ids=["module-missing", "dependency-missing", "handler-missing", "malformed-handler", "syntax-error",
-         "throws-at-load"],
+    ids=[
+        "module-missing",
+        "dependency-missing",
+        "handler-missing",
+        "malformed-handler",
+        "syntax-error",
+        "throws-at-load",
+    ],
 )
 def test_init_failures_are_reported_as_status_error_with_the_aws_error_type(
-    fake: FakeLocalStack, tmp_path: Path, runtimes: list[NodeRuntime], files: dict[str, str], handler: str,
-    error_type: str, message: str
+    fake: FakeLocalStack,
+    tmp_path: Path,
+    runtimes: list[NodeRuntime],
+    files: dict[str, str],
+    handler: str,
+    error_type: str,
+    message: str,
 ) -> None:
     rt = start(runtimes, fake, tmp_path / "code", files, handler=handler)
 
@@ -260,8 +352,9 @@ def test_init_failures_are_reported_as_status_error_with_the_aws_error_type(
 
 
 @needs_node
-def test_process_exit_inside_the_handler_ends_the_runtime_with_its_code(fake: FakeLocalStack, tmp_path: Path,
-                                                                        runtimes: list[NodeRuntime]) -> None:
+def test_process_exit_inside_the_handler_ends_the_runtime_with_its_code(
+    fake: FakeLocalStack, tmp_path: Path, runtimes: list[NodeRuntime]
+) -> None:
     # the executor turns the exit into Runtime.ExitError; here: the process really ends, with the handler's code
     source = "exports.handler = async () => { console.log('about to exit'); process.exit(3); };\n"
     rt = start(runtimes, fake, tmp_path / "code", {"index.js": source})
@@ -274,10 +367,13 @@ def test_process_exit_inside_the_handler_ends_the_runtime_with_its_code(fake: Fa
 
 
 @needs_node
-def test_an_exception_thrown_outside_the_handler_s_promise_ends_the_runtime(fake: FakeLocalStack, tmp_path: Path,
-                                                                            runtimes: list[NodeRuntime]) -> None:
-    source = ("exports.handler = async () => { setTimeout(() => { throw new Error('late'); }, 5); "
-              "return new Promise(() => {}); };\n")
+def test_an_exception_thrown_outside_the_handler_s_promise_ends_the_runtime(
+    fake: FakeLocalStack, tmp_path: Path, runtimes: list[NodeRuntime]
+) -> None:
+    source = (
+        "exports.handler = async () => { setTimeout(() => { throw new Error('late'); }, 5); "
+        "return new Promise(() => {}); };\n"
+    )
     rt = start(runtimes, fake, tmp_path / "code", {"index.js": source})
     wait_until(lambda: fake.has(f"/status/{RUNTIME_ID}/ready"), 20, what="ready")
 
@@ -288,8 +384,9 @@ def test_an_exception_thrown_outside_the_handler_s_promise_ends_the_runtime(fake
 
 
 @needs_node
-def test_runtime_kills_itself_when_its_parent_is_gone(fake: FakeLocalStack, tmp_path: Path,
-                                                      runtimes: list[NodeRuntime]) -> None:
+def test_runtime_kills_itself_when_its_parent_is_gone(
+    fake: FakeLocalStack, tmp_path: Path, runtimes: list[NodeRuntime]
+) -> None:
     # GIVEN a runtime told its parent is a pid that is not its parent (as after LocalStack died and it was reparented)
     rt = start(runtimes, fake, tmp_path / "code", {"index.js": COMMONJS}, parent_pid=os.getpid() + 1_000_000)
 
@@ -311,10 +408,14 @@ def test_the_node_make_installed_wins_over_path_and_an_override_over_both(tmp_pa
     override = fake_node(tmp_path / "custom" / "node", "22.9.9")
 
     assert languages.find_node(22, {}, tmp_path / "root", str(on_path.parent)) == (
-        languages.NodeBinary(installed, "22.3.0"), True)
+        languages.NodeBinary(installed, "22.3.0"),
+        True,
+    )
     assert languages.find_node(22, {22: override}, tmp_path / "root", str(on_path.parent))[0].path == override
     assert languages.find_node(20, {}, tmp_path / "root", str(on_path.parent)) == (
-        languages.NodeBinary(on_path, "20.1.0"), True)
+        languages.NodeBinary(on_path, "20.1.0"),
+        True,
+    )
 
 
 def test_without_the_named_major_the_runtime_runs_on_another_node_and_says_so(tmp_path: Path) -> None:

@@ -31,8 +31,9 @@ class FakeStore:
     fail_get: dict[str, Exception] = field(default_factory=dict)
 
     def add(self, key: str, data: bytes, run_id: str = "run-1") -> None:
-        self.objects[(BUCKET, key)] = SourceObject(BUCKET, key, data, etag=f"etag-{len(self.objects)}",
-                                                   version_id="", metadata={"run-id": run_id})
+        self.objects[(BUCKET, key)] = SourceObject(
+            BUCKET, key, data, etag=f"etag-{len(self.objects)}", version_id="", metadata={"run-id": run_id}
+        )
 
     def get(self, bucket: str, key: str, *, version_id: str = "", max_bytes: int | None = None) -> SourceObject:
         if key in self.fail_get:
@@ -40,13 +41,19 @@ class FakeStore:
         try:
             return self.objects[(bucket, key)]
         except KeyError:
-            raise SourceMissing(f"Expected an existing object for get s3://{bucket}/{key} but received NoSuchKey (404)") \
-                from None
+            raise SourceMissing(
+                f"Expected an existing object for get s3://{bucket}/{key} but received NoSuchKey (404)"
+            ) from None
 
-    def put(self, bucket: str, key: str, data: bytes, *, content_type: str, cache_control: str,
-            metadata: dict[str, str]) -> None:
-        self.puts[(bucket, key)] = {"data": data, "content_type": content_type, "cache_control": cache_control,
-                                    "metadata": metadata}
+    def put(
+        self, bucket: str, key: str, data: bytes, *, content_type: str, cache_control: str, metadata: dict[str, str]
+    ) -> None:
+        self.puts[(bucket, key)] = {
+            "data": data,
+            "content_type": content_type,
+            "cache_control": cache_control,
+            "metadata": metadata,
+        }
 
 
 @dataclass
@@ -70,22 +77,43 @@ def jpeg(w: int = 96, h: int = 64, colour: tuple[int, int, int] = (200, 80, 40))
 
 def s3_body(key: str, bucket: str = BUCKET) -> str:
     """A real-shaped S3 notification; S3 form-encodes the key (space -> '+', '+' -> %2B, UTF-8 -> %XX)."""
-    return json.dumps({"Records": [{
-        "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1",
-        "eventTime": "2026-11-27T23:00:00.000Z", "eventName": "ObjectCreated:Put",
-        "s3": {"s3SchemaVersion": "1.0", "configurationId": "thumbs",
-               "bucket": {"name": bucket, "arn": f"arn:aws:s3:::{bucket}"},
-               "object": {"key": quote_plus(key, safe="/"), "size": 1234, "eTag": "abc", "sequencer": "00A"}},
-    }]})
+    return json.dumps(
+        {
+            "Records": [
+                {
+                    "eventVersion": "2.1",
+                    "eventSource": "aws:s3",
+                    "awsRegion": "us-east-1",
+                    "eventTime": "2026-11-27T23:00:00.000Z",
+                    "eventName": "ObjectCreated:Put",
+                    "s3": {
+                        "s3SchemaVersion": "1.0",
+                        "configurationId": "thumbs",
+                        "bucket": {"name": bucket, "arn": f"arn:aws:s3:::{bucket}"},
+                        "object": {"key": quote_plus(key, safe="/"), "size": 1234, "eTag": "abc", "sequencer": "00A"},
+                    },
+                }
+            ]
+        }
+    )
 
 
 def sqs_record(body: str, message_id: str, receive_count: int = 1) -> dict[str, object]:
     return {
-        "messageId": message_id, "receiptHandle": f"rh-{message_id}", "body": body,
-        "attributes": {"ApproximateReceiveCount": str(receive_count), "SentTimestamp": "1764284400000",
-                       "SenderId": "AIDA", "ApproximateFirstReceiveTimestamp": "1764284400001"},
-        "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
-        "eventSourceARN": "arn:aws:sqs:us-east-1:000000000000:thumbs", "awsRegion": "us-east-1",
+        "messageId": message_id,
+        "receiptHandle": f"rh-{message_id}",
+        "body": body,
+        "attributes": {
+            "ApproximateReceiveCount": str(receive_count),
+            "SentTimestamp": "1764284400000",
+            "SenderId": "AIDA",
+            "ApproximateFirstReceiveTimestamp": "1764284400001",
+        },
+        "messageAttributes": {},
+        "md5OfBody": "",
+        "eventSource": "aws:sqs",
+        "eventSourceARN": "arn:aws:sqs:us-east-1:000000000000:thumbs",
+        "awsRegion": "us-east-1",
     }
 
 
@@ -122,14 +150,27 @@ def log_lines(app: Thumbnailer) -> list[dict[str, object]]:
 def test_batch_of_ten_with_two_corrupt_and_one_missing() -> None:
     # GIVEN 7 good uploads (keys with spaces, plus signs, unicode), 2 corrupt ones and 1 that no longer exists
     store, dlq = FakeStore(), FakeDlq()
-    good = ["uploads/a/x.jpg", "uploads/b/x.jpg", "uploads/my photo.jpg", "uploads/c++/1+1=2.jpg",
-            "uploads/café/naïve ünïcode 写真.jpg", "uploads/deep/er/path/img.jpeg", "uploads/%41 literal.jpg"]
+    good = [
+        "uploads/a/x.jpg",
+        "uploads/b/x.jpg",
+        "uploads/my photo.jpg",
+        "uploads/c++/1+1=2.jpg",
+        "uploads/café/naïve ünïcode 写真.jpg",
+        "uploads/deep/er/path/img.jpeg",
+        "uploads/%41 literal.jpg",
+    ]
     for i, key in enumerate(good):
         store.add(key, jpeg(96 + i, 64), run_id="run-42")
     store.add("uploads/broken/truncated.jpg", jpeg(400, 300)[:300], run_id="run-42")
     store.add("uploads/broken/text.jpg", b"just some text, not an image\n" * 3, run_id="run-42")
-    keys = good[:3] + ["uploads/broken/truncated.jpg"] + good[3:5] + ["uploads/gone.jpg"] + good[5:] + [
-        "uploads/broken/text.jpg"]
+    keys = (
+        good[:3]
+        + ["uploads/broken/truncated.jpg"]
+        + good[3:5]
+        + ["uploads/gone.jpg"]
+        + good[5:]
+        + ["uploads/broken/text.jpg"]
+    )
     event = {"Records": [sqs_record(s3_body(k), f"m{i}") for i, k in enumerate(keys)]}
     assert len(event["Records"]) == 10
 
@@ -196,9 +237,12 @@ def test_same_file_name_in_two_folders_does_not_collide_and_redelivery_rewrites_
         meta, meta_before = put["metadata"], before["metadata"]
         assert isinstance(meta, dict) and isinstance(meta_before, dict)
         assert {k: v for k, v in meta.items() if k not in timings} == {
-            k: v for k, v in meta_before.items() if k not in timings}, key
-    assert first[(BUCKET, "thumbnails/small/a/x.jpg.jpg")]["data"] != first[(BUCKET, "thumbnails/small/b/x.jpg.jpg")][
-        "data"]  # the two folders' images differ, so equal bytes above mean the same image was rewritten
+            k: v for k, v in meta_before.items() if k not in timings
+        }, key
+    assert (
+        first[(BUCKET, "thumbnails/small/a/x.jpg.jpg")]["data"]
+        != first[(BUCKET, "thumbnails/small/b/x.jpg.jpg")]["data"]
+    )  # the two folders' images differ, so equal bytes above mean the same image was rewritten
 
 
 def test_injected_throttling_puts_that_record_in_batch_item_failures() -> None:
@@ -226,10 +270,13 @@ def test_last_allowed_receive_sends_retryable_failure_to_dlq_with_reason() -> No
     store.fail_get["uploads/1.jpg"] = Throttled("SlowDown")
     app = make_app(store, dlq, max_receive_count=3)
     assert app.handle({"Records": [sqs_record(s3_body("uploads/1.jpg"), "m1", receive_count=2)]})[
-        "batchItemFailures"] == [{"itemIdentifier": "m1"}]
-    assert app.handle({"Records": [sqs_record(s3_body("uploads/1.jpg"), "m1", receive_count=3)]})[
-        "batchItemFailures"] == []
-    (body, attrs), = dlq.sent
+        "batchItemFailures"
+    ] == [{"itemIdentifier": "m1"}]
+    assert (
+        app.handle({"Records": [sqs_record(s3_body("uploads/1.jpg"), "m1", receive_count=3)]})["batchItemFailures"]
+        == []
+    )
+    ((body, attrs),) = dlq.sent
     assert attrs["error_code"] == "THROTTLED" and "gave up after 3 receives" in attrs["error_message"]
     assert body["error"]["retryable"] is True  # type: ignore[index]
 
@@ -251,8 +298,16 @@ def test_without_dlq_permanent_failures_are_left_to_sqs_redrive() -> None:
 
 def test_s3_test_event_does_nothing() -> None:
     store, dlq = FakeStore(), FakeDlq()
-    body = json.dumps({"Service": "Amazon S3", "Event": "s3:TestEvent", "Time": "2026-11-27T23:00:00Z",
-                       "Bucket": BUCKET, "RequestId": "r", "HostId": "h"})
+    body = json.dumps(
+        {
+            "Service": "Amazon S3",
+            "Event": "s3:TestEvent",
+            "Time": "2026-11-27T23:00:00Z",
+            "Bucket": BUCKET,
+            "RequestId": "r",
+            "HostId": "h",
+        }
+    )
     app = make_app(store, dlq)
     response = app.handle({"Records": [sqs_record(body, "m1")]})
     assert response == {"batchItemFailures": []}
@@ -265,7 +320,7 @@ def test_invalid_body_goes_to_dlq_as_invalid_event() -> None:
     dlq = FakeDlq()
     response = make_app(FakeStore(), dlq).handle({"Records": [sqs_record("{not json", "m1")]})
     assert response == {"batchItemFailures": []}
-    (body, attrs), = dlq.sent
+    ((body, attrs),) = dlq.sent
     assert attrs["error_code"] == "INVALID_EVENT" and body["original"] == "{not json"
     assert attrs["error_message"].startswith("Expected a JSON message body")
 
@@ -274,7 +329,8 @@ def test_thumbnails_in_the_same_bucket_are_not_reprocessed() -> None:
     store = FakeStore()
     store.add("thumbnails/small/a.jpg.jpg", jpeg())
     response = make_app(store, FakeDlq(), input_prefix="").handle(
-        {"Records": [sqs_record(s3_body("thumbnails/small/a.jpg.jpg"), "m1")]})
+        {"Records": [sqs_record(s3_body("thumbnails/small/a.jpg.jpg"), "m1")]}
+    )
     assert response == {"batchItemFailures": []} and store.puts == {}
 
 
@@ -283,8 +339,15 @@ def test_notifier_message_shape_is_processed() -> None:
 
     store = FakeStore()
     store.add("uploads/n/é x+y.jpg", jpeg(), run_id="run-n")
-    body = build_message(BUCKET, "uploads/n/é x+y.jpg", etag="e", version_id="", size=10,
-                         metadata={"run-id": "run-n"}, event_time="2026-11-27T23:00:00Z")
+    body = build_message(
+        BUCKET,
+        "uploads/n/é x+y.jpg",
+        etag="e",
+        version_id="",
+        size=10,
+        metadata={"run-id": "run-n"},
+        event_time="2026-11-27T23:00:00Z",
+    )
     response = make_app(store, FakeDlq()).handle({"Records": [sqs_record(json.dumps(body), "m1")]})
     assert response == {"batchItemFailures": []}
     assert (BUCKET, "thumbnails/large/n/é x+y.jpg.jpg") in store.puts
@@ -294,5 +357,6 @@ def test_output_bucket_setting_writes_elsewhere() -> None:
     store = FakeStore()
     store.add("uploads/a.jpg", jpeg())
     make_app(store, FakeDlq(), output_bucket="thumbs-out").handle(
-        {"Records": [sqs_record(s3_body("uploads/a.jpg"), "m1")]})
+        {"Records": [sqs_record(s3_body("uploads/a.jpg"), "m1")]}
+    )
     assert {b for b, _ in store.puts} == {"thumbs-out"}

@@ -25,14 +25,19 @@ class Ports:
 
 
 def rec(key: str, name: str = "ObjectCreated:Put") -> dict[str, Any]:
-    return {"eventSource": "aws:s3", "eventName": name, "eventTime": "t",
-            "s3": {"bucket": {"name": "b"}, "object": {"key": key}}}
+    return {
+        "eventSource": "aws:s3",
+        "eventName": name,
+        "eventTime": "t",
+        "s3": {"bucket": {"name": "b"}, "object": {"key": key}},
+    }
 
 
 def test_notifier_sends_one_message_per_created_object() -> None:
     ports = Ports()
-    event = {"Records": [rec("uploads/a+b%C3%A9.jpg"), rec("uploads/x.jpg", "ObjectRemoved:Delete"),
-                         rec("uploads/gone.jpg")]}
+    event = {
+        "Records": [rec("uploads/a+b%C3%A9.jpg"), rec("uploads/x.jpg", "ObjectRemoved:Delete"), rec("uploads/gone.jpg")]
+    }
     assert notify(event, NotifierSettings("http://q"), ports) == {"sent": 1, "skipped": 2}
     (msg,) = ports.sent
     assert msg["source"]["key"] == "uploads/a bé.jpg" and msg["run_id"] == "r9" and msg["type"] == "thumbnail-request"

@@ -25,12 +25,27 @@ print(json.dumps([app.lambda_handler({"Records": [record]}, None),
 
 @pytest.mark.parametrize("backend", ["pillow", pytest.param("vips", marks=pytest.mark.vips)])
 def test_zip_root_layout_imports_and_handles_a_test_event(backend: str, tmp_path: Path) -> None:
-    env = {"PYTHONPATH": str(HANDLERS), "PATH": "/usr/bin:/bin", "AWS_DEFAULT_REGION": "us-east-1",
-           "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "THUMB_BACKEND": backend,
-           "THUMB_DLQ_URL": "http://127.0.0.1:9/000000000000/dlq", "NOTIFIER_QUEUE_URL": "http://127.0.0.1:9/q",
-           "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1769", "POWERTOOLS_METRICS_NAMESPACE": "Test"}
-    proc = subprocess.run([sys.executable, "-c", SCRIPT, str(HANDLERS.parent)], cwd=tmp_path, env=env, capture_output=True, text=True,
-                          timeout=120, check=False)
+    env = {
+        "PYTHONPATH": str(HANDLERS),
+        "PATH": "/usr/bin:/bin",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "THUMB_BACKEND": backend,
+        "THUMB_DLQ_URL": "http://127.0.0.1:9/000000000000/dlq",
+        "NOTIFIER_QUEUE_URL": "http://127.0.0.1:9/q",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1769",
+        "POWERTOOLS_METRICS_NAMESPACE": "Test",
+    }
+    proc = subprocess.run(
+        [sys.executable, "-c", SCRIPT, str(HANDLERS.parent)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     lines = proc.stdout.strip().splitlines()
     thumb, notif = json.loads(lines[-1])

@@ -18,17 +18,25 @@ from thumbnailer.storage import S3Store, SqsDeadLetter
 
 
 def s3_client():  # type: ignore[no-untyped-def]
-    return boto3.client("s3", region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test",
-                        endpoint_url="http://127.0.0.1:9")  # never contacted: the Stubber answers
+    return boto3.client(
+        "s3",
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+        endpoint_url="http://127.0.0.1:9",
+    )  # never contacted: the Stubber answers
 
 
-@pytest.mark.parametrize(("code", "status", "expected"), [
-    ("SlowDown", 503, Throttled),
-    ("ThrottlingException", 400, Throttled),
-    ("NoSuchKey", 404, SourceMissing),
-    ("AccessDenied", 403, AccessDenied),
-    ("InternalError", 500, UpstreamError),
-])
+@pytest.mark.parametrize(
+    ("code", "status", "expected"),
+    [
+        ("SlowDown", 503, Throttled),
+        ("ThrottlingException", 400, Throttled),
+        ("NoSuchKey", 404, SourceMissing),
+        ("AccessDenied", 403, AccessDenied),
+        ("InternalError", 500, UpstreamError),
+    ],
+)
 def test_get_errors_are_mapped_to_coded_errors(code: str, status: int, expected: type) -> None:
     client = s3_client()
     with Stubber(client) as stub:
@@ -44,44 +52,81 @@ def test_oversized_object_is_rejected_before_download() -> None:
     client = s3_client()
     body = StreamingBody(io.BytesIO(b"x" * 10), 10)
     with Stubber(client) as stub:
-        stub.add_response("get_object", {"Body": body, "ContentLength": 10_000_000, "ETag": '"e"'},
-                          {"Bucket": "b", "Key": "k"})
+        stub.add_response(
+            "get_object", {"Body": body, "ContentLength": 10_000_000, "ETag": '"e"'}, {"Bucket": "b", "Key": "k"}
+        )
         with pytest.raises(TooManyBytes):
             S3Store(client).get("b", "k", max_bytes=1000)
 
 
 def test_throttled_s3_through_the_real_adapter_gives_a_batch_item_failure() -> None:
     client = s3_client()
-    record = {"messageId": "m1", "receiptHandle": "r", "attributes": {"ApproximateReceiveCount": "1"},
-              "messageAttributes": {}, "eventSource": "aws:sqs", "body": json.dumps({"Records": [{
-                  "eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
-                  "s3": {"bucket": {"name": "b"}, "object": {"key": "uploads/a+b.jpg"}}}]})}
+    record = {
+        "messageId": "m1",
+        "receiptHandle": "r",
+        "attributes": {"ApproximateReceiveCount": "1"},
+        "messageAttributes": {},
+        "eventSource": "aws:sqs",
+        "body": json.dumps(
+            {
+                "Records": [
+                    {
+                        "eventSource": "aws:s3",
+                        "eventName": "ObjectCreated:Put",
+                        "s3": {"bucket": {"name": "b"}, "object": {"key": "uploads/a+b.jpg"}},
+                    }
+                ]
+            }
+        ),
+    }
     with Stubber(client) as stub:
-        stub.add_client_error("get_object", service_error_code="SlowDown", http_status_code=503,
-                              expected_params={"Bucket": "b", "Key": "uploads/a b.jpg"})
+        stub.add_client_error(
+            "get_object",
+            service_error_code="SlowDown",
+            http_status_code=503,
+            expected_params={"Bucket": "b", "Key": "uploads/a b.jpg"},
+        )
         app = Thumbnailer(Settings(dlq_url="http://dlq"), S3Store(client), None, get_resizer("pillow"))
         assert app.handle({"Records": [record]}) == {"batchItemFailures": [{"itemIdentifier": "m1"}]}
 
 
 def test_dlq_message_attributes_are_strings_and_empty_ones_are_omitted() -> None:
-    sqs = boto3.client("sqs", region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test",
-                       endpoint_url="http://127.0.0.1:9")
+    sqs = boto3.client(
+        "sqs",
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+        endpoint_url="http://127.0.0.1:9",
+    )
     with Stubber(sqs) as stub:
-        stub.add_response("send_message", {"MessageId": "1", "MD5OfMessageBody": "x"}, {
-            "QueueUrl": "http://q", "MessageBody": ANY,
-            "MessageAttributes": {"error_code": {"DataType": "String", "StringValue": "CORRUPT_IMAGE"},
-                                  "error_message": {"DataType": "String", "StringValue": "bad"}}})
-        SqsDeadLetter("http://q", sqs).send("{}", {"error_code": "CORRUPT_IMAGE", "error_message": "bad",
-                                                   "run_id": ""})
+        stub.add_response(
+            "send_message",
+            {"MessageId": "1", "MD5OfMessageBody": "x"},
+            {
+                "QueueUrl": "http://q",
+                "MessageBody": ANY,
+                "MessageAttributes": {
+                    "error_code": {"DataType": "String", "StringValue": "CORRUPT_IMAGE"},
+                    "error_message": {"DataType": "String", "StringValue": "bad"},
+                },
+            },
+        )
+        SqsDeadLetter("http://q", sqs).send("{}", {"error_code": "CORRUPT_IMAGE", "error_message": "bad", "run_id": ""})
         stub.assert_no_pending_responses()
 
 
 def test_dlq_send_failure_is_retryable() -> None:
-    sqs = boto3.client("sqs", region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test",
-                       endpoint_url="http://127.0.0.1:9")
+    sqs = boto3.client(
+        "sqs",
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+        endpoint_url="http://127.0.0.1:9",
+    )
     with Stubber(sqs) as stub:
-        stub.add_client_error("send_message", service_error_code="AWS.SimpleQueueService.NonExistentQueue",
-                              http_status_code=400)
+        stub.add_client_error(
+            "send_message", service_error_code="AWS.SimpleQueueService.NonExistentQueue", http_status_code=400
+        )
         with pytest.raises(UpstreamError) as info:
             SqsDeadLetter("http://q", sqs).send("{}", {"error_code": "X"})
     assert info.value.retryable and info.value.code in (ErrorCode.UPSTREAM_ERROR, ErrorCode.STORAGE_ERROR)

@@ -88,6 +88,7 @@ def test_stop_without_emulator_is_harmless(tmp_path: Path) -> None:
 # ---- docker-compose.yml, the opt-in `upstream` profile: not run here (no registry), checked statically --------------
 # (our own image's service: tests/unit/test_docker_compose.py)
 
+
 @pytest.fixture(scope="module")
 def compose() -> dict:
     return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
@@ -114,14 +115,16 @@ def test_compose_passes_token_mounts_docker_socket_and_binds_loopback(compose: d
 
 # ---- the command lines: a coded error is `error CODE: message` and exit 2; anything else is a bug --------------
 
+
 def test_harness_cli_registers_every_part_by_plain_imports() -> None:
     parser = cli.build_parser()
     for argv in (["chaos", "list"], ["load", "--list"], ["stack", "lint"], ["lint"], ["down"]):
         assert callable(parser.parse_args(argv).func), argv
 
 
-def test_a_coded_error_is_reported_on_stderr_with_exit_2(monkeypatch: pytest.MonkeyPatch,
-                                                          capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_coded_error_is_reported_on_stderr_with_exit_2(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     # GIVEN a port that is not a number
     monkeypatch.setenv("HARNESS_PORT", "abc")
     # WHEN any command reads the settings
@@ -132,8 +135,9 @@ def test_a_coded_error_is_reported_on_stderr_with_exit_2(monkeypatch: pytest.Mon
     assert err == "error SETTINGS_INVALID: Expected an integer for HARNESS_PORT but received 'abc'\n"
 
 
-def test_an_emulator_error_from_up_is_a_coded_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
-                                                    capsys: pytest.CaptureFixture[str]) -> None:
+def test_an_emulator_error_from_up_is_a_coded_error(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("HARNESS_HOME", str(tmp_path))
 
     def refuse(settings: HarnessSettings) -> emulator.EmulatorHandle:
@@ -144,8 +148,7 @@ def test_an_emulator_error_from_up_is_a_coded_error(monkeypatch: pytest.MonkeyPa
     assert capsys.readouterr().err == "error PORT_IN_USE: port 4566 on 127.0.0.1 is taken by another program\n"
 
 
-def test_an_unexpected_exception_propagates_with_its_traceback(monkeypatch: pytest.MonkeyPatch,
-                                                               tmp_path: Path) -> None:
+def test_an_unexpected_exception_propagates_with_its_traceback(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("HARNESS_HOME", str(tmp_path))
 
     def broken(settings: HarnessSettings) -> list[str]:
@@ -156,13 +159,16 @@ def test_an_unexpected_exception_propagates_with_its_traceback(monkeypatch: pyte
         cli.main(["down"])
 
 
-def test_chaos_cli_reports_coded_errors_and_lets_bugs_through(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
-                                                              capsys: pytest.CaptureFixture[str]) -> None:
+def test_chaos_cli_reports_coded_errors_and_lets_bugs_through(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     # GIVEN a state folder without deploy outputs
     monkeypatch.setenv("HARNESS_HOME", str(tmp_path))
     # WHEN redrive is asked for a stack that was never deployed, directly and through `harness chaos`
-    for main, argv in ((chaos_cli.main, ["redrive", "--stack", "nope"]),
-                       (cli.main, ["chaos", "redrive", "--stack", "nope"])):
+    for main, argv in (
+        (chaos_cli.main, ["redrive", "--stack", "nope"]),
+        (cli.main, ["chaos", "redrive", "--stack", "nope"]),
+    ):
         assert main(argv) == 2
         err = capsys.readouterr().err
         assert err.startswith("error PIPELINE_UNAVAILABLE: Expected deploy outputs for stack 'nope'"), err

@@ -68,14 +68,25 @@ def test_a_clean_small_tree_passes_both_rules(tmp_path: Path) -> None:
     ("rel", "text", "needle"),
     [
         # a back-edge hidden inside a function (the lazy import that static tools miss)
-        ("infra/lint.py", "def f():\n    from harness.cli import main\n    return main\n", "infra.lint (infra) imports harness.cli"),
+        (
+            "infra/lint.py",
+            "def f():\n    from harness.cli import main\n    return main\n",
+            "infra.lint (infra) imports harness.cli",
+        ),
         # a back-edge spelled as an importlib string
         ("infra/lint.py", "import importlib\nM = importlib.import_module('harness.load')\n", "imports harness.load"),
         # a computed importlib name: the module names the file spells count
-        ("infra/lint.py", "import importlib\nNAMES = ('harness.cli',)\nM = [importlib.import_module(n) for n in NAMES]\n",
-         "imports harness.cli"),
+        (
+            "infra/lint.py",
+            "import importlib\nNAMES = ('harness.cli',)\nM = [importlib.import_module(n) for n in NAMES]\n",
+            "imports harness.cli",
+        ),
         # handlers are deployed alone: not even common
-        ("handlers/thumbnailer/app.py", "from common.paths import ROOT\n", "thumbnailer.app (handlers) imports common.paths"),
+        (
+            "handlers/thumbnailer/app.py",
+            "from common.paths import ROOT\n",
+            "thumbnailer.app (handlers) imports common.paths",
+        ),
         ("common/waiting.py", "from infra import deploy\n", "common.waiting (common) imports infra.deploy"),
         # a relative import that climbs into a higher layer
         ("infra/sub/__init__.py", "from ...harness import cli\n", "imports harness.cli"),
@@ -92,11 +103,22 @@ def test_an_upward_import_is_reported(tmp_path: Path, rel: str, text: str, needl
     ("extra", "cycle"),
     [
         # two modules of one package importing each other, one of them inside a function
-        ({"harness/store.py": "def f():\n    from harness import load\n",
-          "harness/load.py": "from harness.store import f\n"}, ["harness.load", "harness.store"]),
+        (
+            {
+                "harness/store.py": "def f():\n    from harness import load\n",
+                "harness/load.py": "from harness.store import f\n",
+            },
+            ["harness.load", "harness.store"],
+        ),
         # a longer loop closed by an importlib string
-        ({"harness/a.py": "import harness.b\n", "harness/b.py": "from harness import c\n",
-          "harness/c.py": "import importlib\nimportlib.import_module('harness.a')\n"}, ["harness.a", "harness.b", "harness.c"]),
+        (
+            {
+                "harness/a.py": "import harness.b\n",
+                "harness/b.py": "from harness import c\n",
+                "harness/c.py": "import importlib\nimportlib.import_module('harness.a')\n",
+            },
+            ["harness.a", "harness.b", "harness.c"],
+        ),
     ],
 )
 def test_an_import_cycle_is_reported(tmp_path: Path, extra: dict[str, str], cycle: list[str]) -> None:

@@ -38,8 +38,16 @@ def test_seed_profile_is_flagged_for_visibility_memory_retention_and_single_buck
 
 ALL_RULES_TRIGGERED = [
     build_stack(profile="seed"),
-    build_stack(overrides={"visibility_timeout_s": 20, "report_batch_item_failures": False, "max_receive_count": 1,
-                           "batch_size": 100, "batching_window_s": 0, "log_retention_days": 3653}),
+    build_stack(
+        overrides={
+            "visibility_timeout_s": 20,
+            "report_batch_item_failures": False,
+            "max_receive_count": 1,
+            "batch_size": 100,
+            "batching_window_s": 0,
+            "log_retention_days": 3653,
+        }
+    ),
     build_stack(overrides={"single_bucket": True, "input_prefix": ""}),
 ]
 
@@ -55,17 +63,20 @@ def test_every_finding_has_a_stable_code_a_resource_and_a_reason(stack: Stack) -
         assert str(f).startswith(f"{f.severity.upper()} {f.code} [{f.resource}] {f.problem}: ")
 
 
-@pytest.mark.parametrize(("overrides", "code", "severity"), [
-    ({"visibility_timeout_s": 20}, "STK001", Severity.ERROR),
-    ({"visibility_timeout_s": 150}, "STK002", Severity.WARNING),
-    ({"report_batch_item_failures": False}, "STK003", Severity.ERROR),
-    ({"max_receive_count": 1}, "STK005", Severity.WARNING),
-    ({"dlq_retention_s": 3600}, "STK007", Severity.WARNING),
-    ({"single_bucket": True}, "STK009", Severity.WARNING),
-    ({"memory_mb": 512}, "STK010", Severity.WARNING),
-    ({"batch_size": 100, "batching_window_s": 0}, "STK011", Severity.ERROR),
-    ({"log_retention_days": 3653}, "STK015", Severity.WARNING),
-])
+@pytest.mark.parametrize(
+    ("overrides", "code", "severity"),
+    [
+        ({"visibility_timeout_s": 20}, "STK001", Severity.ERROR),
+        ({"visibility_timeout_s": 150}, "STK002", Severity.WARNING),
+        ({"report_batch_item_failures": False}, "STK003", Severity.ERROR),
+        ({"max_receive_count": 1}, "STK005", Severity.WARNING),
+        ({"dlq_retention_s": 3600}, "STK007", Severity.WARNING),
+        ({"single_bucket": True}, "STK009", Severity.WARNING),
+        ({"memory_mb": 512}, "STK010", Severity.WARNING),
+        ({"batch_size": 100, "batching_window_s": 0}, "STK011", Severity.ERROR),
+        ({"log_retention_days": 3653}, "STK015", Severity.WARNING),
+    ],
+)
 def test_each_rule_fires_on_its_mistake(overrides: dict, code: str, severity: Severity) -> None:
     assert _codes(build_stack(overrides=overrides)).get(code) == severity
 
@@ -91,8 +102,12 @@ def test_memory_estimate_follows_the_largest_allowed_image() -> None:
 
 def test_handler_receive_count_must_match_the_redrive_policy() -> None:
     stack = build_stack()
-    skewed = dataclasses.replace(stack, function=dataclasses.replace(
-        stack.function, settings=dataclasses.replace(stack.function.settings, max_receive_count=5)))
+    skewed = dataclasses.replace(
+        stack,
+        function=dataclasses.replace(
+            stack.function, settings=dataclasses.replace(stack.function.settings, max_receive_count=5)
+        ),
+    )
     assert _codes(skewed)["STK006"] == Severity.ERROR
 
 
@@ -115,12 +130,15 @@ def _with_statement(extra: PolicyStatement) -> Stack:
     return _ExtraStatement(**{f.name: getattr(base, f.name) for f in dataclasses.fields(Stack)}, extra=extra)
 
 
-@pytest.mark.parametrize(("statement", "code"), [
-    (PolicyStatement("Everything", ("s3:GetObject",), ("*",)), "STK012"),
-    (PolicyStatement("AllBuckets", ("s3:GetObject",), ("arn:aws:s3:::*",)), "STK012"),
-    (PolicyStatement("AllS3", ("s3:*",), ("arn:aws:s3:::thumbs-output/thumbnails/*",)), "STK013"),
-    (PolicyStatement("Cleanup", ("s3:DeleteObject",), ("arn:aws:s3:::thumbs-input/uploads/*",)), "STK014"),
-])
+@pytest.mark.parametrize(
+    ("statement", "code"),
+    [
+        (PolicyStatement("Everything", ("s3:GetObject",), ("*",)), "STK012"),
+        (PolicyStatement("AllBuckets", ("s3:GetObject",), ("arn:aws:s3:::*",)), "STK012"),
+        (PolicyStatement("AllS3", ("s3:*",), ("arn:aws:s3:::thumbs-output/thumbnails/*",)), "STK013"),
+        (PolicyStatement("Cleanup", ("s3:DeleteObject",), ("arn:aws:s3:::thumbs-input/uploads/*",)), "STK014"),
+    ],
+)
 def test_iam_rules_catch_wildcards_and_deletes_on_the_input(statement: PolicyStatement, code: str) -> None:
     stack = _with_statement(statement)
     assert _codes(stack)[code] == Severity.ERROR
@@ -155,8 +173,13 @@ def test_cli_lint_exit_codes_and_output(capsys: pytest.CaptureFixture[str]) -> N
 def test_deploy_report_summary_prints_changes_and_lint_warnings() -> None:
     from infra.deploy.report import DeployReport
 
-    report = DeployReport("thumbs", "seed", "http://127.0.0.1:4566", changes=["created queue thumbs-dlq"],
-                          findings=lint(build_stack(profile="seed")))
+    report = DeployReport(
+        "thumbs",
+        "seed",
+        "http://127.0.0.1:4566",
+        changes=["created queue thumbs-dlq"],
+        findings=lint(build_stack(profile="seed")),
+    )
     lines = report.summary()
     assert lines[0] == "stack thumbs (profile seed) at http://127.0.0.1:4566: 1 change(s)"
     assert "  created queue thumbs-dlq" in lines

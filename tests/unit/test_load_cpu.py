@@ -12,8 +12,9 @@ from harness.load.cpu import CpuReading, CpuSampler, breakdown, window_usage
 from tests.unit.test_load_report import T0, fake_run
 
 
-def reading(t_s: float, emulator: float | None, runtimes: dict[int, float], harness: float = 0.0,
-            machine: float | None = None) -> CpuReading:
+def reading(
+    t_s: float, emulator: float | None, runtimes: dict[int, float], harness: float = 0.0, machine: float | None = None
+) -> CpuReading:
     return CpuReading(T0 + t_s * 1000, emulator, tuple(runtimes.items()), harness, machine)
 
 
@@ -47,7 +48,7 @@ def test_reader_follows_the_state_folder(tmp_path: Path) -> None:
 def test_window_usage_counts_each_process_between_the_bracketing_readings() -> None:
     readings = [
         reading(0, 10.0, {1: 5.0}, harness=1.0, machine=100.0),
-        reading(1, 11.0, {1: 5.5}, harness=1.5, machine=101.0),   # last reading at/before the window start (1.2 s)
+        reading(1, 11.0, {1: 5.5}, harness=1.5, machine=101.0),  # last reading at/before the window start (1.2 s)
         reading(2, 12.0, {1: 6.0, 2: 0.8}, harness=2.0, machine=103.0),  # runtime 2 starts inside the window
         reading(3, 13.0, {1: 7.0, 2: 1.8, 3: 0.5}, harness=2.5, machine=105.0),  # 3 appears, then vanishes
         reading(4, 14.5, {1: 8.0, 2: 2.3}, harness=3.5, machine=107.0),  # first reading at/after the end (3.9 s)
@@ -67,8 +68,9 @@ def test_window_usage_counts_each_process_between_the_bracketing_readings() -> N
 
 
 def test_breakdown_per_image_and_the_ceiling() -> None:
-    u = cpu.CpuUsage(wall_s=10.0, emulator_s=5.0, runtimes_s=10.0, runtime_processes=2, harness_s=1.0,
-                     machine_busy_s=18.0)
+    u = cpu.CpuUsage(
+        wall_s=10.0, emulator_s=5.0, runtimes_s=10.0, runtime_processes=2, harness_s=1.0, machine_busy_s=18.0
+    )
     b = breakdown(u, completed=100, resize_cpu_ms=80.0, cores=2)
     per = b["per_image_ms"]
     assert per["emulator"] == pytest.approx(50.0) and per["runtimes"] == pytest.approx(100.0)
@@ -89,9 +91,15 @@ def test_breakdown_per_image_and_the_ceiling() -> None:
 def test_report_has_the_cpu_section_over_the_service_rate_window() -> None:
     gen, acc = fake_run()  # handler starts at T0 + 40 ms, last thumbnail at T0 + 4900 ms; 45 complete
     readings = [reading(t, 10.0 + t, {7: 2.0 * t}, harness=0.1 * t, machine=3.0 * t) for t in (0, 1, 2, 3, 4, 5, 6)]
-    summary = report.summarize(scenario={"name": "fake"}, backend="pillow", generation=gen, accounting=acc,
-                               baseline={"images_per_s": 20.0, "processes": 2, "cpu_ms_per_image": 50.0},
-                               cpu_readings=readings, cores=2)
+    summary = report.summarize(
+        scenario={"name": "fake"},
+        backend="pillow",
+        generation=gen,
+        accounting=acc,
+        baseline={"images_per_s": 20.0, "processes": 2, "cpu_ms_per_image": 50.0},
+        cpu_readings=readings,
+        cores=2,
+    )
     c = summary["cpu"]
     assert c["window_s"] == pytest.approx(5.0)  # readings at 0 s and 5 s bracket [0.04 s, 4.9 s]
     assert c["per_image_ms"]["emulator"] == pytest.approx(5000 / 45)

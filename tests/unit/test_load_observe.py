@@ -1,17 +1,17 @@
-"""Observation and accounting against in-memory fakes: one outcome per upload, duplicates explained, wire shapes parsed."""
+"""Observation and accounting against in-memory fakes: one outcome per upload, duplicates explained, wire shapes."""
 
 from __future__ import annotations
 
 import json
 import threading
 import time
-from typing import Mapping
+from collections.abc import Mapping
 
 import pytest
 
+from harness.load.corpus import CorpusItem
 from harness.load.errors import OUTPUTS_INVALID, LoadError
 from harness.load.generator import generate
-from harness.load.corpus import CorpusItem
 from harness.load.observe import (
     REDRIVEN,
     DlqObservation,
@@ -29,19 +29,24 @@ from harness.load.observe import (
     settle,
 )
 
-OUTPUTS = {"input_bucket": "in", "output_bucket": "out", "queue_url": "http://q/jobs", "dlq_url": "http://q/dlq",
-           "function_name": "load-thumbnailer"}
+OUTPUTS = {
+    "input_bucket": "in",
+    "output_bucket": "out",
+    "queue_url": "http://q/jobs",
+    "dlq_url": "http://q/dlq",
+    "function_name": "load-thumbnailer",
+}
 TARGET = PipelineTarget.from_outputs(OUTPUTS)
 RUN = "run-1"
 
 
 def thumb(key: str, size: str, start: float = 1000.0, run: str | None = RUN) -> ThumbnailObservation:
-    path = key[len("uploads/"):]
+    path = key[len("uploads/") :]
     return ThumbnailObservation(f"thumbnails/{size}/{path}.jpg", size, key, run, start, 20.0, 50.0, "pillow")
 
 
 class FakePipeline:
-    """Uploader + PipelineProbe: 'ok' keys get thumbnails, 'bad' go to the DLQ, 'lost' vanish, 'twice' are redelivered."""
+    """Uploader + PipelineProbe: 'ok' keys get thumbnails, 'bad' go to the DLQ, 'lost' vanish, 'twice' redelivered."""
 
     target = TARGET
 
@@ -64,8 +69,9 @@ class FakePipeline:
             else:
                 receives = 2 if b"twice" in body else 1
                 for n in range(1, receives + 1):
-                    self.logs.append(LogObservation(key, now, RUN, f"m-{key}", n, now - 5, None,
-                                                    "TIMEOUT" if n < receives else None))
+                    self.logs.append(
+                        LogObservation(key, now, RUN, f"m-{key}", n, now - 5, None, "TIMEOUT" if n < receives else None)
+                    )
                 self.thumbs += [thumb(key, s, now + 10) for s in ("large", "small")]
         return "etag"
 
@@ -122,8 +128,14 @@ def test_a_partial_thumbnail_set_is_not_complete() -> None:
 def test_duplicates_without_evidence_are_unexplained_and_other_runs_are_ignored() -> None:
     key = f"uploads/{RUN}/000001-a.jpg"
     other = "uploads/run-2/000001-a.jpg"
-    dlq = [DlqObservation("m1", key, RUN, "X"), DlqObservation("m1", key, RUN, "X"), DlqObservation("m9", other, "run-2", "X")]
-    acc = account(RUN, [key], TARGET, [thumb(other, "large", run="run-2"), thumb(other, "small", run="run-2")], dlq, None)
+    dlq = [
+        DlqObservation("m1", key, RUN, "X"),
+        DlqObservation("m1", key, RUN, "X"),
+        DlqObservation("m9", other, "run-2", "X"),
+    ]
+    acc = account(
+        RUN, [key], TARGET, [thumb(other, "large", run="run-2"), thumb(other, "small", run="run-2")], dlq, None
+    )
     assert acc.counts == {"complete": 0, "dlq": 1, "missing": 0}
     assert acc.unexplained_duplicates == 1
     assert acc.strays == ()
@@ -145,31 +157,66 @@ def test_invariant_breaks_when_an_outcome_is_duplicated() -> None:
 
 
 def test_handler_dlq_message_is_parsed_with_its_code() -> None:
-    body = json.dumps({"source": {"bucket": "in", "key": "uploads/r/1-x.png"}, "error": {"code": "CORRUPT_IMAGE",
-                       "message": "Expected an image"}, "run_id": "r", "original": {}})
-    [obs] = parse_dlq_message("m", body, {"SentTimestamp": "1700000000000"},
-                              {"error_code": {"StringValue": "CORRUPT_IMAGE", "DataType": "String"}})
+    body = json.dumps(
+        {
+            "source": {"bucket": "in", "key": "uploads/r/1-x.png"},
+            "error": {"code": "CORRUPT_IMAGE", "message": "Expected an image"},
+            "run_id": "r",
+            "original": {},
+        }
+    )
+    [obs] = parse_dlq_message(
+        "m",
+        body,
+        {"SentTimestamp": "1700000000000"},
+        {"error_code": {"StringValue": "CORRUPT_IMAGE", "DataType": "String"}},
+    )
     assert (obs.source_key, obs.code, obs.run_id, obs.kind, obs.sent_ms) == (
-        "uploads/r/1-x.png", "CORRUPT_IMAGE", "r", "handler", 1.7e12)
+        "uploads/r/1-x.png",
+        "CORRUPT_IMAGE",
+        "r",
+        "handler",
+        1.7e12,
+    )
 
 
 def test_redriven_raw_s3_event_is_attributed_by_its_url_encoded_key() -> None:
-    body = json.dumps({"Records": [{"eventName": "ObjectCreated:Put",
-                                    "s3": {"bucket": {"name": "in"}, "object": {"key": "uploads/r/1-a%20b+c.jpg"}}}]})
+    body = json.dumps(
+        {
+            "Records": [
+                {
+                    "eventName": "ObjectCreated:Put",
+                    "s3": {"bucket": {"name": "in"}, "object": {"key": "uploads/r/1-a%20b+c.jpg"}},
+                }
+            ]
+        }
+    )
     [obs] = parse_dlq_message("m", body, {"ApproximateReceiveCount": "4"})
     assert (obs.source_key, obs.run_id, obs.code, obs.kind, obs.receive_count) == (
-        "uploads/r/1-a b c.jpg", "r", REDRIVEN, "redrive", 4)
+        "uploads/r/1-a b c.jpg",
+        "r",
+        REDRIVEN,
+        "redrive",
+        4,
+    )
     assert parse_dlq_message("t", json.dumps({"Event": "s3:TestEvent"})) == []
     assert parse_dlq_message("u", "not json")[0].code == "DLQ_UNPARSEABLE"
 
 
 def test_structured_log_lines_are_parsed_and_others_ignored() -> None:
-    line = ('{"level":"INFO","message":"record processed","run_id":"r","source":{"bucket":"in","key":"uploads/r/1.jpg"},'
-            '"message_id":"m1","receive_count":2,"sent_timestamp":1700000000123}')
+    line = (
+        '{"level":"INFO","message":"record processed","run_id":"r","source":{"bucket":"in","key":"uploads/r/1.jpg"},'
+        '"message_id":"m1","receive_count":2,"sent_timestamp":1700000000123}'
+    )
     obs = parse_log_line(line, 5.0)
     assert obs is not None
     assert (obs.source_key, obs.run_id, obs.message_id, obs.receive_count, obs.sent_ms) == (
-        "uploads/r/1.jpg", "r", "m1", 2, 1700000000123.0)
+        "uploads/r/1.jpg",
+        "r",
+        "m1",
+        2,
+        1700000000123.0,
+    )
     assert parse_log_line("START RequestId: abc Version: $LATEST", 1.0) is None
     assert parse_log_line('{"message": "cold start"}', 1.0) is None
 
@@ -232,9 +279,11 @@ def test_open_loop_keeps_the_schedule_when_uploads_are_slow() -> None:
 
 def test_powertools_record_line_gives_the_done_time_of_a_complete_upload() -> None:
     key = f"uploads/{RUN}/000001-a.jpg"
-    line = ('{"level":"INFO","location":"_log:205","message":"thumbnail record","timestamp":"2026-11-27 23:30:01,250+0000",'
-            '"service":"thumbnailer","message_id":"m1","receive_count":1,"backend":"pillow","bucket":"in",'
-            f'"key":"{key}","run_id":"{RUN}","outcome":"ok","ms":40.0,"resize_ms":20.0}}')
+    line = (
+        '{"level":"INFO","location":"_log:205","message":"thumbnail record","timestamp":"2026-11-27 23:30:01,250+0000",'
+        '"service":"thumbnailer","message_id":"m1","receive_count":1,"backend":"pillow","bucket":"in",'
+        f'"key":"{key}","run_id":"{RUN}","outcome":"ok","ms":40.0,"resize_ms":20.0}}'
+    )
     log = parse_log_line(line, 0.0)
     assert log is not None and log.event == "ok" and log.logged_ms is not None
     acc = account(RUN, [key], TARGET, [thumb(key, "large"), thumb(key, "small")], [], [log])

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from common.paths import SHARED_CORPORA
 from harness.load import report
 from harness.load.baseline import measure
 from harness.load.generator import GenerationResult, Progress, UploadRecord
-from harness.load.observe import Outcome, PipelineTarget, Sample, UploadOutcome, account, ThumbnailObservation
+from harness.load.observe import PipelineTarget, Sample, ThumbnailObservation, account
 from harness.load.progress import ProgressBar
-from common.paths import SHARED_CORPORA
 
 TARGET = PipelineTarget.from_outputs({"input_bucket": "in", "queue_url": "q", "dlq_url": "d", "function_name": "f"})
 RUN = "r1"
@@ -28,8 +28,11 @@ def fake_run(n: int = 50) -> tuple[GenerationResult, object]:
         records.append(UploadRecord(i, key, "a.jpg", 1000, start, start, start + 5, "etag"))
         if i % 10 != 9:  # every 10th upload never completes
             for size in ("large", "small"):
-                thumbs.append(ThumbnailObservation(f"thumbnails/{size}/{RUN}/{i:06d}-a.jpg.jpg", size, key, RUN,
-                                                   start + 40, 30.0, 60.0, "pillow"))
+                thumbs.append(
+                    ThumbnailObservation(
+                        f"thumbnails/{size}/{RUN}/{i:06d}-a.jpg.jpg", size, key, RUN, start + 40, 30.0, 60.0, "pillow"
+                    )
+                )
     gen = GenerationResult(RUN, tuple(records), T0, T0 + n * 100, None)
     return gen, account(RUN, gen.expected_keys, TARGET, thumbs, [], None)
 
@@ -43,8 +46,14 @@ def test_percentile_interpolates() -> None:
 def test_summary_figures_come_from_the_records(tmp_path: Path) -> None:
     gen, acc = fake_run()
     samples = [Sample(T0 + i * 1000, 3 - min(i, 3), 1, 0, 0, 1) for i in range(6)]
-    summary = report.summarize(scenario={"name": "fake"}, backend="pillow", generation=gen, accounting=acc,
-                               samples=samples, baseline={"images_per_s": 20.0, "processes": 2})
+    summary = report.summarize(
+        scenario={"name": "fake"},
+        backend="pillow",
+        generation=gen,
+        accounting=acc,
+        samples=samples,
+        baseline={"images_per_s": 20.0, "processes": 2},
+    )
     assert summary["uploads"]["accepted"] == 50
     assert summary["accounting"]["counts"] == {"complete": 45, "dlq": 0, "missing": 5}
     e2e = summary["latency_ms"]["e2e"]
@@ -68,8 +77,14 @@ def test_summary_figures_come_from_the_records(tmp_path: Path) -> None:
 def test_efficiency_is_not_claimed_when_the_pipeline_was_never_saturated() -> None:
     gen, acc = fake_run()
     idle = [Sample(T0 + i * 1000, 0, 1, 0, 0, 1) for i in range(6)]
-    summary = report.summarize(scenario={"name": "fake"}, backend="pillow", generation=gen, accounting=acc,
-                               samples=idle, baseline={"images_per_s": 20.0, "processes": 2})
+    summary = report.summarize(
+        scenario={"name": "fake"},
+        backend="pillow",
+        generation=gen,
+        accounting=acc,
+        samples=idle,
+        baseline={"images_per_s": 20.0, "processes": 2},
+    )
     assert not summary["efficiency"]["saturated"]
     assert "not measured" in report.markdown(summary)
 

@@ -27,9 +27,15 @@ from common.locks import (
 from common.paths import LOCK_DIR, ROOT
 
 # The environment the locks are made for (markers of the requirements are evaluated against it).
-TARGET_ENV = {"python_version": "3.13", "python_full_version": "3.13.0", "implementation_name": "cpython",
-              "platform_python_implementation": "CPython", "sys_platform": "linux", "platform_system": "Linux",
-              "os_name": "posix"}
+TARGET_ENV = {
+    "python_version": "3.13",
+    "python_full_version": "3.13.0",
+    "implementation_name": "cpython",
+    "platform_python_implementation": "CPython",
+    "sys_platform": "linux",
+    "platform_system": "Linux",
+    "os_name": "posix",
+}
 
 
 def _file_requirements(path: Path) -> list[str]:
@@ -153,19 +159,24 @@ def test_only_the_sources_count_not_pyproject_comments(tmp_path: Path) -> None:
     _edit(root / PYPROJECT, "[project.optional-dependencies]", "# a new comment\n[project.optional-dependencies]")
     assert drift(root, locks) == []
     pyproject = root / PYPROJECT
-    pyproject.write_text(re.sub(r'(?m)^exclude-newer = ".*"$', 'exclude-newer = "2099-01-01T00:00:00Z"',
-                                pyproject.read_text()))
+    pyproject.write_text(
+        re.sub(r'(?m)^exclude-newer = ".*"$', 'exclude-newer = "2099-01-01T00:00:00Z"', pyproject.read_text())
+    )
     assert drift(root, locks) == [f"{s.name}: its sources changed since it was made (run make lock)" for s in SPECS]
 
 
 def test_pins_are_read_with_markers_and_hashes() -> None:
-    text = ("# header\n# sources-sha256: abc\n"
-            "librt==0.17.0 ; platform_python_implementation != 'PyPy' \\\n"
-            "    --hash=sha256:00\n    # via mypy\n"
-            "Typing_Extensions==4.16.0\n")
+    text = (
+        "# header\n# sources-sha256: abc\n"
+        "librt==0.17.0 ; platform_python_implementation != 'PyPy' \\\n"
+        "    --hash=sha256:00\n    # via mypy\n"
+        "Typing_Extensions==4.16.0\n"
+    )
     pins = parse_pins(text)
     assert [(p.key, p.version, p.marker) for p in pins] == [
-        ("librt", "0.17.0", "platform_python_implementation != 'PyPy'"), ("typing-extensions", "4.16.0", None)]
+        ("librt", "0.17.0", "platform_python_implementation != 'PyPy'"),
+        ("typing-extensions", "4.16.0", None),
+    ]
     assert recorded_digest(text) == "abc"
     assert recorded_digest("airspeed==1\n# sources-sha256: late\n") is None  # only the header counts
     with pytest.raises(LockError) as err:

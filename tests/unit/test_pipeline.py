@@ -10,13 +10,16 @@ from thumbnailer.pipeline import SourceObject, describe, make_thumbnails, output
 from thumbnailer.resizers.base import ResizeResult, ResizeSpec, SourceInfo, Thumbnail, Timings
 
 
-@pytest.mark.parametrize(("key", "size", "fmt", "expected"), [
-    ("uploads/a/x.jpg", "small", "jpeg", "thumbnails/small/a/x.jpg.jpg"),
-    ("uploads/b/x.jpg", "small", "jpeg", "thumbnails/small/b/x.jpg.jpg"),
-    ("uploads/x.png", "large", "webp", "thumbnails/large/x.png.webp"),
-    ("uploads/x", "large", "png", "thumbnails/large/x.png"),
-    ("uploads/a b/é+.jpg", "large", "avif", "thumbnails/large/a b/é+.jpg.avif"),
-])
+@pytest.mark.parametrize(
+    ("key", "size", "fmt", "expected"),
+    [
+        ("uploads/a/x.jpg", "small", "jpeg", "thumbnails/small/a/x.jpg.jpg"),
+        ("uploads/b/x.jpg", "small", "jpeg", "thumbnails/small/b/x.jpg.jpg"),
+        ("uploads/x.png", "large", "webp", "thumbnails/large/x.png.webp"),
+        ("uploads/x", "large", "png", "thumbnails/large/x.png"),
+        ("uploads/a b/é+.jpg", "large", "avif", "thumbnails/large/a b/é+.jpg.avif"),
+    ],
+)
 def test_output_keys_keep_the_full_path_and_append_the_extension(key: str, size: str, fmt: str, expected: str) -> None:
     assert output_key(key, size, fmt, Settings()) == expected
 
@@ -53,8 +56,9 @@ class MemStore:
     def get(self, bucket: str, key: str, *, version_id: str = "", max_bytes: int | None = None) -> SourceObject:
         raise AssertionError("not used")
 
-    def put(self, bucket: str, key: str, data: bytes, *, content_type: str, cache_control: str,
-            metadata: dict[str, str]) -> None:
+    def put(
+        self, bucket: str, key: str, data: bytes, *, content_type: str, cache_control: str, metadata: dict[str, str]
+    ) -> None:
         self.puts[(bucket, key)] = {"content_type": content_type, "cache_control": cache_control, **metadata}
 
 

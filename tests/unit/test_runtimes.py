@@ -18,12 +18,19 @@ DEAD_PID = 2**22 + 12345  # above pid_max: never alive
 
 
 def plugin_record(executor_id: str, function_name: str, pid: int) -> plugin.RuntimeRecord:
-    return plugin.RuntimeRecord(executor_id=executor_id, function_name=function_name, pid=pid, started_at=1.5,
-                                memory_mode="cgroup2", memory_limit_mb=256, localstack_pid=os.getppid())
+    return plugin.RuntimeRecord(
+        executor_id=executor_id,
+        function_name=function_name,
+        pid=pid,
+        started_at=1.5,
+        memory_mode="cgroup2",
+        memory_limit_mb=256,
+        localstack_pid=os.getppid(),
+    )
 
 
 def test_the_harness_names_the_same_fields_as_the_plugin_writes() -> None:
-    assert runtimes.FIELDS == tuple(f.name for f in dataclasses.fields(plugin.RuntimeRecord))
+    assert tuple(f.name for f in dataclasses.fields(plugin.RuntimeRecord)) == runtimes.FIELDS
 
 
 def test_a_record_written_by_the_plugin_parses_with_every_field(tmp_path: Path) -> None:
@@ -40,8 +47,15 @@ def test_a_record_written_by_the_plugin_parses_with_every_field(tmp_path: Path) 
 
 
 def test_the_plugin_s_json_document_parses_field_by_field(tmp_path: Path) -> None:
-    doc = {"executor_id": "e1", "function_name": "fn", "pid": 42, "started_at": 1700000000.25,
-           "memory_mode": "rss", "memory_limit_mb": 128, "localstack_pid": 7}
+    doc = {
+        "executor_id": "e1",
+        "function_name": "fn",
+        "pid": 42,
+        "started_at": 1700000000.25,
+        "memory_mode": "rss",
+        "memory_limit_mb": 128,
+        "localstack_pid": 7,
+    }
     assert set(doc) == set(runtimes.FIELDS)
     record = RuntimeRecord.from_json(json.loads(json.dumps(doc)))
     assert dataclasses.asdict(record) == doc

@@ -60,8 +60,9 @@ def test_a_zip_without_the_native_module_of_its_arch_is_refused(tmp_path: Path, 
         check_seed_zip(built, "arm64")
 
 
-def test_bad_arch_missing_npm_and_npm_failures_are_package_failed(tmp_path: Path, fake_npm: str,
-                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bad_arch_missing_npm_and_npm_failures_are_package_failed(
+    tmp_path: Path, fake_npm: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     with pytest.raises(InfraError, match="PACKAGE_FAILED: Expected one of arm64, x86_64 .* but received 'sparc'"):
         build_seed("sparc", tmp_path / "x.zip", npm=fake_npm)
     with pytest.raises(InfraError, match="Expected npm on PATH"):

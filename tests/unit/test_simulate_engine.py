@@ -17,18 +17,36 @@ from harness.simulate.knobs import Knobs
 from harness.simulate.simulation import Simulation
 from harness.simulate.sweep import lint, sweep
 
-CAL = Calibration("test", "pillow", (InputClass("a.jpg", 0.9, 100.0), InputClass("bad.jpg", 0.1, 1.0, True)),
-                  handler_overhead_cpu_ms=20.0, put_ms=Dist.constant(10.0), notify_ms=Dist.constant(20.0))
+CAL = Calibration(
+    "test",
+    "pillow",
+    (InputClass("a.jpg", 0.9, 100.0), InputClass("bad.jpg", 0.1, 1.0, True)),
+    handler_overhead_cpu_ms=20.0,
+    put_ms=Dist.constant(10.0),
+    notify_ms=Dist.constant(20.0),
+)
 
 
 def scenario(profile: Profile, duration_s: float, count: int | None = None) -> Scenario:
-    return Scenario(name="t", profile=profile, duration_s=duration_s, count=count, max_uploads=count or 10**9,
-                    corpus_dir="/nonexistent", mix=(("a.jpg", 0.9), ("bad.jpg", 0.1)))
+    return Scenario(
+        name="t",
+        profile=profile,
+        duration_s=duration_s,
+        count=count,
+        max_uploads=count or 10**9,
+        corpus_dir="/nonexistent",
+        mix=(("a.jpg", 0.9), ("bad.jpg", 0.1)),
+    )
 
 
-@pytest.mark.parametrize("profile", [Profile("constant", rate=7.3), Profile("spike", rate=2.0, spike_at_s=3,
-                                                                          spike_duration_s=2, spike_factor=10),
-                                     Profile("step", rate=1.0, steps=((0.0, 1.0), (5.0, 4.5)))])
+@pytest.mark.parametrize(
+    "profile",
+    [
+        Profile("constant", rate=7.3),
+        Profile("spike", rate=2.0, spike_at_s=3, spike_duration_s=2, spike_factor=10),
+        Profile("step", rate=1.0, steps=((0.0, 1.0), (5.0, 4.5))),
+    ],
+)
 def test_arrivals_match_the_load_generator_schedule(profile: Profile) -> None:
     expected = arrival_offsets(profile, 10.0, 10_000)
     got = arrival_times(profile, 10.0, 10_000)
@@ -39,8 +57,9 @@ def test_arrivals_match_the_load_generator_schedule(profile: Profile) -> None:
 @pytest.mark.parametrize("mode", ["aws", "local"])
 def test_every_upload_ends_in_exactly_one_outcome(mode: str) -> None:
     knobs = Knobs(mode=mode, maximum_concurrency=4, retryable_rate=0.2, visibility_timeout_s=20.0)
-    summary = Simulation(scenario(Profile("spike", rate=5.0, spike_at_s=5, spike_duration_s=5, spike_factor=10),
-                                  30.0), CAL, knobs).run()
+    summary = Simulation(
+        scenario(Profile("spike", rate=5.0, spike_at_s=5, spike_duration_s=5, spike_factor=10), 30.0), CAL, knobs
+    ).run()
     c = summary["accounting"]["counts"]
     assert c["complete"] + c["dlq"] + c["missing"] == summary["uploads"]["planned"]
     assert c["missing"] == 0 and summary["simulation"]["finished"]
@@ -73,8 +92,7 @@ def test_knobs_reject_bad_values_with_a_code() -> None:
 
 
 def test_lint_says_what_the_settings_cannot_sustain() -> None:
-    sim = Simulation(scenario(Profile("constant", rate=500.0), 60.0), CAL, Knobs(maximum_concurrency=50,
-                                                                                 batch_size=10))
+    sim = Simulation(scenario(Profile("constant", rate=500.0), 60.0), CAL, Knobs(maximum_concurrency=50, batch_size=10))
     sentences = lint(sim.run(), sim)
     assert sentences[0].startswith("at 500/s with MaximumConcurrency 50")
     assert "backlog grows by" in sentences[0] and "concurrent environments are needed" in sentences[0]
@@ -90,9 +108,13 @@ def test_sweep_covers_the_grid() -> None:
 
 
 def test_chaos_rates_from_a_chaos_report() -> None:
-    doc = {"all_held": True, "scenarios": [
-        {"name": "retryable", "uploads": 10, "redeliveries": 10, "outcomes": {"complete": 10}},
-        {"name": "poison", "uploads": 10, "redeliveries": 0, "outcomes": {"complete": 8, "CORRUPT_IMAGE": 2}}]}
+    doc = {
+        "all_held": True,
+        "scenarios": [
+            {"name": "retryable", "uploads": 10, "redeliveries": 10, "outcomes": {"complete": 10}},
+            {"name": "poison", "uploads": 10, "redeliveries": 0, "outcomes": {"complete": 8, "CORRUPT_IMAGE": 2}},
+        ],
+    }
     assert chaos_rates(doc, "retryable") == (0.5, 0.0)
     assert chaos_rates(doc) == (10 / 30, 0.1)
     with pytest.raises(SimulateError):
@@ -103,13 +125,19 @@ def test_cli_writes_the_report(tmp_path: Path) -> None:
     ext = tmp_path / "cal.json"
     ext.write_text(json.dumps({"calibration": CAL.to_dict(), "measured": {}}))
     out = tmp_path / "out"
-    code = cli.main(["spike", "--from", str(ext), "--set", "rate=50", "--set", "maximum_concurrency=10",
-                     "--out", str(out)])
+    code = cli.main(
+        ["spike", "--from", str(ext), "--set", "rate=50", "--set", "maximum_concurrency=10", "--out", str(out)]
+    )
     assert code == 0
     doc = json.loads((out / "report.json").read_text())
     assert doc["uploads"]["planned"] == 50 * 80 + 500 * 10  # spike: x10 from 30 s to 40 s
-    assert {p.name for p in out.iterdir()} >= {"report.md", "report.json", "backlog.png", "concurrency.png",
-                                                  "latency_cdf.png"}
+    assert {p.name for p in out.iterdir()} >= {
+        "report.md",
+        "report.json",
+        "backlog.png",
+        "concurrency.png",
+        "latency_cdf.png",
+    }
     assert "## AWS rules applied" in (out / "report.md").read_text()
     assert cli.main(["spike", "--from", str(ext), "--set", "maximum_concurrency=0"]) == 2
 

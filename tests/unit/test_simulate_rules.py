@@ -17,18 +17,38 @@ from harness.simulate.simulation import Simulation
 
 
 def calibration(cpu_ms: float = 100.0) -> Calibration:
-    return Calibration("test", "pillow", (InputClass("a.jpg", 1.0, cpu_ms),), handler_overhead_cpu_ms=0.0,
-                       put_ms=Dist.constant(0.0), notify_ms=Dist.constant(0.0))
+    return Calibration(
+        "test",
+        "pillow",
+        (InputClass("a.jpg", 1.0, cpu_ms),),
+        handler_overhead_cpu_ms=0.0,
+        put_ms=Dist.constant(0.0),
+        notify_ms=Dist.constant(0.0),
+    )
 
 
 def scenario(rate: float, duration_s: float, count: int | None = None) -> Scenario:
-    return Scenario(name="t", profile=Profile("constant", rate=rate), duration_s=duration_s, count=count,
-                    max_uploads=count or 10**9, corpus_dir="/nonexistent", mix=(("a.jpg", 1.0),))
+    return Scenario(
+        name="t",
+        profile=Profile("constant", rate=rate),
+        duration_s=duration_s,
+        count=count,
+        max_uploads=count or 10**9,
+        corpus_dir="/nonexistent",
+        mix=(("a.jpg", 1.0),),
+    )
 
 
 def aws(**changes: object) -> Knobs:
-    base = dict(mode="aws", memory_mb=rules.FULL_VCPU_MB, s3_io_ms=0.0, invoke_overhead_ms=0.0, cold_start_ms=0.0,
-                batching_window_s=0.0, maximum_concurrency=None)
+    base = dict(
+        mode="aws",
+        memory_mb=rules.FULL_VCPU_MB,
+        s3_io_ms=0.0,
+        invoke_overhead_ms=0.0,
+        cold_start_ms=0.0,
+        batching_window_s=0.0,
+        maximum_concurrency=None,
+    )
     base.update(changes)
     return Knobs(**base)  # type: ignore[arg-type]
 
@@ -58,8 +78,11 @@ def test_esm_scales_up_by_300_per_minute() -> None:
     summary, _ = run(scenario(20000.0, 1.0), aws(), cpu_ms=10_000.0)
     s = summary["series"]
     after_minute = at(s, "pollers", 60.0)
-    assert rules.ESM_INITIAL_BATCHES + rules.ESM_SCALE_UP_PER_MIN - 10 <= after_minute \
+    assert (
+        rules.ESM_INITIAL_BATCHES + rules.ESM_SCALE_UP_PER_MIN - 10
+        <= after_minute
         <= rules.ESM_INITIAL_BATCHES + rules.ESM_SCALE_UP_PER_MIN + 5
+    )
     assert at(s, "pollers", 120.0) >= after_minute + rules.ESM_SCALE_UP_PER_MIN - 10  # still growing, same rate
 
 
@@ -109,8 +132,9 @@ def test_function_scaling_rate_limits_new_environments() -> None:
 
 def test_visibility_shorter_than_batch_duplicates() -> None:
     # a batch of 10 x 1 s records outlives a 5 s visibility timeout: every message is delivered again
-    short, _ = run(scenario(100.0, 1.0), aws(maximum_concurrency=2, visibility_timeout_s=5.0, max_receive_count=10),
-                   cpu_ms=1000.0)
+    short, _ = run(
+        scenario(100.0, 1.0), aws(maximum_concurrency=2, visibility_timeout_s=5.0, max_receive_count=10), cpu_ms=1000.0
+    )
     assert short["simulation"]["visibility_expired"] > 0 and short["simulation"]["duplicates"] > 0
     long, _ = run(scenario(100.0, 1.0), aws(maximum_concurrency=2, visibility_timeout_s=120.0), cpu_ms=1000.0)
     assert long["simulation"]["visibility_expired"] == 0 and long["simulation"]["duplicates"] == 0
@@ -126,8 +150,9 @@ def test_retryable_failures_end_in_dlq_after_max_receive() -> None:
 
 def test_retention_expires_old_messages() -> None:
     # 2 environments x 1 record/s cannot keep up with 10/s: messages older than a 60 s retention are deleted
-    summary, out = run(scenario(10.0, 120.0), aws(maximum_concurrency=2, batch_size=1, queue_retention_s=60.0),
-                       cpu_ms=1000.0)
+    summary, out = run(
+        scenario(10.0, 120.0), aws(maximum_concurrency=2, batch_size=1, queue_retention_s=60.0), cpu_ms=1000.0
+    )
     expired = int(np.count_nonzero(out.state == EXPIRED))
     assert expired > 0
     assert summary["simulation"]["max_oldest_age_s"] <= 60.0 + 1.0
@@ -137,8 +162,13 @@ def test_retention_expires_old_messages() -> None:
 
 def test_s3_prefix_rate_throttles() -> None:
     # 5,000 records/s through one prefix (3,500 PUT/s): some records get 503 SlowDown and come back
-    knobs = aws(maximum_concurrency=1000, esm_initial_batches=1000, batch_size=10, visibility_timeout_s=5.0,
-                max_receive_count=100)
+    knobs = aws(
+        maximum_concurrency=1000,
+        esm_initial_batches=1000,
+        batch_size=10,
+        visibility_timeout_s=5.0,
+        max_receive_count=100,
+    )
     one, _ = run(scenario(5000.0, 4.0), knobs, cpu_ms=100.0)
     assert one["simulation"]["s3_throttles"] > 0
     two, _ = run(scenario(5000.0, 4.0), knobs.with_sets(["s3_prefixes=2"]), cpu_ms=100.0)
@@ -149,8 +179,11 @@ def test_s3_prefix_rate_throttles() -> None:
 def test_function_timeout_fails_the_batch() -> None:
     # 10 records x 5 s = 50 s > 30 s: the invocation is killed; the records written before stay complete, the rest
     # come back, and on the last receive they land in the DLQ by SQS redrive
-    summary, out = run(scenario(10.0, 1.0), aws(maximum_concurrency=2, function_timeout_s=30.0,
-                                                visibility_timeout_s=60.0), cpu_ms=5000.0)
+    summary, out = run(
+        scenario(10.0, 1.0),
+        aws(maximum_concurrency=2, function_timeout_s=30.0, visibility_timeout_s=60.0),
+        cpu_ms=5000.0,
+    )
     assert summary["simulation"]["timeouts"] > 0
     assert np.count_nonzero(out.state == COMPLETE) >= 5
     assert np.count_nonzero(out.state == REDRIVEN) > 0

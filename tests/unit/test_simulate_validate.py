@@ -13,14 +13,16 @@ import pytest
 from harness.simulate.cli import DATA_DIR
 from harness.simulate.validate import RUNS, Check, calibration_run, compare, load_extract, table
 
-DRIFT = ("the machine's load rose during the run (load average 4.0 -> 8.9 on 2 cores, 69 % of the busy CPU the "
-         "neighbours', raw resize 10.8x slower than its CPU time): the service rate drifted, the backlog grew faster "
-         "than an average service time predicts")
+DRIFT = (
+    "the machine's load rose during the run (load average 4.0 -> 8.9 on 2 cores, 69 % of the busy CPU the "
+    "neighbours', raw resize 10.8x slower than its CPU time): the service rate drifted, the backlog grew faster "
+    "than an average service time predicts"
+)
 KNOWN_MISSES = {
     ("steady", "e2e_p50"): "the per-batch overhead fitted on saturate (41 ms CPU x 1.8 slowdown) is charged to every "
-                           "batch, and at 3/s a batch holds about one record: +33 %",
+    "batch, and at 3/s a batch holds about one record: +33 %",
     ("steady", "e2e_p99"): "the measured tail waits in the queue (queue wait p99 1.27 s vs p50 42 ms): messages behind "
-                           "a busy lane while the executor's other lane is parked wait longer than the model's",
+    "a busy lane while the executor's other lane is parked wait longer than the model's",
     ("spike", "e2e_p50"): DRIFT,
     ("spike", "e2e_p99"): DRIFT,
 }
@@ -38,13 +40,23 @@ def all_checks() -> tuple[Check, ...]:
     return tuple(out)
 
 
-CASES = [(r, f) for r in RUNS for f in ("throughput", "e2e_p50", "e2e_p99", "backlog shape (correlation)")
-         if not (r == "saturate" and f == "throughput")]
+CASES = [
+    (r, f)
+    for r in RUNS
+    for f in ("throughput", "e2e_p50", "e2e_p99", "backlog shape (correlation)")
+    if not (r == "saturate" and f == "throughput")
+]
 
 
-@pytest.mark.parametrize("run,figure", [
-    pytest.param(r, f, marks=pytest.mark.xfail(strict=True, reason=KNOWN_MISSES[(r, f)]))
-    if (r, f) in KNOWN_MISSES else (r, f) for r, f in CASES])
+@pytest.mark.parametrize(
+    "run,figure",
+    [
+        pytest.param(r, f, marks=pytest.mark.xfail(strict=True, reason=KNOWN_MISSES[(r, f)]))
+        if (r, f) in KNOWN_MISSES
+        else (r, f)
+        for r, f in CASES
+    ],
+)
 def test_prediction_meets_its_target(run: str, figure: str) -> None:
     check = next(c for c in all_checks() if c.run == run and c.figure == figure)
     assert check.passed is True, f"{run} {figure}: measured {check.measured}, predicted {check.predicted}"

@@ -15,8 +15,13 @@ from thumbnailer.config import Settings
 
 
 def _all_names(stack) -> set[str]:  # type: ignore[no-untyped-def]
-    return {b.name for b in stack.buckets} | {stack.queue.name, stack.dlq.name, stack.function.name,
-                                               stack.function.role_name, stack.function.log_group}
+    return {b.name for b in stack.buckets} | {
+        stack.queue.name,
+        stack.dlq.name,
+        stack.function.name,
+        stack.function.role_name,
+        stack.function.log_group,
+    }
 
 
 def test_every_name_derives_from_the_stack_name_so_stacks_coexist() -> None:
@@ -81,8 +86,14 @@ def test_role_policy_is_least_privilege() -> None:
         if any(r.startswith(input_arn) for r in st["Resource"]):
             assert not {"s3:DeleteObject", "s3:DeleteObjectVersion", "s3:PutObject"} & set(st["Action"]), st
     actions = {a for st in _statements(stack) for a in st["Action"]}
-    assert {"s3:GetObject", "s3:PutObject", "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:SendMessage",
-            "logs:PutLogEvents"} <= actions
+    assert {
+        "s3:GetObject",
+        "s3:PutObject",
+        "sqs:ReceiveMessage",
+        "sqs:DeleteMessage",
+        "sqs:SendMessage",
+        "logs:PutLogEvents",
+    } <= actions
     send = next(st for st in _statements(stack) if "sqs:SendMessage" in st["Action"])
     assert send["Resource"] == [stack.queue_arn(stack.dlq.name)]  # only the DLQ, never the main queue
     put = next(st for st in _statements(stack) if "s3:PutObject" in st["Action"])
@@ -116,14 +127,17 @@ def test_overrides_convert_types_and_reject_unknown_names() -> None:
     assert exc.value.message == "Expected an integer for memory_mb but received 'lots'"
 
 
-@pytest.mark.parametrize(("kwargs", "code"), [
-    ({"stack_name": "Bad_Name"}, InfraErrorCode.INVALID_STACK),
-    ({"profile": "prod"}, InfraErrorCode.UNKNOWN_PROFILE),
-    ({"overrides": {"memory_mb": 64}}, InfraErrorCode.INVALID_STACK),
-    ({"overrides": {"architecture": "sparc"}}, InfraErrorCode.INVALID_STACK),
-    ({"overrides": {"maximum_concurrency": 1}}, InfraErrorCode.INVALID_STACK),
-    ({"overrides": {"output_prefix": "uploads/thumbs/"}}, InfraErrorCode.INVALID_STACK),  # handler's own check
-])
+@pytest.mark.parametrize(
+    ("kwargs", "code"),
+    [
+        ({"stack_name": "Bad_Name"}, InfraErrorCode.INVALID_STACK),
+        ({"profile": "prod"}, InfraErrorCode.UNKNOWN_PROFILE),
+        ({"overrides": {"memory_mb": 64}}, InfraErrorCode.INVALID_STACK),
+        ({"overrides": {"architecture": "sparc"}}, InfraErrorCode.INVALID_STACK),
+        ({"overrides": {"maximum_concurrency": 1}}, InfraErrorCode.INVALID_STACK),
+        ({"overrides": {"output_prefix": "uploads/thumbs/"}}, InfraErrorCode.INVALID_STACK),  # handler's own check
+    ],
+)
 def test_invalid_definitions_fail_with_a_stable_code(kwargs: dict, code: InfraErrorCode) -> None:
     with pytest.raises(InfraError) as exc:
         build_stack(**kwargs)

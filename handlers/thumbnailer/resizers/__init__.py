@@ -12,8 +12,8 @@ from .base import (
     FITS,
     FORMATS,
     Limits,
-    ResizeResult,
     Resizer,
+    ResizeResult,
     ResizeSpec,
     SizeSpec,
     SourceInfo,
@@ -38,8 +38,11 @@ def canonical_backend(name: str) -> str:
     key = (name or "").strip().lower()
     key = ALIASES.get(key, key)
     if key not in BACKENDS:
-        raise ConfigError(expected(f"one of {'|'.join(BACKENDS)}", "resizer backend", name),
-                          field="backend", code=ErrorCode.UNKNOWN_BACKEND)
+        raise ConfigError(
+            expected(f"one of {'|'.join(BACKENDS)}", "resizer backend", name),
+            field="backend",
+            code=ErrorCode.UNKNOWN_BACKEND,
+        )
     return key
 
 
@@ -53,7 +56,21 @@ def get_resizer(name: str, **opts: Any) -> Resizer:
 
 
 __all__ = [
-    "BACKENDS", "CONTENT_TYPES", "EXTENSIONS", "FITS", "FORMATS", "Limits", "ResizeResult", "ResizeSpec", "Resizer",
-    "SizeSpec", "SourceInfo", "Thumbnail", "Timings", "backend_names", "canonical_backend", "get_resizer",
+    "BACKENDS",
+    "CONTENT_TYPES",
+    "EXTENSIONS",
+    "FITS",
+    "FORMATS",
+    "Limits",
+    "ResizeResult",
+    "ResizeSpec",
+    "Resizer",
+    "SizeSpec",
+    "SourceInfo",
+    "Thumbnail",
+    "Timings",
+    "backend_names",
+    "canonical_backend",
+    "get_resizer",
     "parse_sizes",
 ]

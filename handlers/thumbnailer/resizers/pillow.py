@@ -17,8 +17,18 @@ from .sniff import check_input, check_pixels, format_name
 
 ALLOWED_FORMATS = {"JPEG": "jpeg", "PNG": "png", "GIF": "gif", "WEBP": "webp", "TIFF": "tiff", "AVIF": "avif"}
 # what Pillow's plugins raise on damaged data (anything else is caught by decode_guard in resize/probe)
-_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, KeyError, TypeError, struct.error,
-                  Image.DecompressionBombError, ZeroDivisionError)
+_DECODE_ERRORS = (
+    OSError,
+    SyntaxError,
+    ValueError,
+    EOFError,
+    IndexError,
+    KeyError,
+    TypeError,
+    struct.error,
+    Image.DecompressionBombError,
+    ZeroDivisionError,
+)
 _SRGB = ImageCms.createProfile("sRGB")
 # Orientation -> transpose method (same table as ImageOps.exif_transpose)
 _TRANSPOSE: dict[int, Image.Transpose] = {
@@ -57,14 +67,20 @@ class PillowResizer:
                 warnings.simplefilter("ignore", Image.DecompressionBombWarning)
                 im = Image.open(io.BytesIO(data))
         except Image.DecompressionBombError as exc:  # Pillow's own ceiling (2 x MAX_IMAGE_PIXELS), below ours
-            raise TooManyPixels(f"Expected at most {Image.MAX_IMAGE_PIXELS} pixels for Pillow but received an "
-                                f"image above twice that: {exc}") from exc
+            raise TooManyPixels(
+                f"Expected at most {Image.MAX_IMAGE_PIXELS} pixels for Pillow but received an "
+                f"image above twice that: {exc}"
+            ) from exc
         except UnidentifiedImageError as exc:
-            raise CorruptImage(f"Expected a decodable {sniffed.format.upper()} for the source object but Pillow "
-                               f"could not read its header ({cause_text(exc)})") from exc
+            raise CorruptImage(
+                f"Expected a decodable {sniffed.format.upper()} for the source object but Pillow "
+                f"could not read its header ({cause_text(exc)})"
+            ) from exc
         except _DECODE_ERRORS as exc:
-            raise CorruptImage(f"Expected a readable {sniffed.format.upper()} header for the source object but "
-                               f"Pillow raised {cause_text(exc)}") from exc
+            raise CorruptImage(
+                f"Expected a readable {sniffed.format.upper()} header for the source object but "
+                f"Pillow raised {cause_text(exc)}"
+            ) from exc
         fmt = ALLOWED_FORMATS.get(im.format or "")
         if fmt is None:
             raise UnsupportedFormat(expected("JPEG, PNG, GIF, WebP, TIFF or AVIF", "the source format", im.format))
@@ -103,8 +119,10 @@ class PillowResizer:
         try:
             im.load()
         except _DECODE_ERRORS as exc:
-            raise CorruptImage(f"Expected a complete, decodable {info.format.upper()} for the source object but "
-                               f"Pillow raised {cause_text(exc)}") from exc
+            raise CorruptImage(
+                f"Expected a complete, decodable {info.format.upper()} for the source object but "
+                f"Pillow raised {cause_text(exc)}"
+            ) from exc
         icc = im.info.get("icc_profile")
         base = _normalise_mode(im)
         decode_ms = _ms(t_start)
@@ -166,8 +184,11 @@ def _normalise_mode(im: Image.Image) -> Image.Image:
         return im.convert("RGBA")
     if mode.startswith("I;16") or mode in ("I", "F"):
         arr = np.asarray(im).astype(np.float64)
-        peak = 1.0 if mode == "F" and arr.max(initial=0) <= 1.0 else (65535.0 if mode != "F" and (
-            mode.startswith("I;16") or arr.max(initial=0) > 255) else 255.0)
+        peak = (
+            1.0
+            if mode == "F" and arr.max(initial=0) <= 1.0
+            else (65535.0 if mode != "F" and (mode.startswith("I;16") or arr.max(initial=0) > 255) else 255.0)
+        )
         grey = Image.fromarray(np.clip(arr * (255.0 / peak) + 0.5, 0, 255).astype(np.uint8), "L")
         tr = im.info.get("transparency")
         if isinstance(tr, int):
@@ -185,8 +206,9 @@ def _can_reuse(prev: Image.Image, prev_size: SizeSpec, size: SizeSpec, tw: int, 
     return prev.width >= tw and prev.height >= th
 
 
-def _resize_to(im: Image.Image, out_w: int, out_h: int, fit: str, resample: Image.Resampling,
-               reducing_gap: float | None) -> Image.Image:
+def _resize_to(
+    im: Image.Image, out_w: int, out_h: int, fit: str, resample: Image.Resampling, reducing_gap: float | None
+) -> Image.Image:
     """Resize `im` to exactly out_w x out_h: the whole image (inside) or a window of that aspect (cover)."""
     src_w, src_h = im.size
     if fit == "inside":
@@ -243,8 +265,9 @@ def _to_srgb(im: Image.Image, icc: bytes | None) -> Image.Image:
                 out_mode = "L" if base.mode == "L" and "gray" in desc else "RGB"
                 if base.mode == "L" and out_mode == "RGB":
                     base = base.convert("RGB")
-                converted = ImageCms.profileToProfile(base, src, _SRGB, outputMode=out_mode,
-                                                      renderingIntent=ImageCms.Intent.PERCEPTUAL)
+                converted = ImageCms.profileToProfile(
+                    base, src, _SRGB, outputMode=out_mode, renderingIntent=ImageCms.Intent.PERCEPTUAL
+                )
                 if converted is not None:
                     if alpha is not None:
                         converted = converted.convert("RGBA")

@@ -1,4 +1,4 @@
-"""Library-free input checks run before any decoder: size limit, format by magic bytes, header dimensions, PNG integrity."""
+"""Library-free checks run before any decoder: size limit, format by magic bytes, header dimensions, PNG integrity."""
 
 from __future__ import annotations
 
@@ -54,16 +54,23 @@ def check_input(data: bytes, limits: Limits) -> Sniffed:
     if not data:
         raise EmptyInput("Expected image bytes for the source object but received 0 bytes")
     if len(data) > limits.max_input_bytes:
-        raise TooManyBytes(f"Expected at most {limits.max_input_bytes} bytes for the source object "
-                           f"but received {len(data)} bytes", size=len(data), limit=limits.max_input_bytes)
+        raise TooManyBytes(
+            f"Expected at most {limits.max_input_bytes} bytes for the source object but received {len(data)} bytes",
+            size=len(data),
+            limit=limits.max_input_bytes,
+        )
     fmt = detect_format(data)
-    if fmt is None and len(data) >= 8 and sum(a == b for a, b in zip(data[:8], PNG_SIGNATURE)) >= 5:
-        raise CorruptImage(f"Expected the PNG signature {PNG_SIGNATURE!r} for the source object but received "
-                           f"{data[:8]!r} (damaged, e.g. by a text-mode transfer)")
+    if fmt is None and len(data) >= 8 and sum(a == b for a, b in zip(data[:8], PNG_SIGNATURE, strict=True)) >= 5:
+        raise CorruptImage(
+            f"Expected the PNG signature {PNG_SIGNATURE!r} for the source object but received "
+            f"{data[:8]!r} (damaged, e.g. by a text-mode transfer)"
+        )
     if fmt is None:
         head = data[:12]
-        raise UnsupportedFormat(f"Expected a JPEG, PNG, GIF, WebP, TIFF or AVIF/HEIF image for the source object "
-                                f"but received bytes starting {head!r}")
+        raise UnsupportedFormat(
+            f"Expected a JPEG, PNG, GIF, WebP, TIFF or AVIF/HEIF image for the source object "
+            f"but received bytes starting {head!r}"
+        )
     width, height = _dimensions(fmt, data)
     if width and height:
         check_pixels(width, height, limits)
@@ -74,9 +81,13 @@ def check_pixels(width: int, height: int, limits: Limits) -> None:
     if width <= 0 or height <= 0:
         raise CorruptImage(f"Expected positive dimensions for the image header but received {width}x{height}")
     if width * height > limits.max_pixels:
-        raise TooManyPixels(f"Expected at most {limits.max_pixels} pixels for the image but received "
-                            f"{width}x{height} = {width * height} pixels (from the header)",
-                            width=width, height=height, limit=limits.max_pixels)
+        raise TooManyPixels(
+            f"Expected at most {limits.max_pixels} pixels for the image but received "
+            f"{width}x{height} = {width * height} pixels (from the header)",
+            width=width,
+            height=height,
+            limit=limits.max_pixels,
+        )
 
 
 def _dimensions(fmt: str, data: bytes) -> tuple[int, int]:
@@ -91,8 +102,9 @@ def _dimensions(fmt: str, data: bytes) -> tuple[int, int]:
         if fmt == "webp":
             return _webp(data)
     except struct.error as exc:
-        raise CorruptImage(f"Expected a complete {fmt.upper()} header but received {len(data)} bytes "
-                           f"that end inside it") from exc
+        raise CorruptImage(
+            f"Expected a complete {fmt.upper()} header but received {len(data)} bytes that end inside it"
+        ) from exc
     return 0, 0
 
 
@@ -103,28 +115,35 @@ def _png(data: bytes) -> tuple[int, int]:
     seen_idat = seen_iend = False
     first = True
     while pos + 8 <= n:
-        length, ctype = struct.unpack(">I4s", data[pos:pos + 8])
+        length, ctype = struct.unpack(">I4s", data[pos : pos + 8])
         end = pos + 12 + length
         if length > 0x7FFFFFFF or end > n:
-            raise CorruptImage(f"Expected a complete PNG chunk {ctype!r} at offset {pos} but the data ends "
-                               f"at {n} (truncated)")
+            raise CorruptImage(
+                f"Expected a complete PNG chunk {ctype!r} at offset {pos} but the data ends at {n} (truncated)"
+            )
         if not ctype.isalpha():
             raise CorruptImage(f"Expected a PNG chunk type of 4 letters at offset {pos} but received {ctype!r}")
-        body = data[pos + 8:pos + 8 + length]
-        (crc,) = struct.unpack(">I", data[pos + 8 + length:end])
+        body = data[pos + 8 : pos + 8 + length]
+        (crc,) = struct.unpack(">I", data[pos + 8 + length : end])
         if zlib.crc32(ctype + body) & 0xFFFFFFFF != crc:
-            raise CorruptImage(f"Expected a matching CRC for PNG chunk {ctype.decode('latin-1')} at offset {pos} "
-                               f"but received 0x{crc:08x}")
+            raise CorruptImage(
+                f"Expected a matching CRC for PNG chunk {ctype.decode('latin-1')} at offset {pos} "
+                f"but received 0x{crc:08x}"
+            )
         if first:
             if ctype != b"IHDR" or length != 13:
                 raise CorruptImage(f"Expected IHDR as the first PNG chunk but received {ctype!r}")
             width, height, depth, colour, compression, filt, interlace = struct.unpack(">IIBBBBB", body)
             if colour not in _PNG_DEPTHS or depth not in _PNG_DEPTHS[colour]:
-                raise CorruptImage(f"Expected a valid PNG colour type/bit depth for IHDR but received "
-                                   f"colour type {colour} with bit depth {depth}")
+                raise CorruptImage(
+                    f"Expected a valid PNG colour type/bit depth for IHDR but received "
+                    f"colour type {colour} with bit depth {depth}"
+                )
             if compression != 0 or filt != 0 or interlace not in (0, 1):
-                raise CorruptImage("Expected compression 0, filter 0, interlace 0|1 for IHDR but received "
-                                   f"{compression}, {filt}, {interlace}")
+                raise CorruptImage(
+                    "Expected compression 0, filter 0, interlace 0|1 for IHDR but received "
+                    f"{compression}, {filt}, {interlace}"
+                )
             first = False
         elif ctype == b"IDAT":
             seen_idat = True
@@ -154,9 +173,9 @@ def _jpeg(data: bytes) -> tuple[int, int]:
         if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
             pos += 2
             continue
-        (length,) = struct.unpack(">H", data[pos + 2:pos + 4])
+        (length,) = struct.unpack(">H", data[pos + 2 : pos + 4])
         if marker in _JPEG_SOF:
-            h, w = struct.unpack(">HH", data[pos + 5:pos + 9])
+            h, w = struct.unpack(">HH", data[pos + 5 : pos + 9])
             return w, h
         if marker in (0xDA, 0xD9):
             break

@@ -12,8 +12,14 @@ from ..errors import CorruptImage, InvalidSpec, UnsupportedFormat, cause_text, d
 from .base import CONTENT_TYPES, Limits, ResizeResult, ResizeSpec, SizeSpec, SourceInfo, Thumbnail, Timings, fit_box
 from .sniff import check_input, check_pixels, format_name
 
-LOADERS = {"jpegload": "jpeg", "pngload": "png", "gifload": "gif", "webpload": "webp", "tiffload": "tiff",
-           "heifload": "heif"}
+LOADERS = {
+    "jpegload": "jpeg",
+    "pngload": "png",
+    "gifload": "gif",
+    "webpload": "webp",
+    "tiffload": "tiff",
+    "heifload": "heif",
+}
 KEEP_NONE = 0  # VipsForeignKeep.NONE: strip EXIF, XMP, IPTC, ICC
 _LOAD = {"access": "sequential", "fail_on": "error"}
 
@@ -27,8 +33,15 @@ class VipsResizer:
 
     name = "vips"
 
-    def __init__(self, *, threads: int | None = None, cache: bool = False, shrink_on_load: bool = True,
-                 kernel: str = "lanczos3", **_ignored: Any) -> None:
+    def __init__(
+        self,
+        *,
+        threads: int | None = None,
+        cache: bool = False,
+        shrink_on_load: bool = True,
+        kernel: str = "lanczos3",
+        **_ignored: Any,
+    ) -> None:
         if threads is not None:
             if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
                 raise InvalidSpec(expected("a positive integer", "vips threads", threads))
@@ -45,8 +58,10 @@ class VipsResizer:
             img = pyvips.Image.new_from_buffer(data, "", **_LOAD, **opts)
             loader = str(img.get("vips-loader")).removesuffix("_buffer").removesuffix("_source")
         except pyvips.Error as exc:
-            raise CorruptImage(f"Expected a decodable {sniffed.format.upper()} for the source object but libvips "
-                               f"could not read its header ({cause_text(exc)})") from exc
+            raise CorruptImage(
+                f"Expected a decodable {sniffed.format.upper()} for the source object but libvips "
+                f"could not read its header ({cause_text(exc)})"
+            ) from exc
         fmt = LOADERS.get(loader)
         if fmt is None:
             raise UnsupportedFormat(expected("JPEG, PNG, GIF, WebP, TIFF or AVIF/HEIF", "the source format", loader))
@@ -98,12 +113,15 @@ class VipsResizer:
                     sw, sh = (th, tw) if swap else (tw, th)
                     source = fresh.pop() if fresh else self._load(data, spec.limits, **load_opts)[0]
                     # the pixels are decoded here; orientation is applied to the (small) output
-                    out = _orient(_to_srgb(_resize_to(source, sw, sh, spec.fit, self.kernel)).copy_memory(),
-                                  info.orientation)
+                    out = _orient(
+                        _to_srgb(_resize_to(source, sw, sh, spec.fit, self.kernel)).copy_memory(), info.orientation
+                    )
                 outputs.append((size, out.copy_memory()))
         except pyvips.Error as exc:
-            raise CorruptImage(f"Expected a complete, decodable {info.format.upper()} for the source object but "
-                               f"libvips raised {cause_text(exc)}") from exc
+            raise CorruptImage(
+                f"Expected a complete, decodable {info.format.upper()} for the source object but "
+                f"libvips raised {cause_text(exc)}"
+            ) from exc
         if outputs and _opaque_alpha(outputs[0][1]):
             outputs = [(s, o.extract_band(0, n=o.bands - 1) if o.hasalpha() else o) for s, o in outputs]
         resize_ms = _ms(t_resize)
@@ -208,8 +226,9 @@ def _encode(name: str, img: pyvips.Image, fmt: str, quality: int) -> Thumbnail:
         if fmt == "jpeg":
             if img.hasalpha():
                 img = img.flatten(background=[255] * (img.bands - 1))
-            data = img.jpegsave_buffer(Q=quality, optimize_coding=True, subsample_mode="on", interlace=False,
-                                       keep=KEEP_NONE)
+            data = img.jpegsave_buffer(
+                Q=quality, optimize_coding=True, subsample_mode="on", interlace=False, keep=KEEP_NONE
+            )
         elif fmt == "webp":
             data = img.webpsave_buffer(Q=quality, effort=4, keep=KEEP_NONE)
         elif fmt == "png":
@@ -220,10 +239,13 @@ def _encode(name: str, img: pyvips.Image, fmt: str, quality: int) -> Thumbnail:
             raise InvalidSpec(expected("jpeg|webp|png|avif", "output format", fmt))
     except pyvips.Error as exc:
         if fmt == "avif":
-            raise UnsupportedFormat(f"Expected an AVIF encoder in this libvips build for the output format "
-                                    f"but received an error: {_first_line(exc)}") from exc
-        raise CorruptImage(f"Expected an encodable image for the {fmt} output but libvips raised "
-                           f"{cause_text(exc)}") from exc
+            raise UnsupportedFormat(
+                f"Expected an AVIF encoder in this libvips build for the output format "
+                f"but received an error: {_first_line(exc)}"
+            ) from exc
+        raise CorruptImage(
+            f"Expected an encodable image for the {fmt} output but libvips raised {cause_text(exc)}"
+        ) from exc
     return Thumbnail(name, img.width, img.height, fmt, CONTENT_TYPES[fmt], bytes(data))
 
 

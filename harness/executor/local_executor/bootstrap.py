@@ -22,8 +22,9 @@ import threading
 import time
 import traceback
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 PARENT_POLL_S = 0.25
 
@@ -47,7 +48,7 @@ class RuntimeConfig:
     spawned_at: float  # epoch seconds at which the executor started this process (for Init Duration)
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> "RuntimeConfig":
+    def from_env(cls, env: dict[str, str] | None = None) -> RuntimeConfig:
         env = dict(os.environ if env is None else env)
         return cls(
             endpoint=env["LOCALSTACK_RUNTIME_ENDPOINT"].rstrip("/"),
@@ -101,7 +102,7 @@ class OutputCapture:
     MARK = b"\x00HARNESS-SYNC-"
     SYNC_TIMEOUT_S = 2.0
 
-    def __init__(self, sink: "LogSink") -> None:
+    def __init__(self, sink: LogSink) -> None:
         self.sink = sink
         self._log_fd = os.dup(1)
         read_fd, write_fd = os.pipe()
@@ -151,8 +152,8 @@ class OutputCapture:
                     buf = buf[i:]
                     break
                 self._emit(buf[:i])
-                seq = int(buf[i + len(self.MARK):j] or 0)
-                buf = buf[j + 1:]
+                seq = int(buf[i + len(self.MARK) : j] or 0)
+                buf = buf[j + 1 :]
                 with self._cond:
                     self._seen = max(self._seen, seq)
                     self._cond.notify_all()
@@ -209,8 +210,9 @@ def _install_logging() -> None:
             super().emit(record)
 
     handler = _Stdout(sys.stdout)
-    formatter = logging.Formatter("[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s\n",
-                                  "%Y-%m-%dT%H:%M:%S")
+    formatter = logging.Formatter(
+        "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s\n", "%Y-%m-%dT%H:%M:%S"
+    )
     formatter.converter = time.gmtime
     handler.setFormatter(formatter)
     handler.addFilter(_REQUEST_ID)
@@ -290,8 +292,9 @@ class Callback:
         self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
     def post(self, path: str, body: bytes, content_type: str = "application/json") -> None:
-        req = urllib.request.Request(self.endpoint + path, data=body, method="POST",
-                                     headers={"Content-Type": content_type})
+        req = urllib.request.Request(
+            self.endpoint + path, data=body, method="POST", headers={"Content-Type": content_type}
+        )
         with self._opener.open(req, timeout=30) as resp:
             resp.read()
 
@@ -299,7 +302,7 @@ class Callback:
 class _InvokeServer(http.server.ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, sock: socket.socket, inbox: "queue.Queue[dict]") -> None:
+    def __init__(self, sock: socket.socket, inbox: queue.Queue[dict]) -> None:
         self.inbox = inbox
         super().__init__(sock.getsockname()[:2], _InvokeHandler, bind_and_activate=False)
         self.socket.close()
@@ -398,18 +401,23 @@ class Runtime:
                 body = json.dumps(result).encode()
             except (TypeError, ValueError) as exc:
                 is_error = True
-                body = json.dumps(error_document("Runtime.MarshalError", f"Unable to marshal response: {exc}",
-                                                 request_id=request_id)).encode()
+                body = json.dumps(
+                    error_document("Runtime.MarshalError", f"Unable to marshal response: {exc}", request_id=request_id)
+                ).encode()
         except Exception as exc:  # the function's error: report it as AWS's runtime does
             is_error = True
             doc = error_document(type(exc).__name__, str(exc), _stack_of(exc, skip=1), request_id)
-            sys.stdout.write(f"[ERROR] {doc['errorType']}: {doc['errorMessage']}\nTraceback (most recent call last):\n"
-                             + "".join(doc["stackTrace"]))
+            sys.stdout.write(
+                f"[ERROR] {doc['errorType']}: {doc['errorMessage']}\nTraceback (most recent call last):\n"
+                + "".join(doc["stackTrace"])
+            )
             body = json.dumps(doc).encode()
         duration_ms = (time.perf_counter() - t0) * 1000
-        report = (f"REPORT RequestId: {request_id}\tDuration: {duration_ms:.2f} ms\t"
-                  f"Billed Duration: {math.ceil(duration_ms)} ms\tMemory Size: {self.cfg.memory_mb} MB\t"
-                  f"Max Memory Used: {max_memory_used_mb()} MB")
+        report = (
+            f"REPORT RequestId: {request_id}\tDuration: {duration_ms:.2f} ms\t"
+            f"Billed Duration: {math.ceil(duration_ms)} ms\tMemory Size: {self.cfg.memory_mb} MB\t"
+            f"Max Memory Used: {max_memory_used_mb()} MB"
+        )
         if self.init_ms is not None:
             report += f"\tInit Duration: {self.init_ms:.2f} ms"
             self.init_ms = None

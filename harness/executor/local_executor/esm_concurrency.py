@@ -87,11 +87,18 @@ def install() -> None:
             poller.maximum_batching_window = s.esm_long_poll_s
             poller.poll_events = _empty_is_fine(plain_poll)  # type: ignore[method-assign]
         n = lanes_for(self.esm_config, s.esm_default_concurrency, s.esm_max_lanes)
-        extra = [threading.Thread(target=_lane, args=(self, i, plain_poll, active), name=f"esm-lane-{i}-{self.uuid}",
-                                  daemon=True)
-                 for i in range(1, n)]
-        LOG.info("event-source mapping %s: %d concurrent lane(s), long poll %ss", self.uuid, n,
-                 poller.maximum_batching_window)
+        extra = [
+            threading.Thread(
+                target=_lane, args=(self, i, plain_poll, active), name=f"esm-lane-{i}-{self.uuid}", daemon=True
+            )
+            for i in range(1, n)
+        ]
+        LOG.info(
+            "event-source mapping %s: %d concurrent lane(s), long poll %ss",
+            self.uuid,
+            n,
+            poller.maximum_batching_window,
+        )
         original_close = poller.close
 
         def close() -> None:  # the original loop calls close() after its last poll: let the lanes finish first
@@ -106,5 +113,8 @@ def install() -> None:
 
     EsmWorker.poller_loop = poller_loop  # type: ignore[method-assign]
     setattr(EsmWorker, _PATCHED, True)
-    LOG.info("SQS event-source mappings: MaximumConcurrency honoured (default %d, cap %d lanes)",
-             s.esm_default_concurrency, s.esm_max_lanes)
+    LOG.info(
+        "SQS event-source mappings: MaximumConcurrency honoured (default %d, cap %d lanes)",
+        s.esm_default_concurrency,
+        s.esm_max_lanes,
+    )

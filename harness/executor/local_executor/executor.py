@@ -14,13 +14,14 @@ import threading
 import time
 from concurrent.futures import CancelledError, Future, InvalidStateError
 from concurrent.futures import TimeoutError as FutureTimeout
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from enum import Enum
 from functools import lru_cache
 from http import HTTPStatus
 from pathlib import Path
 
 import requests
+from localstack import config as ls_config
 from localstack.aws.api.lambda_ import PackageType
 from localstack.http import Response
 from localstack.services.lambda_.invocation.executor_endpoint import (
@@ -30,7 +31,6 @@ from localstack.services.lambda_.invocation.executor_endpoint import (
 )
 from localstack.services.lambda_.invocation.lambda_models import FunctionVersion, InvocationResult
 from localstack.services.lambda_.invocation.runtime_executor import LambdaRuntimeException, RuntimeExecutor
-from localstack import config as ls_config
 from werkzeug import Request
 
 from .languages import Launch, RuntimeUnavailable, check_supported, launch_for, node_major
@@ -64,8 +64,12 @@ def _exit_reason(returncode: int) -> str:
             name = signal.Signals(-returncode).name
         except ValueError:
             name = f"signal {-returncode}"
-        return {"SIGKILL": "signal: killed", "SIGSEGV": "signal: segmentation fault",
-                "SIGTERM": "signal: terminated", "SIGABRT": "signal: aborted"}.get(name, f"signal: {name}")
+        return {
+            "SIGKILL": "signal: killed",
+            "SIGSEGV": "signal: segmentation fault",
+            "SIGTERM": "signal: terminated",
+            "SIGABRT": "signal: aborted",
+        }.get(name, f"signal: {name}")
     return f"exit status {returncode}"
 
 
@@ -143,8 +147,9 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
     # ---- lifecycle --------------------------------------------------------------------------------------------
     def start(self, env_vars: dict[str, str]) -> None:
         self.executor_endpoint.start()
-        self._workdir = Path(tempfile.mkdtemp(prefix=f"{WORKDIR_PREFIX}{os.getpid()}-{self.id[:12]}-",
-                                              dir=self.settings.tmp_root))
+        self._workdir = Path(
+            tempfile.mkdtemp(prefix=f"{WORKDIR_PREFIX}{os.getpid()}-{self.id[:12]}-", dir=self.settings.tmp_root)
+        )
         (self._workdir / "tmp").mkdir()
         self._launch = self._make_launch()
         if self._launch.notice:
@@ -183,9 +188,14 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
     def _make_launch(self) -> Launch:
         node_options = str((self.function_version.config.environment or {}).get("NODE_OPTIONS", ""))
         try:
-            return launch_for(self._runtime_name, int(self.function_version.config.memory_size or 128),
-                              python=self.settings.python, node_overrides=dict(self.settings.node_overrides),
-                              node_root=self.settings.node_root, node_options=node_options)
+            return launch_for(
+                self._runtime_name,
+                int(self.function_version.config.memory_size or 128),
+                python=self.settings.python,
+                node_overrides=dict(self.settings.node_overrides),
+                node_root=self.settings.node_root,
+                node_options=node_options,
+            )
         except RuntimeUnavailable as exc:
             raise LambdaRuntimeException(str(exc)) from exc
 
@@ -222,12 +232,17 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
         try:
             ceiling = MemoryCeiling(memory_mb, name=name, mode=self.settings.memory_mode)
         except (MemoryCeilingError, OSError) as exc:
-            LOG.warning("memory ceiling mode %s unavailable (%s); using the RSS watchdog", self.settings.memory_mode, exc)
+            LOG.warning(
+                "memory ceiling mode %s unavailable (%s); using the RSS watchdog", self.settings.memory_mode, exc
+            )
             ceiling = MemoryCeiling(memory_mb, name=name, mode="rss")
         if not _mode_logged.is_set():
             _mode_logged.set()
-            LOG.info("local-process Lambda executor: memory ceiling via %s, interpreter %s", ceiling.mode,
-                     self._launch.argv[0] if self._launch else self.settings.python)
+            LOG.info(
+                "local-process Lambda executor: memory ceiling via %s, interpreter %s",
+                ceiling.mode,
+                self._launch.argv[0] if self._launch else self.settings.python,
+            )
         return ceiling
 
     def _spawn(self) -> None:
@@ -264,11 +279,21 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
             LOG.warning("could not put runtime %s under its memory ceiling: %s", proc.pid, exc)
         with self._lock:  # record and state change together: the watcher removes the record under the same lock
             self._proc, self._ceiling = proc, ceiling
-            write_record(self.settings.runtimes_dir, RuntimeRecord(
-                executor_id=self.id, function_name=self._fn, pid=proc.pid, started_at=time.time(),
-                memory_mode=ceiling.mode, memory_limit_mb=ceiling.limit_mb, localstack_pid=os.getpid()))
-        threading.Thread(target=self._watch, args=(proc, ceiling), name=f"runtime-watch-{self.id[:8]}",
-                         daemon=True).start()
+            write_record(
+                self.settings.runtimes_dir,
+                RuntimeRecord(
+                    executor_id=self.id,
+                    function_name=self._fn,
+                    pid=proc.pid,
+                    started_at=time.time(),
+                    memory_mode=ceiling.mode,
+                    memory_limit_mb=ceiling.limit_mb,
+                    localstack_pid=os.getpid(),
+                ),
+            )
+        threading.Thread(
+            target=self._watch, args=(proc, ceiling), name=f"runtime-watch-{self.id[:8]}", daemon=True
+        ).start()
 
     def _kill_current(self) -> None:
         """Kill the runtime's process group, release its ceiling and record (caller holds _lock)."""
@@ -312,11 +337,19 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
             return
         message = f"RequestId: {request_id} Error: Runtime exited with error: {reason}"
         memory = ceiling.limit_mb if oom else None
-        logs = self._partial_logs(offset) + f"{message}\n{error_type}\n" + self._end_lines(
-            request_id, None, memory, f"Status: error\tError Type: {error_type}")
-        self.executor_endpoint._resolve(InvocationResult(
-            request_id, json.dumps({"errorType": error_type, "errorMessage": message}).encode(), is_error=True,
-            logs=logs))
+        logs = (
+            self._partial_logs(offset)
+            + f"{message}\n{error_type}\n"
+            + self._end_lines(request_id, None, memory, f"Status: error\tError Type: {error_type}")
+        )
+        self.executor_endpoint._resolve(
+            InvocationResult(
+                request_id,
+                json.dumps({"errorType": error_type, "errorMessage": message}).encode(),
+                is_error=True,
+                logs=logs,
+            )
+        )
 
     def _partial_logs(self, offset: int) -> str:
         try:
@@ -330,10 +363,16 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
 
     def _end_lines(self, request_id: str, duration_s: float | None, max_mb: float | None, status: str) -> str:
         mem = self.function_version.config.memory_size
-        duration = f"\tDuration: {duration_s * 1000:.2f} ms\tBilled Duration: {int(duration_s * 1000)} ms" if duration_s else ""
+        duration = (
+            f"\tDuration: {duration_s * 1000:.2f} ms\tBilled Duration: {int(duration_s * 1000)} ms"
+            if duration_s
+            else ""
+        )
         used = f"\tMax Memory Used: {int(max_mb)} MB" if max_mb is not None else ""
-        return (f"END RequestId: {request_id}\nREPORT RequestId: {request_id}{duration}\tMemory Size: {mem} MB"
-                f"{used}\t{status}\n")
+        return (
+            f"END RequestId: {request_id}\nREPORT RequestId: {request_id}{duration}\tMemory Size: {mem} MB"
+            f"{used}\t{status}\n"
+        )
 
     # ---- invocations ------------------------------------------------------------------------------------------
     def invoke(self, payload: dict[str, str]) -> InvocationResult:
@@ -364,8 +403,10 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
                     with self._lock:
                         gone = self._proc is None or self._proc.poll() is not None
                     if gone and not fut.done():  # ...unless it died before this invocation was registered
-                        doc = {"errorType": "Runtime.ExitError",
-                               "errorMessage": f"RequestId: {request_id} Error: Runtime exited before the invocation"}
+                        doc = {
+                            "errorType": "Runtime.ExitError",
+                            "errorMessage": f"RequestId: {request_id} Error: Runtime exited before the invocation",
+                        }
                         return InvocationResult(request_id, json.dumps(doc).encode(), is_error=True, logs="")
                 if response is not None and not response.ok:
                     raise InvokeSendError(f"runtime of {self._fn} refused the invocation: HTTP {response.status_code}")
@@ -403,11 +444,16 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
         if fut.done() and not fut.cancelled():
             return fut.result()  # answered right at the deadline
         LOG.info("invocation %s of %s timed out after %.2f s: runtime killed", request_id, self._fn, timeout_s)
-        stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-        logs = (self._partial_logs(offset) + f"{stamp} {request_id} Task timed out after {timeout_s:.2f} seconds\n\n"
-                + self._end_lines(request_id, timeout_s, None if hwm is None else hwm / 1024, "Status: timeout"))
-        body = {"errorType": "Sandbox.Timedout",
-                "errorMessage": f"RequestId: {request_id} Error: Task timed out after {timeout_s:.2f} seconds"}
+        stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+        logs = (
+            self._partial_logs(offset)
+            + f"{stamp} {request_id} Task timed out after {timeout_s:.2f} seconds\n\n"
+            + self._end_lines(request_id, timeout_s, None if hwm is None else hwm / 1024, "Status: timeout")
+        )
+        body = {
+            "errorType": "Sandbox.Timedout",
+            "errorMessage": f"RequestId: {request_id} Error: Task timed out after {timeout_s:.2f} seconds",
+        }
         return InvocationResult(request_id, json.dumps(body).encode(), is_error=True, logs=logs)
 
     # ---- LocalStack's executor interface ------------------------------------------------------------------
@@ -469,7 +515,7 @@ def sweep_stale_state() -> None:
     remove_stale_cgroups(WORKDIR_PREFIX)
     for folder in s.tmp_root.glob(f"{WORKDIR_PREFIX}*"):
         try:
-            owner = int(folder.name[len(WORKDIR_PREFIX):].split("-", 1)[0])
+            owner = int(folder.name[len(WORKDIR_PREFIX) :].split("-", 1)[0])
         except ValueError:
             continue
         if owner != os.getpid() and not Path(f"/proc/{owner}").exists():

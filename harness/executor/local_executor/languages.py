@@ -84,8 +84,9 @@ def node_version(path: Path) -> str | None:
     return version
 
 
-def node_candidates(major: int, overrides: Mapping[int, Path], node_root: Path,
-                    path_env: str | None = None) -> list[Path]:
+def node_candidates(
+    major: int, overrides: Mapping[int, Path], node_root: Path, path_env: str | None = None
+) -> list[Path]:
     """Where a node for `major` may be, best first: HARNESS_LAMBDA_NODE<major>, the one make installed from npm
     (<node_root>/<major>/node_modules/.bin/node), then `node` on PATH."""
     out: list[Path] = []
@@ -98,8 +99,9 @@ def node_candidates(major: int, overrides: Mapping[int, Path], node_root: Path,
     return out
 
 
-def find_node(major: int, overrides: Mapping[int, Path], node_root: Path,
-              path_env: str | None = None) -> tuple[NodeBinary, bool]:
+def find_node(
+    major: int, overrides: Mapping[int, Path], node_root: Path, path_env: str | None = None
+) -> tuple[NodeBinary, bool]:
     """The node binary for nodejs<major>.x and whether it is that major. When no node of that major exists, the
     first working one is returned with False (the caller must say so); RuntimeUnavailable when there is none."""
     working: list[NodeBinary] = []
@@ -107,8 +109,10 @@ def find_node(major: int, overrides: Mapping[int, Path], node_root: Path,
     for path in node_candidates(major, overrides, node_root, path_env):
         if not path.exists():
             if path == explicit:
-                raise RuntimeUnavailable("NODE_NOT_FOUND", f"Expected a node binary at HARNESS_LAMBDA_NODE{major} "
-                                                           f"but received {str(path)!r} (no such file)")
+                raise RuntimeUnavailable(
+                    "NODE_NOT_FOUND",
+                    f"Expected a node binary at HARNESS_LAMBDA_NODE{major} but received {str(path)!r} (no such file)",
+                )
             continue
         version = node_version(path)
         if version is None:
@@ -133,8 +137,15 @@ def node_heap_flags(memory_mb: int) -> tuple[str, ...]:
     return (f"--max-semi-space-size={max(new_space // 2, 1)}", f"--max-old-space-size={max(memory_mb - new_space, 16)}")
 
 
-def launch_for(runtime: str, memory_mb: int, *, python: Path, node_overrides: Mapping[int, Path],
-               node_root: Path, node_options: str = "") -> Launch:
+def launch_for(
+    runtime: str,
+    memory_mb: int,
+    *,
+    python: Path,
+    node_overrides: Mapping[int, Path],
+    node_root: Path,
+    node_options: str = "",
+) -> Launch:
     """The command line and environment of a runtime process for this function configuration. Heap limits the
     function sets itself in NODE_OPTIONS replace the ones sized from MemorySize (command-line flags would win)."""
     check_supported(runtime)
@@ -146,11 +157,18 @@ def launch_for(runtime: str, memory_mb: int, *, python: Path, node_overrides: Ma
                 f"Expected an interpreter at HARNESS_LAMBDA_PYTHON but received {str(python)!r} (no such file): run "
                 "'make venv' or set HARNESS_LAMBDA_PYTHON",
             )
-        return Launch(argv=(str(python), str(PYTHON_BOOTSTRAP)),
-                      env={"PATH": f"{python.parent}:/usr/local/bin:/usr/bin:/bin"})
+        return Launch(
+            argv=(str(python), str(PYTHON_BOOTSTRAP)), env={"PATH": f"{python.parent}:/usr/local/bin:/usr/bin:/bin"}
+        )
     binary, exact = find_node(major, node_overrides, node_root)
-    notice = "" if exact else (f"{runtime} runs on node v{binary.version} ({binary.path}): no node {major} found "
-                               f"(run 'make node-runtimes' or set HARNESS_LAMBDA_NODE{major})")
+    notice = (
+        ""
+        if exact
+        else (
+            f"{runtime} runs on node v{binary.version} ({binary.path}): no node {major} found "
+            f"(run 'make node-runtimes' or set HARNESS_LAMBDA_NODE{major})"
+        )
+    )
     env = {
         "PATH": f"{binary.path.parent}:/usr/local/bin:/usr/bin:/bin",
         "AWS_EXECUTION_ENV": f"AWS_Lambda_{runtime}",

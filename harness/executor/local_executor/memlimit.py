@@ -33,7 +33,7 @@ class CgroupRoots:
     v1_dir: Path | None  # our own cgroup v1 memory-controller directory, if writable
 
     @classmethod
-    def discover(cls, proc_root: Path = Path("/proc"), sys_root: Path = Path("/")) -> "CgroupRoots":
+    def discover(cls, proc_root: Path = Path("/proc"), sys_root: Path = Path("/")) -> CgroupRoots:
         v1_mount = v2_mount = None
         try:
             mountinfo = (proc_root / "self" / "mountinfo").read_text().splitlines()
@@ -203,7 +203,9 @@ class MemoryCeiling:
     def attach(self, pid: int) -> None:
         """Put a running process (and so its future children) under this ceiling."""
         if self._closed:
-            raise MemoryCeilingError("MEMORY_CEILING_CLOSED", f"Expected an open ceiling for attach({pid}) but it is closed")
+            raise MemoryCeilingError(
+                "MEMORY_CEILING_CLOSED", f"Expected an open ceiling for attach({pid}) but it is closed"
+            )
         self._pids.append(pid)
         if self._cgroup is not None:
             (self._cgroup / "cgroup.procs").write_text(str(pid))
@@ -262,7 +264,7 @@ class MemoryCeiling:
                 self._stop.wait(0.02)
             _rmdir_quiet(self._cgroup)
 
-    def __enter__(self) -> "MemoryCeiling":
+    def __enter__(self) -> MemoryCeiling:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -275,7 +277,9 @@ class MemoryCeiling:
             for pid in list(self._pids):
                 rss = vm_kb(pid, "VmRSS", self._proc_root)
                 if rss is not None and rss > limit_kb:
-                    LOG.info("pid %s passed its memory ceiling (%d MB > %d MB): killing it", pid, rss // 1024, self.limit_mb)
+                    LOG.info(
+                        "pid %s passed its memory ceiling (%d MB > %d MB): killing it", pid, rss // 1024, self.limit_mb
+                    )
                     self._rss_exceeded.set()
                     try:
                         os.kill(pid, signal.SIGKILL)
@@ -292,7 +296,7 @@ def remove_stale_cgroups(prefix: str, roots: CgroupRoots | None = None) -> int:
         if parent is None:
             continue
         for cg in parent.glob(f"{prefix}*"):
-            owner = cg.name[len(prefix):].split("-", 1)[0]
+            owner = cg.name[len(prefix) :].split("-", 1)[0]
             if owner.isdigit() and not Path(f"/proc/{owner}").exists():
                 try:
                     cg.rmdir()

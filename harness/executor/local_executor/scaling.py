@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 
 def lanes_for(esm_config: Mapping, default: int, cap: int) -> int:

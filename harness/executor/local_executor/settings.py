@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
 
 from .memlimit import MODES
 
@@ -50,13 +50,14 @@ class ExecutorSettings:
         return None if self.home is None else self.home / "runtimes"
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> "ExecutorSettings":
+    def from_env(cls, env: Mapping[str, str] | None = None) -> ExecutorSettings:
         env = os.environ if env is None else env
         python = Path(env.get("HARNESS_LAMBDA_PYTHON") or REPO_ROOT / ".venv" / "bin" / "python")
         mode = env.get("HARNESS_LAMBDA_MEMORY") or "auto"
         if mode not in MODES:
             raise ExecutorSettingsError(
-                "INVALID_MEMORY_MODE", f"Expected one of {', '.join(MODES)} for HARNESS_LAMBDA_MEMORY but received {mode!r}"
+                "INVALID_MEMORY_MODE",
+                f"Expected one of {', '.join(MODES)} for HARNESS_LAMBDA_MEMORY but received {mode!r}",
             )
         return cls(
             python=python,
@@ -66,8 +67,11 @@ class ExecutorSettings:
             esm_max_lanes=_positive_int(env, "HARNESS_ESM_MAX_LANES", 16),
             esm_long_poll_s=_positive_int(env, "HARNESS_ESM_LONG_POLL_SEC", 3, allow_zero=True),
             tmp_root=Path(tempfile.gettempdir()),
-            node_overrides=tuple((major, Path(env[f"HARNESS_LAMBDA_NODE{major}"])) for major in NODE_MAJORS
-                                 if env.get(f"HARNESS_LAMBDA_NODE{major}")),
+            node_overrides=tuple(
+                (major, Path(env[f"HARNESS_LAMBDA_NODE{major}"]))
+                for major in NODE_MAJORS
+                if env.get(f"HARNESS_LAMBDA_NODE{major}")
+            ),
         )
 
 

@@ -17,8 +17,19 @@ from harness.load.report.markdown import comparison_markdown, cpu_markdown, mark
 from harness.load.report.stats import distribution, percentile, rate_series
 from harness.load.report.summary import STAGES, stage_values, summarize
 
-__all__ = ["STAGES", "comparison_markdown", "cpu_markdown", "distribution", "markdown", "percentile", "plot",
-           "rate_series", "stage_values", "summarize", "write"]
+__all__ = [
+    "STAGES",
+    "comparison_markdown",
+    "cpu_markdown",
+    "distribution",
+    "markdown",
+    "percentile",
+    "plot",
+    "rate_series",
+    "stage_values",
+    "summarize",
+    "write",
+]
 
 
 def write(summary: Mapping[str, Any], out_dir: Path, *, plots: bool = True) -> list[Path]:

@@ -56,8 +56,13 @@ def plot(summary: Mapping[str, Any], out_dir: Path) -> list[Path]:
         envs = [s["environments"] for s in samples]
         if any(e is not None for e in envs):
             ax2 = ax.twinx()
-            ax2.step(ts, [e if e is not None else float("nan") for e in envs], color="grey", where="post",
-                     label="environments")
+            ax2.step(
+                ts,
+                [e if e is not None else float("nan") for e in envs],
+                color="grey",
+                where="post",
+                label="environments",
+            )
             ax2.set_ylabel("running environments")
             ax2.legend(loc="upper right")
     ax.set_xlabel("s since start")

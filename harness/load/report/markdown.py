@@ -43,23 +43,29 @@ def markdown(summary: Mapping[str, Any]) -> str:
     base = summary.get("baseline") or {}
     if base:
         runs = ", ".join(f"{r['when']} {r['images_per_s']:.2f}" for r in base.get("runs", []))
-        lines.append(f"| raw resize throughput, {base.get('processes')} process(es), same inputs (images/s) | "
-                     f"{_fmt(base.get('images_per_s'), 2)} ({runs}) |")
+        lines.append(
+            f"| raw resize throughput, {base.get('processes')} process(es), same inputs (images/s) | "
+            f"{_fmt(base.get('images_per_s'), 2)} ({runs}) |"
+        )
     load = summary.get("loadavg_1m")
     if load:
         lines.append(f"| machine load average (1 min) at start / end | {load['start']:.1f} / {load['end']:.1f} |")
     if eff and eff.get("saturated", True):
-        lines.append("| **pipeline efficiency** (service rate / raw resize, pipeline saturated) | "
-                     f"**{eff['ratio']:.2f}** |")
+        lines.append(
+            f"| **pipeline efficiency** (service rate / raw resize, pipeline saturated) | **{eff['ratio']:.2f}** |"
+        )
     elif eff:
-        lines.append(f"| pipeline efficiency | not measured: the queue was empty in {1 - eff['backlog_fraction']:.0%} "
-                     f"of the samples (offered load below capacity; see scenario `saturate`) |")
+        lines.append(
+            f"| pipeline efficiency | not measured: the queue was empty in {1 - eff['backlog_fraction']:.0%} "
+            f"of the samples (offered load below capacity; see scenario `saturate`) |"
+        )
     lines += cpu_markdown(summary.get("cpu") or {})
     lines += ["", "## Latency (ms)", "", "| stage | n | p50 | p90 | p99 | max |", "|---|---|---|---|---|---|"]
     for name, label in STAGES:
         d = summary["latency_ms"][name]
-        lines.append(f"| {label} | {d['n']} | {_fmt(d['p50'])} | {_fmt(d['p90'])} | {_fmt(d['p99'])} | "
-                     f"{_fmt(d['max'])} |")
+        lines.append(
+            f"| {label} | {d['n']} | {_fmt(d['p50'])} | {_fmt(d['p90'])} | {_fmt(d['p99'])} | {_fmt(d['max'])} |"
+        )
     c = acc["counts"]
     lines += [
         "",
@@ -123,24 +129,36 @@ def cpu_markdown(cpu: Mapping[str, Any]) -> list[str]:
     if cpu.get("utilisation") is not None:
         lines.append(f"- machine utilisation in the window: {cpu['utilisation']:.0%} of {cpu['cores']} cores")
     if cpu.get("ceiling") is not None:
-        lines.append(f"- **efficiency ceiling on {cpu['cores']} cores** = resize / (resize + emulator + handler "
-                     f"overhead) = {_fmt(per['resize_raw'], 1)} / ({_fmt(per['emulator'], 1)} + "
-                     f"{_fmt(per['runtimes'], 1)}) = **{cpu['ceiling']:.2f}**; charging this harness's CPU too: "
-                     f"{cpu['ceiling_with_harness']:.2f}")
+        lines.append(
+            f"- **efficiency ceiling on {cpu['cores']} cores** = resize / (resize + emulator + handler "
+            f"overhead) = {_fmt(per['resize_raw'], 1)} / ({_fmt(per['emulator'], 1)} + "
+            f"{_fmt(per['runtimes'], 1)}) = **{cpu['ceiling']:.2f}**; charging this harness's CPU too: "
+            f"{cpu['ceiling_with_harness']:.2f}"
+        )
     if cpu.get("predicted_efficiency") is not None:
-        lines.append(f"- the pipeline and this harness kept {cpu['our_utilisation']:.0%} of the {cpu['cores']} cores "
-                     f"busy: expected wall-clock efficiency = ceiling with harness x that share = "
-                     f"{cpu['ceiling_with_harness']:.2f} x {cpu['our_utilisation']:.2f} = "
-                     f"**{cpu['predicted_efficiency']:.2f}**")
+        lines.append(
+            f"- the pipeline and this harness kept {cpu['our_utilisation']:.0%} of the {cpu['cores']} cores "
+            f"busy: expected wall-clock efficiency = ceiling with harness x that share = "
+            f"{cpu['ceiling_with_harness']:.2f} x {cpu['our_utilisation']:.2f} = "
+            f"**{cpu['predicted_efficiency']:.2f}**"
+        )
     if cpu.get("measured_efficiency") is not None:
         predicted = cpu.get("predicted_efficiency")
-        lines.append(f"- measured (wall-clock) efficiency {cpu['measured_efficiency']:.2f}"
-                     + (f" vs {predicted:.2f} predicted from CPU: far apart means the baseline and the run met "
-                        f"different neighbours" if predicted is not None else ""))
+        lines.append(
+            f"- measured (wall-clock) efficiency {cpu['measured_efficiency']:.2f}"
+            + (
+                f" vs {predicted:.2f} predicted from CPU: far apart means the baseline and the run met "
+                f"different neighbours"
+                if predicted is not None
+                else ""
+            )
+        )
     share = cpu.get("other_share")
     if share is not None and share > 0.1 and cpu.get("measured_efficiency") is not None:
-        lines.append(f"- other processes used {share:.0%} of the machine's busy CPU in the window: the wall-clock "
-                     f"efficiency depends on what they did during the baseline vs the run; the CPU figures much less")
+        lines.append(
+            f"- other processes used {share:.0%} of the machine's busy CPU in the window: the wall-clock "
+            f"efficiency depends on what they did during the baseline vs the run; the CPU figures much less"
+        )
     return lines
 
 
@@ -164,8 +182,11 @@ def comparison_markdown(summaries: Sequence[Mapping[str, Any]]) -> str:
     row("thumbnails/s completed", lambda s: s["pipeline"].get("thumbnails_per_s"), 2)
     row("service rate (uploads/s busy)", lambda s: s["pipeline"].get("service_rate_per_s"), 2)
     row("raw resize images/s", lambda s: s["baseline"].get("images_per_s"), 2)
-    row("pipeline efficiency", lambda s: s["efficiency"].get("ratio") if s["efficiency"].get("saturated", True)
-        else None, 2)
+    row(
+        "pipeline efficiency",
+        lambda s: s["efficiency"].get("ratio") if s["efficiency"].get("saturated", True) else None,
+        2,
+    )
     row("CPU ms/upload: raw resize", lambda s: s["cpu"]["per_image_ms"]["resize_raw"], 1)
     row("CPU ms/upload: Lambda runtimes", lambda s: s["cpu"]["per_image_ms"]["runtimes"], 1)
     row("CPU ms/upload: emulator", lambda s: s["cpu"]["per_image_ms"]["emulator"], 1)

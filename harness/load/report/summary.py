@@ -117,8 +117,14 @@ def summarize(
 
     # CPU by consumer over the same busy window as the service rate (first handler start -> last thumbnail)
     resize_cpu_ms = (baseline or {}).get("cpu_ms_per_image")
-    cpu = summarize_cpu(cpu_readings, min(starts) if starts else None, max(done_times) if done_times else None,
-                        len(complete), resize_cpu_ms, cores or int((baseline or {}).get("processes") or 1))
+    cpu = summarize_cpu(
+        cpu_readings,
+        min(starts) if starts else None,
+        max(done_times) if done_times else None,
+        len(complete),
+        resize_cpu_ms,
+        cores or int((baseline or {}).get("processes") or 1),
+    )
     if cpu and efficiency:
         cpu = {**cpu, "measured_efficiency": efficiency["ratio"]}
 
@@ -149,7 +155,10 @@ def summarize(
             "accepted_per_s": rate_series(acked, t0),
             "completed_per_s": rate_series(done_times, t0),
         },
-        "cdf_ms": {name: sorted(vals) for name, vals in stages.items() if name in ("e2e", "to_handler", "handler",
-                                                                                   "resize", "overhead")},
+        "cdf_ms": {
+            name: sorted(vals)
+            for name, vals in stages.items()
+            if name in ("e2e", "to_handler", "handler", "resize", "overhead")
+        },
         **dict(extra or {}),
     }
