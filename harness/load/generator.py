@@ -1,4 +1,4 @@
-"""Open-loop upload generator: each upload is sent at its due time, whatever the pipeline does; bounded in count/time."""
+"""Open-loop upload generator: each upload is sent at its due time, whatever the pipeline does; bounded count, time."""
 
 from __future__ import annotations
 
