@@ -169,7 +169,7 @@ def summary_table(results: Mapping[str, Any], basis: str | None = None) -> str:
             else:
                 cells.append("failed" if t else "—")
 
-        def r(variant: str | None, vs: str, key: str, i: int = i) -> str:
+        def r(variant: str | None, vs: str, key: str, i: str = i) -> str:
             row = ratios.get((variant, i, vs)) if variant else None
             return _fmt(row[key], 2, "×") if row else "—"
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from common.paths import RESULTS_DIR
+from infra.pricing import PRICE_TABLE_DATE, PRICE_TABLE_SOURCE
 
 from . import cost
 from .errors import BenchError
@@ -317,8 +318,8 @@ def sizing_section(inputs: Sequence[BenchInput], cfg: BenchConfig) -> dict[str, 
             "cpu_speed_factor": cfg.cpu_speed_factor,
             "io_wait_ms": cfg.io_wait_ms,
             "cost_tie_tolerance": cost.COST_TIE_TOLERANCE,
-            "price_table_date": cost.PRICE_TABLE_DATE,
-            "price_table_source": cost.PRICE_TABLE_SOURCE,
+            "price_table_date": PRICE_TABLE_DATE,
+            "price_table_source": PRICE_TABLE_SOURCE,
             "prices": cost.price_table_rows(),
         },
     }

@@ -16,7 +16,7 @@ from harness.probe import HEALTH_PATH, health, port_in_use  # noqa: F401 (part o
 from harness.runtimes import RUNTIMES_DIRNAME, RuntimeRecord, read_records, runtimes_dir
 from harness.settings import HarnessSettings
 
-SERVICES = "s3,sqs,lambda,logs,iam,sts,cloudwatch"
+SERVICES = "s3,sqs,lambda,logs,iam,sts,cloudwatch,cloudformation,ssm"  # cloudformation+ssm: `cdk bootstrap|deploy`
 
 # Environment LocalStack is started with for Lambda and event-source mappings (owned by the executor plugin's author).
 LAMBDA_ENV: dict[str, str] = {

@@ -12,6 +12,7 @@ from benchmarks.cost import CeilingRun, cost_per_million_usd, cpu_share, model_r
 from benchmarks.errors import BenchError, BenchErrorCode
 from benchmarks.quality import luma, psnr, ssim
 from benchmarks.stats import quantile, ratio, summarize
+from infra import pricing
 
 
 # ---- stats -----------------------------------------------------------------------------------------------------
@@ -141,7 +142,7 @@ def test_cost_per_million_matches_the_price_table() -> None:
 
 
 def test_price_table_is_dated() -> None:
-    assert cost.PRICE_TABLE_DATE and cost.PRICE_TABLE_SOURCE
+    assert pricing.PRICE_TABLE_DATE and pricing.PRICE_TABLE_SOURCE
     assert {r["arch"] for r in cost.price_table_rows()} == {"arm64", "x86_64"}
 
 

@@ -210,8 +210,9 @@ def test_cost_per_million_matches_price_table() -> None:
 def test_prices_match_the_benchmark_table() -> None:
     # one table (infra.pricing) serves both the benchmarks' cost model and the simulator
     from benchmarks import cost
+    from infra import pricing
 
-    assert rules.PRICE_TABLE_DATE == cost.PRICE_TABLE_DATE
+    assert cost.PRICES is pricing.PRICES and rules.PRICE_TABLE_DATE == pricing.PRICE_TABLE_DATE
     for arch, price in cost.PRICES.items():
         assert rules.USD_PER_GB_S[arch] == price.usd_per_gb_s
         assert rules.USD_PER_MILLION_REQUESTS[arch] == price.usd_per_million_requests
