@@ -141,7 +141,7 @@ STACK         ?= thumbs
 STACK_PROFILE ?= default
 # quiet, offline CDK: no telemetry, no version check, no node end-of-life banner from jsii
 CDK_ENV       := CDK_DISABLE_VERSION_CHECK=true CDK_DISABLE_CLI_TELEMETRY=true JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=18,20 JSII_DEPRECATED=quiet
-.PHONY: deploy destroy lint-stack synth deploy-aws destroy-aws cdk-cli
+.PHONY: deploy destroy lint-stack synth deploy-aws destroy-aws cdk-cli deploy-cdk-local destroy-cdk-local
 
 $(CDK_STAMP): $(CDK_DIR)/package.json $(CDK_DIR)/package-lock.json
 	@command -v node >/dev/null 2>&1 || { echo "error: node (20+) is needed for the aws-cdk CLI (apt-get install nodejs)" >&2; exit 2; }
@@ -167,16 +167,25 @@ synth: venv cdk-cli ## cdk synth (offline) into infra/cdk.out, then cfn-lint the
 	@$(CDK_ENV) $(PY) -m infra synth --stack $(STACK) --profile $(STACK_PROFILE)
 	@$(VENV)/bin/cfn-lint infra/cdk.out/$(STACK)-pipeline.template.json && echo "cfn-lint: clean"
 
-deploy-aws: venv cdk-cli package ## deploy to REAL AWS with CDK (needs credentials, e.g. AWS_PROFILE=..., a bootstrapped account and `make package`; never in CI)
+# The real `cdk bootstrap` + `cdk deploy` (assets published) of the AWS variant of the app: locally against the
+# running emulator's CloudFormation (code-only zip: the executor adds the project venv as layer), on AWS with the
+# caller's credentials (AWS_PROFILE or the standard chain) and the packaged arm64 zip. Same code: infra/cdk/deploy.py.
+CDK_DEPLOY := $(PY) -m infra.cdk.deploy
+deploy-cdk-local: venv cdk-cli ## cdk bootstrap + deploy of STACK to the running emulator ($$HARNESS_PORT) through CloudFormation
+	@$(CDK_DEPLOY) deploy --endpoint http://127.0.0.1:$(HARNESS_PORT) --region us-east-1 --stack $(STACK) --profile $(STACK_PROFILE)
+
+destroy-cdk-local: venv cdk-cli ## cdk destroy of STACK on the emulator, then empty and delete its retained buckets
+	@$(CDK_DEPLOY) destroy --endpoint http://127.0.0.1:$(HARNESS_PORT) --region us-east-1 --stack $(STACK) --profile $(STACK_PROFILE)
+
+deploy-aws: venv cdk-cli package ## deploy to REAL AWS with CDK (needs credentials, e.g. AWS_PROFILE=..., and `make package`; never in CI)
 	@if [ -n "$$CI" ]; then echo "error: deploy-aws talks to real AWS and never runs in CI" >&2; exit 2; fi
 	@test -f .package/lambda-arm64.zip || { echo "error: .package/lambda-arm64.zip is missing: run 'make package' first" >&2; exit 2; }
 	@$(PY) -m infra lint --stack $(STACK) --profile $(STACK_PROFILE)
-	cd $(CDK_DIR) && $(CDK_ENV) ./node_modules/.bin/cdk deploy $(STACK)-pipeline --require-approval broadening \
-	    -c stack=$(STACK) -c profile=$(STACK_PROFILE) -c artifact=$(CURDIR)/.package/lambda-arm64.zip
+	@$(CDK_DEPLOY) deploy --stack $(STACK) --profile $(STACK_PROFILE) --code artifact --artifact $(CURDIR)/.package/lambda-arm64.zip
 
 destroy-aws: venv cdk-cli ## delete the CDK stack from REAL AWS (buckets are retained: empty and delete them yourself)
 	@if [ -n "$$CI" ]; then echo "error: destroy-aws talks to real AWS and never runs in CI" >&2; exit 2; fi
-	cd $(CDK_DIR) && $(CDK_ENV) ./node_modules/.bin/cdk destroy $(STACK)-pipeline -c stack=$(STACK) -c profile=$(STACK_PROFILE)
+	@$(CDK_DEPLOY) destroy --stack $(STACK) --profile $(STACK_PROFILE)
 
 
 # ---- benchmarks (issue 5) -----------------------------------------------------------------------------------
@@ -327,10 +336,11 @@ docker-base: ## (docker mode, no registry) a local base image: Debian trixie (Py
 	    trixie $$tar.partial && mv $$tar.partial $$tar || { rm -f $$tar.partial; exit 2; }; fi; \
 	docker import $$tar $(DOCKER_LOCAL_BASE) >/dev/null && rm -f $$tar && echo "base image $(DOCKER_LOCAL_BASE): imported"
 
-$(DOCKER_WHEELHOUSE)/.complete: pyproject.toml harness/requirements/emulator.txt harness/requirements/emulator-constraints.txt \
-                                docker/layer_requirements.py harness/docker_image.py $(wildcard requirements/*.txt) | venv
+# rebuilt when a lock or the layer's list changes (new wheel bytes would invalidate the image build's cache)
+$(DOCKER_WHEELHOUSE)/.complete: harness/requirements/emulator.txt harness/requirements/emulator-constraints.txt \
+                                docker/layer_requirements.py $(wildcard requirements/*.txt) | venv
 	@echo "==> wheelhouse $(DOCKER_WHEELHOUSE) (linux/$(DOCKER_ARCH), cp313) with $(EMULATOR_PYTHON)"
-	@$(PY) -m harness.docker_image --arch $(DOCKER_ARCH) --python $(EMULATOR_PYTHON) --clean
+	@$(PY) -m harness.docker_image --arch $(DOCKER_ARCH) --python $(EMULATOR_PYTHON)
 	@touch $@
 
 docker-wheelhouse: venv ## the wheels the image installs, made on the host into docker/wheelhouse/<arch> (DOCKER_ARCH=arm64 too)
@@ -394,10 +404,16 @@ clean-node-runtimes:
 
 package-seed: $(SEED_ZIPS) ## the seed replica's zip (handlers/seed + node_modules for linux) into .package/seed-<arch>.zip
 
+# STACK_PROFILE=seed deploys the seed replica (infra/stack.py function_impl=seed): its zip for this machine first
+SEED_HOST_ARCH := $(if $(filter aarch64 arm64,$(shell uname -m)),arm64,x86_64)
+ifeq ($(STACK_PROFILE),seed)
+deploy: .package/seed-$(SEED_HOST_ARCH).zip
+endif
+
 # ---- simulation at AWS scale (issue 17) -----------------------------------------------------------------------
 SIM_SCENARIO ?= spike
 SIM_ARGS ?=
-.PHONY: simulate simulate-validate simulate-bench
+.PHONY: simulate simulate-validate simulate-bench simulate-measure
 simulate: venv ## simulate a scenario at AWS scale: make simulate SIM_SCENARIO=spike SIM_ARGS="--set rate=500 --set maximum_concurrency=50 --sweep"
 	@PYTHONPATH=.:handlers $(PY) -m harness.simulate $(SIM_SCENARIO) $(SIM_ARGS)
 
@@ -406,3 +422,18 @@ simulate-validate: venv ## prediction vs the measured local steady/spike/saturat
 
 simulate-bench: venv ## time a simulated spike of one million uploads (target < 60 s)
 	@PYTHONPATH=.:handlers $(PY) -m benchmarks.simulate_1m
+
+SIM_MEASURE_PORT ?= 4621
+SIM_MEASURE_HOME ?= $(CURDIR)/.harness-simulate
+SIM_MEASURE_DIR ?= benchmarks/results/simulate-measure
+simulate-measure: venv emulator-venv ## rerun steady/spike/saturate locally, read their invocations, extract them into SIM_MEASURE_DIR
+	@set -e; for r in steady spike saturate; do \
+	  HARNESS_PORT=$(SIM_MEASURE_PORT) HARNESS_HOME=$(SIM_MEASURE_HOME) PYTHONPATH=.:handlers nice $(PY) -m harness.load $$r \
+	    --backend pillow --keep-emulator --out $(SIM_MEASURE_DIR)/$$r; \
+	  HARNESS_PORT=$(SIM_MEASURE_PORT) HARNESS_HOME=$(SIM_MEASURE_HOME) PYTHONPATH=.:handlers $(PY) -m harness.simulate.calibrate \
+	    invocations $(SIM_MEASURE_DIR)/$$r/pillow/report.json --out $(SIM_MEASURE_DIR)/$$r-invocations.json; \
+	  PYTHONPATH=.:handlers $(PY) -m harness.simulate.calibrate extract $(SIM_MEASURE_DIR)/$$r/pillow/report.json \
+	    --invocations $(SIM_MEASURE_DIR)/$$r-invocations.json --out $(SIM_MEASURE_DIR)/$$r.json; \
+	done; HARNESS_PORT=$(SIM_MEASURE_PORT) HARNESS_HOME=$(SIM_MEASURE_HOME) $(PY) -m harness down; \
+	PYTHONPATH=.:handlers $(PY) -m harness.simulate.validate $(SIM_MEASURE_DIR)/steady.json $(SIM_MEASURE_DIR)/spike.json \
+	  $(SIM_MEASURE_DIR)/saturate.json

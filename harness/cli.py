@@ -9,8 +9,10 @@ import time
 
 from common.errors import CodedError
 from harness import emulator
+from harness import observe as observe_cli
 from harness.aws import cli_environment
 from harness.chaos import cli as chaos_cli
+from harness.compare import cli as compare_cli
 from harness.deployment import deploy_for_harness, describe_for_harness
 from harness.load import cli as load_cli
 from harness.settings import HarnessSettings
@@ -99,7 +101,14 @@ def build_parser() -> argparse.ArgumentParser:
     status.set_defaults(func=cmd_status)
     env = sub.add_parser("env", help="print shell exports pointing the AWS CLI/awslocal at the emulator")
     env.set_defaults(func=cmd_env)
-    for register in (infra_cli.register, load_cli.register, chaos_cli.register, simulate_cli.register):
+    for register in (
+        infra_cli.register,
+        load_cli.register,
+        chaos_cli.register,
+        simulate_cli.register,
+        observe_cli.register,
+        compare_cli.register,
+    ):
         register(sub)
     return parser
 

@@ -5,9 +5,12 @@ Deploy outputs live at `<HARNESS_HOME>/outputs/<stack>.json` as infra.deploy.out
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+from botocore.exceptions import ClientError
 
 from harness.settings import HarnessSettings
 from infra.deploy.apply import deploy
@@ -16,7 +19,7 @@ from infra.deploy.outputs import StackOutputs, outputs_path, read_outputs
 from infra.deploy.report import DeployReport
 from infra.deploy.target import Clients, Target, stack_for_target
 from infra.errors import InfraError
-from infra.stack import Stack
+from infra.stack import CODE_MODE_ENV, Stack
 
 
 def emulator_target(settings: HarnessSettings) -> Target:
@@ -68,4 +71,28 @@ def describe_for_harness(settings: HarnessSettings, stack_name: str = "thumbs") 
     profile = outputs.profile if outputs is not None else "default"
     topology = outputs.topology if outputs is not None else "direct"
     stack, clients = emulator_stack(settings, stack_name, profile, {"topology": topology})
-    return [f"stack {stack_name} (profile {profile})"] + [f"  {line}" for line in describe(stack, clients)]
+    lines = [f"  {line}" for line in describe(stack, clients)] + [
+        f"  {line}" for line in code_lines(settings, stack, clients)
+    ]
+    return [f"stack {stack_name} (profile {profile})"] + lines
+
+
+def code_lines(settings: HarnessSettings, stack: Stack, clients: Clients) -> list[str]:
+    """Per function: code mode (HARNESS_CODE_MODE, venv when unset), Architectures, and the interpreter the executor
+    plugin last started it on (its record <HARNESS_HOME>/code-modes/<function>.json; none before a first start)."""
+    lines = []
+    names = [stack.function.name] + ([stack.notifier.name] if stack.notifier is not None else [])
+    for name in names:
+        try:
+            cfg = clients("lambda").get_function_configuration(FunctionName=name)
+        except ClientError:
+            continue
+        mode = (cfg.get("Environment") or {}).get("Variables", {}).get(CODE_MODE_ENV) or "venv"
+        arch = ",".join(cfg.get("Architectures") or ["x86_64"])
+        record = settings.home / "code-modes" / f"{name}.json"
+        try:
+            interpreter = json.loads(record.read_text())["interpreter"]
+        except (OSError, ValueError, KeyError):
+            interpreter = "not started yet"
+        lines.append(f"code     {name}: {mode}, {arch}, interpreter {interpreter}")
+    return lines

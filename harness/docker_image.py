@@ -105,7 +105,8 @@ def plan_wheelhouse(
     pip = (str(python), "-m", "pip")
     commands: tuple[tuple[str, ...], ...]
     if arch == native:
-        wheel = (*pip, "wheel", "-q", "--wheel-dir", str(out))
+        # --find-links out: wheels already there (pyvips built from its sdist) are reused, byte for byte
+        wheel = (*pip, "wheel", "-q", "--wheel-dir", str(out), "--find-links", str(out))
         commands = (wheel + emulator, wheel + layer, wheel + build_tools)
     else:
         native_dir = out.parent / native

@@ -129,6 +129,9 @@ def emulator_environment(settings: HarnessSettings, base: dict[str, str] | None 
             "LOCALSTACK_TELEMETRY_DISABLED": "1",
             "HARNESS_HOME": str(settings.home),
             "HARNESS_LAMBDA_PYTHON": env.get("HARNESS_LAMBDA_PYTHON") or str(paths.project_python()),
+            # artifact mode on arm64 imports the handler under qemu (~5 s of CPU, 20 s+ on a loaded machine): give
+            # environment start-up more than LocalStack's 20 s (a runtime that dies is still reported at once)
+            "LAMBDA_RUNTIME_ENVIRONMENT_TIMEOUT": env.get("LAMBDA_RUNTIME_ENVIRONMENT_TIMEOUT") or "180",
             "AWS_DEFAULT_REGION": settings.region,
         }
     )

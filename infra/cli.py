@@ -167,7 +167,7 @@ def _run(args: argparse.Namespace) -> int:
     clients = _clients(args, defaults)
     stack = stack_for_target(clients, args.stack, args.profile, overrides)
     if args.command == "deploy":
-        code = load_code(clients.target, args.code)
+        code = load_code(clients.target, args.code, stack)
         out = args.outputs or outputs_path(state_dir, args.stack if not args.aws else f"{args.stack}-aws")
         for line in deploy(stack, clients, code=code, outputs_path=out).summary():
             _out(line)

@@ -78,7 +78,17 @@ def _visibility(stack: Stack) -> Iterable[Finding]:
 
 
 def _report_batch_item_failures(stack: Stack) -> Iterable[Finding]:
-    if "ReportBatchItemFailures" not in stack.mapping.function_response_types:
+    if "ReportBatchItemFailures" not in stack.mapping.function_response_types and stack.function.impl == "seed":
+        # a warning: the seed replica deploys as designed, and what it loses is what the harness measures
+        yield Finding(
+            "STK003",
+            Severity.WARNING,
+            stack.function.name,
+            "the event source mapping does not enable ReportBatchItemFailures and the seed's handler processes only "
+            "Records[0] of a batch and returns normally: the mapping deletes the other records of the batch "
+            "without output",
+        )
+    elif "ReportBatchItemFailures" not in stack.mapping.function_response_types:
         yield Finding(
             "STK003",
             Severity.ERROR,

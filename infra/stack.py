@@ -18,6 +18,17 @@ HANDLER = "thumbnailer.app.lambda_handler"
 NOTIFIER_HANDLER = "notifier.app.lambda_handler"
 ARCHITECTURES = ("arm64", "x86_64")
 TOPOLOGIES = ("direct", "notifier")
+# which code the processing function runs: ours (handlers/thumbnailer) or the seed replica (handlers/seed, Node.js,
+# zip built by `make package-seed`, see infra/seed_artifact.py)
+FUNCTION_IMPLS = ("thumbnailer", "seed")
+SEED_RUNTIME = "nodejs20.x"
+SEED_HANDLER = "index.handler"
+# "venv": on the emulator the function runs its handler code with the project venv as its layer (the code-only zip);
+# "artifact": it runs the zip `make package` builds (infra/artifact) for its architecture, on an interpreter of that
+# architecture (the executor plugin reads CODE_MODE_ENV, see harness/executor/local_executor/artifact.py)
+CODE_MODES = ("venv", "artifact")
+CODE_MODE_ENV = "HARNESS_CODE_MODE"
+OVERRIDE_ALIASES = {"arch": "architecture"}
 EMULATOR_ACCOUNT = "000000000000"
 DEFAULT_REGION = "us-east-1"
 OBJECT_CREATED = "s3:ObjectCreated:*"
@@ -54,6 +65,8 @@ class StackConfig:
     log_retention_days: int = 14
     # "direct": S3 -> SQS notification; "notifier": S3 -> notifier function -> SQS (adds size, type, etag, version)
     topology: str = "direct"
+    function_impl: str = "thumbnailer"  # one of FUNCTION_IMPLS
+    code: str = "venv"  # one of CODE_MODES
     notifier_timeout_s: int = 10
     notifier_memory_mb: int = 256
     # handler settings carried into the function environment (thumbnailer.config.Settings)
@@ -87,6 +100,15 @@ class StackConfig:
             raise InfraError(
                 InfraErrorCode.INVALID_STACK, expected(f"one of {'|'.join(TOPOLOGIES)}", "topology", self.topology)
             )
+        if self.function_impl not in FUNCTION_IMPLS:
+            raise InfraError(
+                InfraErrorCode.INVALID_STACK,
+                expected(f"one of {'|'.join(FUNCTION_IMPLS)}", "function_impl", self.function_impl),
+            )
+        if self.code not in CODE_MODES:
+            raise InfraError(
+                InfraErrorCode.INVALID_STACK, expected(f"one of {'|'.join(CODE_MODES)}", "code", self.code)
+            )
         if self.architecture not in ARCHITECTURES:
             raise InfraError(
                 InfraErrorCode.INVALID_STACK,
@@ -109,6 +131,9 @@ PROFILES: dict[str, StackConfig] = {
         visibility_timeout_s=60,
         dlq_retention_s=4 * 24 * 3600,
         single_bucket=True,
+        # the seed's own function (a replica, handlers/seed) and mapping: batch 10, no ReportBatchItemFailures
+        function_impl="seed",
+        report_batch_item_failures=False,
     ),
 }
 
@@ -127,6 +152,7 @@ def apply_overrides(config: StackConfig, overrides: Mapping[str, str | int | boo
     by_name = {f.name: f for f in fields(StackConfig)}
     changes: dict[str, Any] = {}
     for key, raw in overrides.items():
+        key = OVERRIDE_ALIASES.get(key, key)
         f = by_name.get(key)
         if f is None:
             raise InfraError(
@@ -196,10 +222,19 @@ class FunctionSpec:
     log_group: str
     log_retention_days: int
     settings: Settings  # dlq_url is filled in at deploy time (the URL is only known once the queue exists)
+    code_mode: str = "venv"
+    impl: str = "thumbnailer"  # one of FUNCTION_IMPLS
 
     def environment(self, dlq_url: str) -> dict[str, str]:
-        """The function environment: the handler's own Settings(...).to_env() with the DLQ URL."""
-        return dataclasses.replace(self.settings, dlq_url=dlq_url).to_env()
+        """The function environment: the handler's own Settings(...).to_env() with the DLQ URL (and the code mode
+        when it is not the default, for the emulator's executor). The seed replica takes no settings."""
+        if self.impl == "seed":
+            return {}
+        return _with_code_mode(dataclasses.replace(self.settings, dlq_url=dlq_url).to_env(), self.code_mode)
+
+
+def _with_code_mode(env: dict[str, str], code_mode: str) -> dict[str, str]:
+    return {**env, CODE_MODE_ENV: code_mode} if code_mode != "venv" else env
 
 
 @dataclass(frozen=True)
@@ -216,12 +251,14 @@ class NotifierSpec:
     role_name: str
     log_group: str
     log_retention_days: int
+    code_mode: str = "venv"
 
     def environment(self, queue_url: str) -> dict[str, str]:
-        """The notifier's own NotifierSettings(...).to_env() with the main queue's URL."""
+        """The notifier's own NotifierSettings(...).to_env() with the main queue's URL (and the code mode)."""
         if queue_url.startswith(("http://", "https://")):
-            return NotifierSettings(queue_url=queue_url).to_env()
-        return {"NOTIFIER_QUEUE_URL": queue_url}  # an unresolved CDK token (the URL is known at deploy time)
+            return _with_code_mode(NotifierSettings(queue_url=queue_url).to_env(), self.code_mode)
+        # an unresolved CDK token (the URL is known at deploy time)
+        return _with_code_mode({"NOTIFIER_QUEUE_URL": queue_url}, self.code_mode)
 
 
 @dataclass(frozen=True)
@@ -299,7 +336,9 @@ class Stack:
             ),
             PolicyStatement(
                 "ConsumeQueue",
-                ("sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"),
+                ("sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage")
+                # the seed replica finds its queue's URL from the record's ARN
+                + (("sqs:GetQueueUrl",) if self.function.impl == "seed" else ()),
                 (self.queue_arn(self.queue.name),),
             ),
             PolicyStatement("SendPermanentFailuresToDlq", ("sqs:SendMessage",), (self.queue_arn(self.dlq.name),)),
@@ -438,8 +477,8 @@ def build_stack(
     function = FunctionSpec(
         logical_id="Thumbnailer",
         name=function_name,
-        handler=HANDLER,
-        runtime=RUNTIME,
+        handler=SEED_HANDLER if config.function_impl == "seed" else HANDLER,
+        runtime=SEED_RUNTIME if config.function_impl == "seed" else RUNTIME,
         architecture=config.architecture,
         timeout_s=config.function_timeout_s,
         memory_mb=config.memory_mb,
@@ -447,6 +486,8 @@ def build_stack(
         log_group=f"/aws/lambda/{function_name}",
         log_retention_days=config.log_retention_days,
         settings=settings,
+        code_mode=config.code,
+        impl=config.function_impl,
     )
     notifier = None
     if config.topology == "notifier":
@@ -462,6 +503,7 @@ def build_stack(
             role_name=f"{stack_name}-notifier-{region}" if not _is_token(region) else f"{stack_name}-notifier",
             log_group=f"/aws/lambda/{notifier_name}",
             log_retention_days=config.log_retention_days,
+            code_mode=config.code,
         )
     return Stack(
         name=stack_name,

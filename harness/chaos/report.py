@@ -21,11 +21,25 @@ COLUMNS = (
     "dup writes (identical)",
     "drain s",
     "invariant",
+    "fault fired",
+    "consequence observed",
+    "verdict",
 )
 
 
 def _fmt_counts(counts: Mapping[str, int]) -> str:
     return ", ".join(f"{k} {v}" for k, v in counts.items()) or "-"
+
+
+def _check_cell(check: Mapping[str, Any] | None) -> str:
+    if not check:
+        return "-"
+    return f"{'yes' if check['met'] else 'NO'} ({check['counter']} {check['observed']}/{check['required']})"
+
+
+def status(result: Mapping[str, Any]) -> str:
+    """PASSED / FAILED (...) of one result; a result written before proofs existed has none and fails."""
+    return str(result.get("status") or "FAILED (fault not exercised)")
 
 
 def row(result: Mapping[str, Any]) -> tuple[str, ...]:
@@ -42,6 +56,9 @@ def row(result: Mapping[str, Any]) -> tuple[str, ...]:
         f"{dup} ({identical})" if dup else "0",
         "-" if drain is None else f"{drain:.1f}",
         "held" if result["invariant_held"] else ("NOT held (limitation)" if result.get("limitation") else "NOT held"),
+        _check_cell((result.get("proof") or {}).get("fault")),
+        "; ".join(_check_cell(c) for c in (result.get("proof") or {}).get("consequences", [])) or "-",
+        status(result),
     )
 
 
@@ -58,14 +75,16 @@ def table(results: Sequence[Mapping[str, Any]], *, markdown: bool) -> str:
 def markdown(doc: Mapping[str, Any]) -> str:
     results = doc["scenarios"]
     held = sum(1 for r in results if r["invariant_held"])
+    passed = sum(1 for r in results if status(r) == "PASSED")
     limited = [r["name"] for r in results if not r["invariant_held"] and r.get("limitation")]
     out = [
         f"# Chaos run {doc['started']}",
         "",
         f"Endpoint {doc['endpoint']}, stack `{doc['stack']}`, function `{doc['function']}`; "
-        f"{held}/{len(results)} scenarios held the invariant (every upload complete or dead-lettered with a reason, "
+        f"{passed}/{len(results)} scenarios PASSED (fault fired, consequence observed, invariant held); "
+        f"{held}/{len(results)} held the invariant (every upload complete or dead-lettered with a reason, "
         f"none lost, duplicate writes byte-identical)"
-        + (f"; not held because of a real limitation: {', '.join(limited)}" if limited else "")
+        + (f"; not held because of a limitation (a failure too): {', '.join(limited)}" if limited else "")
         + f". Total {doc['wall_s']:.0f} s.",
         "",
         "Faults are injected outside the handler: an HTTP fault proxy on 127.0.0.1 sits in the function's S3 path "
@@ -79,7 +98,17 @@ def markdown(doc: Mapping[str, Any]) -> str:
     for r in results:
         out.append(f"## {r['name']}: {r['title']}")
         out.append("")
-        out.append(f"- run id `{r['run_id']}`, wall {r['wall_s']:.1f} s, settled: {r['settled']}")
+        out.append(f"- run id `{r['run_id']}`, wall {r['wall_s']:.1f} s, settled: {r['settled']}, **{status(r)}**")
+        proof = r.get("proof") or {}
+        for check in [proof.get("fault")] + list(proof.get("consequences", [])):
+            if check:
+                out.append(
+                    f"- {'fault' if check is proof.get('fault') else 'consequence'}: {check['what']}: "
+                    f"{check['counter']} = {check['observed']} (needs >= {check['required']}) "
+                    f"{'ok' if check['met'] else 'MISSING'}"
+                )
+        if r.get("evidence"):
+            out.append(f"- evidence: {_fmt_counts(r['evidence'])}")
         if r.get("limitation"):
             out.append(f"- **invariant cannot hold: {r['limitation']}**")
         for action in r["actions"]:
@@ -132,6 +161,7 @@ def write(
         "machine": {"python": platform.python_version(), "platform": platform.platform()},
         "all_held": all(r["invariant_held"] for r in results),
         "all_held_or_explained": all(r["invariant_held"] or r.get("limitation") for r in results),
+        "all_passed": bool(results) and all(status(r) == "PASSED" for r in results),
         "scenarios": list(results),
     }
     (folder / "report.json").write_text(json.dumps(doc, indent=2, sort_keys=False))

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from harness.chaos.proof import FAILED_FAULT, ProofResult
 from harness.chaos.verdict import Verdict
 
 
@@ -33,10 +34,23 @@ class ScenarioResult:
     wall_s: float = 0.0
     observed_uploads: int = 0  # uploads whose source the proxy saw read (0 = the proxy was not in the S3 path)
     limitation: str | None = None  # why the invariant cannot hold here (a real limitation, explained in notes)
+    evidence: Mapping[str, int] | None = None  # counters the proof is checked against (harness.chaos.proof)
+    proof: ProofResult | None = None  # the fault injected and the consequence observed, checked
 
     @property
     def held(self) -> bool:
         return self.verdict.held
+
+    @property
+    def status(self) -> str:
+        """PASSED only when the fault fired, its consequence was seen and the invariant held; a limitation fails."""
+        if self.proof is None:
+            return FAILED_FAULT
+        return self.proof.status(self.held and self.limitation is None)
+
+    @property
+    def passed(self) -> bool:
+        return self.status == "PASSED"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -62,4 +76,8 @@ class ScenarioResult:
             "wall_s": round(self.wall_s, 2),
             "observed_uploads": self.observed_uploads,
             "limitation": self.limitation,
+            "evidence": dict(self.evidence or {}),
+            "proof": self.proof.to_dict() if self.proof else None,
+            "status": self.status,
+            "passed": self.passed,
         }

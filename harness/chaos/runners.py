@@ -15,12 +15,13 @@ from harness import emulator
 from harness.chaos import storage
 from harness.chaos.faults import FaultRule
 from harness.chaos.inputs import POISON_CODES, payload
+from harness.chaos.proof import check, overlapping_deliveries
 from harness.chaos.result import ScenarioResult
 from harness.chaos.runtime import live_runtimes, sigkill
 from harness.chaos.scenarios import SOURCE, THUMBS, Scenario
 from harness.chaos.session import ChaosSession, deploy
 from harness.chaos.triggers import MidBatchTrigger, on_exchange
-from harness.chaos.verdict import Expectation, judge, proxy_evidence
+from harness.chaos.verdict import Expectation, ProxyEvidence, judge, proxy_evidence
 from harness.load.observe import Accounting, Outcome, PipelineTarget, UploadOutcome, collect, settle
 
 QUIET_S = 3.0
@@ -39,10 +40,12 @@ def localize(rule: FaultRule, target: PipelineTarget, run_id: str) -> FaultRule:
     return rule
 
 
-def _kill_action(session: ChaosSession) -> Callable[[], str]:
+def _kill_action(session: ChaosSession, killed: list[int]) -> Callable[[], str]:
+    """SIGKILL the function's live runtimes; `killed` receives the pids the signal was delivered to (alive then)."""
+
     def kill() -> str:
         victims = live_runtimes(session.runtimes_dir, session.target.function_name)
-        killed = [r.pid for r in victims if sigkill(r)]
+        killed.extend(r.pid for r in victims if sigkill(r))
         return (
             f"SIGKILL {len(killed)} runtime(s) of {session.target.function_name} (pids {killed}) mid-batch"
             if killed
@@ -60,6 +63,61 @@ def _expectations(scenario: Scenario, keys: list[tuple[str, str]]) -> list[Expec
         else:
             out.append(Expectation(key, kind, "dlq", POISON_CODES[kind]))
     return out
+
+
+def _evidence(
+    session: ChaosSession,
+    scenario: Scenario,
+    run_id: str,
+    keys: list[tuple[str, str]],
+    acc: Accounting,
+    proxy_seen: ProxyEvidence,
+    *,
+    since_ms: int,
+    extra: dict[str, int] | None = None,
+) -> dict[str, int]:
+    """The counters a scenario's proof is checked against (harness.chaos.proof), from what was observed."""
+    counters: dict[str, int] = {f"injected:{code}": n for code, n in proxy_seen.injected.items()}
+    counters.update(
+        client_retries=proxy_seen.client_retries,
+        redeliveries=proxy_seen.redeliveries,
+        duplicate_writes=proxy_seen.duplicate_writes,
+    )
+    kinds = dict(keys)
+    outcomes = {o.key: o for o in acc.outcomes}
+    images = [k for k, kind in keys if kind == "image"]
+    counters["complete"] = sum(1 for k in images if k in outcomes and outcomes[k].outcome is Outcome.COMPLETE)
+    for k in images:
+        o = outcomes.get(k)
+        if o is not None and o.outcome is Outcome.DLQ:
+            counters[f"dlq:{o.dlq_code}"] = counters.get(f"dlq:{o.dlq_code}", 0) + 1
+    poison = [k for k, kind in keys if kind != "image"]
+    counters["poison_uploads"] = len(poison)
+    counters["poison_dlq_first_receive"] = sum(
+        1
+        for k in poison
+        if k in outcomes
+        and outcomes[k].outcome is Outcome.DLQ
+        and outcomes[k].dlq_code in POISON_CODES[kinds[k]]
+        and proxy_seen.deliveries.get(k, 1) <= 1
+    )
+    assert session.proxy is not None
+    counters["overlapping_deliveries"] = overlapping_deliveries(session.proxy.snapshot(), session.target, run_id)
+    needed = {n.counter for n in scenario.proof.consequences} if scenario.proof else set()
+    if "sandbox_timedout" in needed:
+        found = [0]
+
+        def timed_out() -> bool:
+            found[0] = storage.count_log_lines(session.logs, session.target.log_group, since_ms)
+            return found[0] > 0
+
+        try:  # the executor ships an invocation's logs right after it; give them a moment
+            wait_until(timed_out, 15.0, interval=0.5, what="a 'Task timed out' line in the function's logs")
+        except WaitTimeout:
+            pass
+        counters["sandbox_timedout"] = found[0]
+    counters.update(extra or {})
+    return dict(sorted(counters.items()))
 
 
 def _drain_s(acc: Accounting, started: float) -> float | None:
@@ -80,7 +138,7 @@ def _consume_dlq(session: ChaosSession, run_id: str) -> int:
 def run_scenario(session: ChaosSession, scenario: Scenario, *, keep_dlq: bool = False) -> ScenarioResult:
     """Run one scenario end to end and judge it; every lever and fault is undone before returning."""
     if scenario.action == "restart-emulator":
-        return run_restart(session, scenario)
+        return run_restart(session, scenario, keep_dlq=keep_dlq)
     assert session.proxy is not None
     proxy, target, log = session.proxy, session.target, session.log
     run_id = new_run_id(scenario.name)
@@ -101,6 +159,7 @@ def run_scenario(session: ChaosSession, scenario: Scenario, *, keep_dlq: bool = 
         levers.callback(proxy.clear_faults)
         proxy.set_rules([localize(r, target, run_id) for r in scenario.rules])
         trigger = None
+        killed: list[int] = []
         if scenario.action == "kill-runtime":
             total = len(kinds)
 
@@ -110,13 +169,14 @@ def run_scenario(session: ChaosSession, scenario: Scenario, *, keep_dlq: bool = 
                 depths = session.probe.depths()
                 return depths.visible + depths.in_flight > total - completed
 
-            trigger = MidBatchTrigger(target, run_id, _kill_action(session), gate=completed_record_in_flight)
+            trigger = MidBatchTrigger(target, run_id, _kill_action(session, killed), gate=completed_record_in_flight)
             levers.enter_context(on_exchange(proxy, trigger))
         log(
             f"[{scenario.name}] run {run_id}: {len(kinds)} uploads ({len(scenario.poison)} poison), "
             f"faults {[r.label for r in scenario.rules] or 'none'}"
         )
         started = time.time()
+        since_ms = int(started * 1000) - 1000
         with ExitStack() as burst:
             if scenario.burst_delay_s:
                 burst.enter_context(storage.queue_delay(session.sqs, target.queue_url, scenario.burst_delay_s))
@@ -155,6 +215,16 @@ def run_scenario(session: ChaosSession, scenario: Scenario, *, keep_dlq: bool = 
         acc = collect(run_id, target, expected, probe=session.probe, read_logs=False)
     evidence = proxy_evidence(proxy.snapshot(), target, run_id)
     verdict = judge(acc, _expectations(scenario, keys), evidence)
+    counters = _evidence(
+        session,
+        scenario,
+        run_id,
+        keys,
+        acc,
+        evidence,
+        since_ms=since_ms,
+        extra={"runtime_killed": len(killed), "redriven": redrive_result["moved"] if redrive_result else 0},
+    )
     if not settled:
         notes.append(f"did not settle within {scenario.settle_timeout_s:.0f}s")
     poison_keys = {k for k, kind in keys if kind != "image"}
@@ -182,16 +252,49 @@ def run_scenario(session: ChaosSession, scenario: Scenario, *, keep_dlq: bool = 
         notes=tuple(notes),
         wall_s=time.monotonic() - wall0,
         observed_uploads=len(evidence.deliveries),
+        evidence=counters,
+        proof=check(scenario.proof, counters, images=scenario.images, poison=len(scenario.poison))
+        if scenario.proof
+        else None,
     )
     if result.observed_uploads == 0:
         notes.append("the fault proxy saw no source read: is the function's S3 endpoint pointed at it?")
         result = replace(result, notes=tuple(notes))
-    log(f"[{scenario.name}] outcomes {dict(result.outcomes)}; invariant {'held' if result.held else 'NOT held'}")
+    _log_status(log, result)
     return result
 
 
-def run_restart(session: ChaosSession, scenario: Scenario) -> ScenarioResult:
-    """Restart the emulator mid-run and report, honestly, what survives: without persistence, nothing."""
+def _log_status(log: Callable[[str], None], result: ScenarioResult) -> None:
+    missing = []
+    if result.proof is not None:
+        missing = [c.what for c in (result.proof.fault, *result.proof.consequences) if not c.met]
+    log(
+        f"[{result.name}] outcomes {dict(result.outcomes)}; invariant {'held' if result.held else 'NOT held'}; "
+        f"{result.status}" + (f" (missing: {'; '.join(missing)})" if missing else "")
+    )
+
+
+def _put_until_accepted(session: ChaosSession, key: str, kind: str, seq: int, run_id: str, deadline_s: float) -> bool:
+    """Upload, retrying while the emulator is away (a restart in progress); False when the deadline passed."""
+    item = payload(kind, seed=seq)
+
+    def put() -> bool:
+        try:
+            storage.upload(session.s3, session.target.input_bucket, key, item.body, item.content_type, run_id)
+            return True
+        except Exception:  # noqa: BLE001 - connection refused / 5xx while the emulator restarts: try again
+            return False
+
+    try:
+        wait_until(put, deadline_s, interval=0.5, max_interval=2.0, what=f"upload of {key}")
+        return True
+    except WaitTimeout:
+        return False
+
+
+def run_restart(session: ChaosSession, scenario: Scenario, *, keep_dlq: bool = False) -> ScenarioResult:
+    """Restart the emulator mid-batch while uploads continue; with the plugin's persistence every upload made
+    before, during and after the restart must end as thumbnails or in the DLQ."""
     assert session.proxy is not None
     proxy, target, log = session.proxy, session.target, session.log
     run_id = new_run_id(scenario.name)
@@ -201,40 +304,65 @@ def run_restart(session: ChaosSession, scenario: Scenario) -> ScenarioResult:
     notes: list[str] = []
     limitation: str | None = None
     restarted = threading.Event()
+    before_n = max(1, scenario.images // 2)
+    during_n = max(1, scenario.images // 4)
+    after_n = max(1, scenario.images - before_n - during_n)
 
     def restart() -> str:
         restarted.set()
         return "restart requested"
 
+    def key_of(seq: int) -> str:
+        return f"{target.run_prefix(run_id)}{seq:03d}-image.png"
+
+    old = emulator.find_running(session.settings)
+    old_pid = old.pid if old else None
     trigger = MidBatchTrigger(target, run_id, restart)
     proxy.set_rules([localize(r, target, run_id) for r in scenario.rules])
+    started = time.time()
     with on_exchange(proxy, trigger):
-        for seq in range(scenario.images):
+        for seq in range(before_n):
             item = payload("image", seed=seq)
-            key = f"{target.run_prefix(run_id)}{seq:03d}-image{item.suffix}"
-            storage.upload(session.s3, target.input_bucket, key, item.body, item.content_type, run_id)
-            keys.append((key, "image"))
+            storage.upload(session.s3, target.input_bucket, key_of(seq), item.body, item.content_type, run_id)
+            keys.append((key_of(seq), "image"))
         try:
             wait_until(restarted.is_set, 60.0, interval=0.1, what="a complete upload before the restart")
         except WaitTimeout:
             notes.append("no upload completed within 60 s; restarting anyway")
-    before = proxy_evidence(proxy.snapshot(), target, run_id)
-    completed_before = sum(
-        1
-        for k, _ in keys
-        if all(target.output_stem(s, k) in {w.rsplit(".", 1)[0] for w in before.writes} for s in target.sizes)
-    )
+    # uploads during the restart: a client that keeps sending (retrying while the emulator is away)
+    during_keys = [key_of(before_n + i) for i in range(during_n)]
+    accepted_during: list[str] = []
+
+    def upload_during() -> None:
+        for i, key in enumerate(during_keys):
+            if _put_until_accepted(session, key, "image", before_n + i, run_id, 120.0):
+                accepted_during.append(key)
+
+    uploader = threading.Thread(target=upload_during, name="chaos-restart-uploads", daemon=True)
     t_stop = time.monotonic()
+    uploader.start()
     stopped = emulator.stop(session.settings)
     handle = emulator.ensure_running(session.settings)
+    restore_s = time.monotonic() - t_stop
     actions.append(
-        f"emulator stopped ({'; '.join(stopped)}) and started again in {time.monotonic() - t_stop:.1f}s "
-        f"(pid {handle.pid})"
+        f"emulator stopped ({'; '.join(stopped)}) and started again in {restore_s:.1f}s "
+        f"(pid {old_pid} -> {handle.pid}); {during_n} upload(s) sent meanwhile, retried until accepted"
     )
-    proxy.clear_faults()
+    uploader.join(timeout=150.0)
+    keys += [(k, "image") for k in accepted_during]
+    lost_uploads = sorted(set(during_keys) - set(accepted_during))
+    if lost_uploads:
+        notes.append(f"{len(lost_uploads)} upload(s) during the restart were never accepted: {lost_uploads[:3]}")
     presence = storage.stack_presence(session.s3, session.sqs, session.lam, target)
+    after_keys: list[str] = []
     if presence.intact:
-        actions.append("stack still present after the restart")
+        actions.append("stack and its data present after the restart (state restored by the executor plugin)")
+        for i in range(after_n):
+            seq = before_n + during_n + i
+            if _put_until_accepted(session, key_of(seq), "image", seq, run_id, 60.0):
+                after_keys.append(key_of(seq))
+        keys += [(k, "image") for k in after_keys]
+        actions.append(f"{len(after_keys)} upload(s) after the restart")
         settled = settle(
             run_id,
             target,
@@ -244,51 +372,68 @@ def run_restart(session: ChaosSession, scenario: Scenario) -> ScenarioResult:
             quiet_s=QUIET_S,
         )
         acc = collect(run_id, target, [k for k, _ in keys], probe=session.probe, read_logs=False)
-        verdict = judge(acc, _expectations(scenario, keys), proxy_evidence(proxy.snapshot(), target, run_id))
+        seen = proxy_evidence(proxy.snapshot(), target, run_id)
+        proxy.clear_faults()
+        verdict = judge(acc, _expectations(scenario, keys), seen)
     else:
+        proxy.clear_faults()
         settled = False
-        limitation = "emulator state is in memory only (no persistence in LocalStack core)"
+        limitation = "emulator state lost in the restart (persistence off: HARNESS_PERSIST=0, or the restore failed)"
         actions.append(f"detected: stack resources gone after the restart: {', '.join(presence.missing)}")
         notes.append(
-            "LocalStack core keeps state in memory: PERSISTENCE=1 needs the snapshot plugin of the Pro edition, so a "
-            "restart loses buckets, objects, queues (with in-flight messages), the DLQ and functions. "
-            f"{completed_before} of {len(keys)} uploads had complete thumbnails before the restart (seen by the "
-            "proxy); none can be verified afterwards: every upload is reported MISSING."
+            f"the saved state was not restored (see {session.settings.home / 'persist' / 'last-load.json'} and the "
+            "emulator log); every upload is reported MISSING"
         )
-        lost = Accounting(run_id, tuple(k for k, _ in keys), tuple(UploadOutcome(k, Outcome.MISSING) for k, _ in keys))
-        verdict = judge(lost, _expectations(scenario, keys), None)
+        acc = Accounting(run_id, tuple(k for k, _ in keys), tuple(UploadOutcome(k, Outcome.MISSING) for k, _ in keys))
+        seen = proxy_evidence(proxy.snapshot(), target, run_id)
+        verdict = judge(acc, _expectations(scenario, keys), None)
         try:
             outputs = deploy(session.settings, session.stack)
             session.refresh(outputs)
-            actions.append(f"stack '{session.stack}' redeployed; uploads made during the outage must be re-sent")
-            outputs_dir = session.settings.home / "outputs"
-            others = sorted(p.stem for p in outputs_dir.glob("*.json") if p.stem != session.stack)
-            if others:
-                actions.append(
-                    f"other stacks on this emulator were wiped too and not redeployed: {', '.join(others)} "
-                    f"(`make up` redeploys thumbs)"
-                )
+            actions.append(f"stack '{session.stack}' redeployed so that later runs find it")
         except Exception as exc:  # noqa: BLE001 - reported; the user can `make up`
             actions.append(f"redeploy failed ({type(exc).__name__}: {exc}); run `make up` to recreate the stack")
+    counters = _evidence(
+        session,
+        scenario,
+        run_id,
+        keys,
+        acc,
+        seen,
+        since_ms=int(started * 1000) - 1000,
+        extra={
+            "emulator_restarted": int(old_pid is not None and handle.pid is not None and handle.pid != old_pid),
+            "stack_restored": int(presence.intact),
+            "uploads_after_restart": len(accepted_during) + len(after_keys),
+            "restart_s_x10": round(restore_s * 10),
+        },
+    )
+    if not keep_dlq and presence.intact:
+        consumed = _consume_dlq(session, run_id)
+        if consumed:
+            notes.append(f"{consumed} DLQ message(s) of this run deleted after accounting")
     result = ScenarioResult(
         name=scenario.name,
         title=scenario.title,
         run_id=run_id,
         uploads=len(keys),
         poison=0,
-        faults_injected={**before.injected, "restart": 1},
-        client_retries=before.client_retries,
-        redeliveries=before.redeliveries,
+        faults_injected={**seen.injected, "restart": 1},
+        client_retries=seen.client_retries,
+        redeliveries=seen.redeliveries,
         poison_redeliveries=0,
-        duplicate_writes=before.duplicate_writes,
+        duplicate_writes=seen.duplicate_writes,
         outcomes=verdict.by_code,
-        drain_s=None,
+        drain_s=_drain_s(acc, started) if presence.intact else None,
         settled=settled,
         verdict=verdict,
         actions=tuple(actions),
         notes=tuple(notes),
         wall_s=time.monotonic() - wall0,
+        observed_uploads=len(seen.deliveries),
         limitation=limitation,
+        evidence=counters,
+        proof=check(scenario.proof, counters, images=scenario.images, poison=0) if scenario.proof else None,
     )
-    log(f"[{scenario.name}] outcomes {dict(result.outcomes)}; invariant {'held' if result.held else 'NOT held'}")
+    _log_status(log, result)
     return result

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from harness.chaos.errors import UnknownScenario
 from harness.chaos.faults import FaultRule
+from harness.chaos.proof import ALL, Need, Proof
 
 # Actions taken from outside the pipeline while a scenario runs.
 ACTIONS = ("kill-runtime", "restart-emulator")
@@ -27,6 +28,7 @@ class Scenario:
     fix_then_redrive  after the first settle: clear the faults, redrive this run's DLQ messages, settle again
     expect            what every valid image should end as ('complete', 'dlq' or 'either'); poison -> 'dlq'
     expect_codes      DLQ error codes expected for valid images when expect == 'dlq'
+    proof             the fault it must inject and the consequences it must observe (else FAILED: it tested nothing)
     """
 
     name: str
@@ -45,6 +47,8 @@ class Scenario:
     expect_codes: frozenset[str] = frozenset()
     settle_timeout_s: float = 120.0
     notes: tuple[str, ...] = field(default=())
+    proof: Proof | None = None
+    min_images: int = 2  # `scaled` keeps at least this many (visibility needs a batch long enough to overlap)
 
     def __post_init__(self) -> None:
         if self.action is not None and self.action not in ACTIONS:
@@ -55,16 +59,21 @@ class Scenario:
             raise UnknownScenario(
                 "INVALID_SCENARIO", f"Expected complete|dlq|either for expect but received {self.expect!r}"
             )
+        if self.proof is None:
+            raise UnknownScenario(
+                "INVALID_SCENARIO",
+                f"Expected a proof (fault + consequence) for scenario {self.name!r} but received none",
+            )
         if self.images < 0 or self.images + len(self.poison) == 0:
             raise UnknownScenario(
                 "INVALID_SCENARIO", f"Expected at least one upload for scenario {self.name!r} but received none"
             )
 
     def scaled(self, factor: float) -> Scenario:
-        """The same scenario with `factor` x the valid images (at least 2): tests use small runs."""
+        """The same scenario with `factor` x the valid images (at least `min_images`): tests use small runs."""
         from dataclasses import replace
 
-        return replace(self, images=max(2, round(self.images * factor)))
+        return replace(self, images=max(self.min_images, round(self.images * factor)))
 
 
 SOURCE = "uploads/"
@@ -78,18 +87,37 @@ SCENARIOS: dict[str, Scenario] = {
             "poison inputs (corrupt, bomb, non-image, empty) mixed into normal traffic",
             images=12,
             poison=("corrupt", "bomb", "not_image", "empty", "corrupt", "bomb"),
+            proof=Proof(
+                Need("poison_uploads", "poison files uploaded", ALL, "poison"),
+                (
+                    Need(
+                        "poison_dlq_first_receive",
+                        "poison dead-lettered with its code on the first receive",
+                        ALL,
+                        "poison",
+                    ),
+                ),
+            ),
         ),
         Scenario(
             "s3-throttle",
             "S3 GetObject throttled: 503 SlowDown on 30% of source reads",
             images=16,
             rules=(FaultRule(method="GET", error="SlowDown", rate=0.3, key_prefix=SOURCE),),
+            proof=Proof(
+                Need("injected:SlowDown", "503 SlowDown injected by the proxy"),
+                (Need("client_retries", "the S3 client retried"),),
+            ),
         ),
         Scenario(
             "s3-500",
             "S3 PutObject 500 InternalError on 30% of thumbnail writes",
             images=16,
             rules=(FaultRule(method="PUT", error="InternalError", rate=0.3, key_prefix=THUMBS),),
+            proof=Proof(
+                Need("injected:InternalError", "500 InternalError injected by the proxy"),
+                (Need("client_retries", "the S3 client retried"),),
+            ),
         ),
         Scenario(
             "retryable",
@@ -97,6 +125,10 @@ SCENARIOS: dict[str, Scenario] = {
             images=8,
             rules=(FaultRule(method="GET", error="InternalError", calls_per_key=1, key_prefix=SOURCE),),
             visibility_s=6,
+            proof=Proof(
+                Need("injected:InternalError", "500 InternalError injected on every attempt of the first read"),
+                (Need("redeliveries", "SQS redelivered each upload", ALL),),
+            ),
         ),
         Scenario(
             "output-denied",
@@ -107,7 +139,11 @@ SCENARIOS: dict[str, Scenario] = {
             # the handler treats a failed *output* write as retryable (STORAGE_ERROR): fixing the permission and
             # retrying helps, unlike a bad input; ACCESS_DENIED would be the code of a denied source read
             expect="dlq",
-            expect_codes=frozenset({"ACCESS_DENIED", "STORAGE_ERROR"}),
+            expect_codes=frozenset({"STORAGE_ERROR"}),
+            proof=Proof(
+                Need("injected:AccessDenied", "403 AccessDenied injected on thumbnail writes"),
+                (Need("dlq:STORAGE_ERROR", "uploads dead-lettered with STORAGE_ERROR", ALL),),
+            ),
         ),
         Scenario(
             "fix-redrive",
@@ -116,6 +152,13 @@ SCENARIOS: dict[str, Scenario] = {
             rules=(FaultRule(method="PUT", error="AccessDenied", key_prefix=THUMBS),),
             fix_then_redrive=True,
             visibility_s=6,
+            proof=Proof(
+                Need("injected:AccessDenied", "403 AccessDenied injected on thumbnail writes"),
+                (
+                    Need("redriven", "DLQ messages redriven after the fix", ALL),
+                    Need("complete", "uploads complete after the redrive", ALL),
+                ),
+            ),
         ),
         Scenario(
             "crash",
@@ -125,6 +168,13 @@ SCENARIOS: dict[str, Scenario] = {
             action="kill-runtime",
             visibility_s=6,
             burst_delay_s=2,
+            proof=Proof(
+                Need("runtime_killed", "SIGKILL delivered to a live runtime pid"),
+                (
+                    Need("redeliveries", "the killed batch was redelivered"),
+                    Need("duplicate_writes", "work finished before the kill was redone (the whole batch came back)"),
+                ),
+            ),
         ),
         Scenario(
             "timeout",
@@ -133,6 +183,13 @@ SCENARIOS: dict[str, Scenario] = {
             rules=(FaultRule(method="GET", delay_s=7.0, count=2, key_prefix=SOURCE),),
             function_timeout_s=5,
             visibility_s=6,
+            proof=Proof(
+                Need("injected:delay", "source reads stalled past the function timeout"),
+                (
+                    Need("sandbox_timedout", "Sandbox.Timedout ('Task timed out') in the function's logs"),
+                    Need("redeliveries", "the timed-out batch was redelivered"),
+                ),
+            ),
         ),
         Scenario(
             "visibility",
@@ -143,14 +200,27 @@ SCENARIOS: dict[str, Scenario] = {
             max_receive_count=10,
             peer_consumer=True,
             settle_timeout_s=150.0,
+            min_images=4,
+            proof=Proof(
+                Need("injected:delay", "processing slowed past the visibility timeout"),
+                (Need("overlapping_deliveries", "a second receive of a message while the first was in flight"),),
+            ),
         ),
         Scenario(
             "restart",
-            "the emulator restarted mid-run (no persistence in LocalStack core: state is lost)",
+            "the emulator restarted mid-run: its state is persisted (the plugin), uploads before/during/after survive",
             images=12,
             rules=(FaultRule(method="GET", delay_s=0.3, key_prefix=SOURCE),),
             action="restart-emulator",
-            expect="either",
+            expect="complete",
+            settle_timeout_s=180.0,
+            proof=Proof(
+                Need("emulator_restarted", "the emulator process changed pid"),
+                (
+                    Need("stack_restored", "the stack and its data survived the restart"),
+                    Need("uploads_after_restart", "uploads made during and after the restart"),
+                ),
+            ),
         ),
     )
 }

@@ -57,6 +57,7 @@ class ChaosSession:
         self.s3 = client("s3", self.settings)
         self.sqs = client("sqs", self.settings)
         self.lam = client("lambda", self.settings)
+        self.logs = client("logs", self.settings)
         self.probe = make_probe(self.target, self.settings)
 
     @property

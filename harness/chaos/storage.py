@@ -211,6 +211,29 @@ def stack_presence(s3: Any, sqs: Any, lam: Any, target: PipelineTarget) -> Stack
     )
 
 
+# ---- function logs: evidence of timeouts -------------------------------------------------------------------------
+TIMED_OUT = "Task timed out"  # the line the executor writes with a Sandbox.Timedout (as Lambda does)
+
+
+def count_log_lines(logs: Any, log_group: str, since_ms: int, needle: str = TIMED_OUT, max_pages: int = 50) -> int:
+    """Log events of `log_group` since `since_ms` (epoch ms) that contain `needle` (0 when the group is missing)."""
+    found = 0
+    kwargs: dict[str, Any] = {"logGroupName": log_group, "startTime": int(since_ms)}
+    for _ in range(max_pages):
+        try:
+            page = logs.filter_log_events(**kwargs)
+        except ClientError as exc:
+            if _code(exc) == "ResourceNotFoundException":
+                return found
+            raise
+        found += sum(1 for e in page.get("events", []) if needle in (e.get("message") or ""))
+        token = page.get("nextToken")
+        if not token or token == kwargs.get("nextToken"):
+            break
+        kwargs["nextToken"] = token
+    return found
+
+
 # ---- uploads ----------------------------------------------------------------------------------------------------
 def upload(s3: Any, bucket: str, key: str, body: bytes, content_type: str, run_id: str) -> None:
     s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type, Metadata={contract.META_RUN_ID: run_id})

@@ -10,6 +10,7 @@ from pathlib import Path
 from common.errors import CodedError
 from harness.load.progress import ProgressBar
 from harness.load.scenario import SCENARIOS_DIR, load_scenario
+from harness.target import add_target_arguments
 
 DESCRIPTION = (
     "Load test the deployed pipeline with a scenario (benchmarks/scenarios/*.toml); writes Markdown, JSON, PNG."
@@ -38,6 +39,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stack", default="load", help="stack name to deploy/update (default: load)")
     p.add_argument("--out", type=Path, help="results folder (default benchmarks/results/load-<timestamp>/<scenario>)")
     p.add_argument("--keep-emulator", action="store_true", help="leave an emulator started by this command running")
+    add_target_arguments(p)
+    p.add_argument("--keep-prefix", action="store_true", help="(--target) keep the run's uploads and thumbnails")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -65,8 +68,21 @@ def run(args: argparse.Namespace) -> int:
         )
         settings = HarnessSettings.from_env()
         out = args.out or RESULTS_DIR / f"load-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}" / scenario.name
-        handle = emulator.ensure_running(settings)
-        _err(f"==> emulator {handle.endpoint} ({'started' if handle.started_here else 'reused'})")
+        deployed = None
+        if args.target:
+            from harness import target as target_mod
+
+            deployed = target_mod.resolve(
+                args.target, profile=args.aws_profile, region=args.region, endpoint_url=args.endpoint_url
+            )
+            uploads = len(scenario.arrival_offsets())
+            target_mod.check_caps(uploads, scenario.duration_s)
+            _err(f"==> target stack {deployed.name!r} at {deployed.label} (found, not deployed)")
+            target_mod.require_consent(deployed, target_mod.estimate(uploads, deployed.outputs), args.yes, _err)
+            handle = emulator.EmulatorHandle(endpoint=deployed.label, pid=None, started_here=False)
+        else:
+            handle = emulator.ensure_running(settings)
+            _err(f"==> emulator {handle.endpoint} ({'started' if handle.started_here else 'reused'})")
         t0 = time.monotonic()
         bars: dict[str, ProgressBar] = {}
         try:
@@ -77,6 +93,8 @@ def run(args: argparse.Namespace) -> int:
                 stack_name=args.stack,
                 on_progress=lambda b, p: bars.setdefault(b, ProgressBar(f"{scenario.name}/{b}"))(p),
                 on_phase=lambda text: _err(f"==> {text}"),
+                deployed=deployed,
+                cleanup=not args.keep_prefix,
             )
             results = runner.run()
         finally:
@@ -97,7 +115,14 @@ def run(args: argparse.Namespace) -> int:
             f"{acc['duplicates']} ({acc['unexplained_duplicates']} unexplained), invariant "
             f"{'ok' if acc['invariant_holds'] else 'BROKEN'}; e2e p50 {e2e['p50']} ms; report {r.out_dir}/report.md"
         )
-        failed = failed or not acc["invariant_holds"] or acc["lost"] > 0
+        faults = r.summary.get("faults") or {}
+        if faults:
+            _err(
+                f"==> faults: {faults['injected']} in {faults['proxy_requests']} function S3 requests, "
+                f"{faults['runtimes_killed']} runtime(s) killed; duplicate writes {faults['duplicate_writes']}, "
+                f"identical: {'yes' if faults['duplicates_identical'] else 'NO'}"
+            )
+        failed = failed or not acc["invariant_holds"] or acc["lost"] > 0 or not faults.get("duplicates_identical", True)
     _err(f"==> done in {time.monotonic() - t0:.0f} s: {out}")
     return 1 if failed else 0
 

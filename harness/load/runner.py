@@ -18,6 +18,7 @@ from harness.load.baseline import measure
 from harness.load.corpus import load_corpus
 from harness.load.cpu import CpuSampler, cpu_reader
 from harness.load.errors import STACK_UNAVAILABLE, LoadError
+from harness.load.faults import start_faults
 from harness.load.generator import GenerationResult, Progress, generate
 from harness.load.model import PipelineTarget
 from harness.load.observe import collect, settle
@@ -25,6 +26,7 @@ from harness.load.sampler import Sampler, environment_counter
 from harness.load.scenario import Scenario
 from harness.load.storage import AwsProbe, S3Uploader, require_loopback
 from harness.settings import HarnessSettings
+from harness.target import DeployedTarget, cleanup_run
 from infra.deploy.outputs import StackOutputs
 
 __all__ = ["RESULTS_DIR", "Deployer", "LoadRun", "RunResult", "cores", "deploy_stack", "new_run_id"]
@@ -81,14 +83,20 @@ class LoadRun:
     on_phase: Callable[[str], None] | None = None
     baseline: bool = True
     cancel: threading.Event = field(default_factory=threading.Event)
+    # --target: an already-deployed stack (never deployed or changed here; its run prefix is deleted afterwards)
+    deployed: DeployedTarget | None = None
+    cleanup: bool = True  # with `deployed`: delete the run's uploads and thumbnails at the end
 
     def _phase(self, text: str) -> None:
         if self.on_phase is not None:
             self.on_phase(text)
 
     def run(self) -> list[RunResult]:
-        require_loopback(self.settings.endpoint)
-        results = [self.run_backend(b) for b in self.scenario.backends]
+        if self.deployed is None:
+            require_loopback(self.settings.endpoint)
+        # a deployed stack runs the backend it was deployed with
+        backends = (self.deployed.backend,) if self.deployed is not None else self.scenario.backends
+        results = [self.run_backend(b) for b in backends]
         if len(results) > 1:
             (self.out_root / "compare.md").write_text(
                 report_mod.comparison_markdown([r.summary for r in results]), encoding="utf-8"
@@ -105,8 +113,13 @@ class LoadRun:
     def run_backend(self, backend: str) -> RunResult:
         sc = self.scenario
         overrides = self.overrides(backend)
-        self._phase(f"deploying stack {self.stack_name!r} with {overrides}")
-        outputs = self.deployer(self.settings, self.stack_name, overrides)
+        if self.deployed is not None:
+            self._phase(f"target {self.deployed.name!r} at {self.deployed.label}: as deployed (no overrides applied)")
+            outputs = self.deployed.outputs
+            overrides = {}
+        else:
+            self._phase(f"deploying stack {self.stack_name!r} with {overrides}")
+            outputs = self.deployer(self.settings, self.stack_name, overrides)
         target = PipelineTarget.from_outputs(outputs)
         corpus_root = Path(sc.corpus_dir) if Path(sc.corpus_dir).is_absolute() else ROOT / sc.corpus_dir
         corpus = load_corpus(corpus_root, sc.mix)
@@ -115,12 +128,17 @@ class LoadRun:
         run_id = new_run_id(f"{sc.name[:12]}-{backend}")
         out_dir = self.out_root / backend
         out_dir.mkdir(parents=True, exist_ok=True)
-        probe = AwsProbe.for_target(target, self.settings)
-        uploader = S3Uploader.for_target(target, self.settings, sc.concurrency)
+        if self.deployed is not None:
+            d = self.deployed
+            probe = AwsProbe(target, d.client("s3", pool=24), d.client("sqs"), d.client("logs"))
+            uploader = S3Uploader(d.client("s3", pool=sc.concurrency + 4, retries=1), target.input_bucket)
+        else:
+            probe = AwsProbe.for_target(target, self.settings)
+            uploader = S3Uploader.for_target(target, self.settings, sc.concurrency)
         sampler = Sampler(
             probe,
             interval_s=sc.sample_interval_s,
-            environments=environment_counter(self.settings),
+            environments=environment_counter(self.settings) if self.deployed is None else None,
             max_duration_s=sc.duration_s + sc.drain_timeout_s + 600,
         )
         cpu_sampler = CpuSampler(
@@ -157,6 +175,7 @@ class LoadRun:
         dlq_baseline = probe.depths().dlq_visible
         progress = self.on_progress
         on_progress = (lambda p: progress(backend, p)) if progress is not None else None
+        injection = start_faults(sc.faults, self.settings, target, self._phase)  # [faults]: proxy + runtime killer
         sampler.start()
         cpu_sampler.start()
         try:
@@ -190,12 +209,17 @@ class LoadRun:
         finally:
             samples = sampler.stop()
             cpu_readings = cpu_sampler.stop()
+            faults = injection.stop() if injection is not None else None
         self._phase("collecting outcomes (S3 metadata, DLQ, logs)")
         t_collect = time.monotonic()
         accounting = collect(
             run_id, target, generation.expected_keys, probe=probe, since_ms=since_ms, read_logs=sc.read_logs
         )
         collect_s = time.monotonic() - t_collect
+        cleanup: dict[str, int] | None = None
+        if self.deployed is not None and self.cleanup:
+            self._phase(f"deleting this run's prefix ({run_id}) from {self.deployed.name}'s buckets")
+            cleanup = cleanup_run(self.deployed, run_id)
         loadavg_end = os.getloadavg()[0]
         run_baseline("after")
         base = None
@@ -221,6 +245,15 @@ class LoadRun:
             cores=processes,
             extra={
                 "target": asdict(target),
+                "stack": self.deployed.describe()
+                if self.deployed is not None
+                else {
+                    "name": self.stack_name,
+                    "endpoint": self.settings.endpoint,
+                    "local": True,
+                    "outputs": outputs.to_dict(),
+                },
+                "cleanup": cleanup,
                 "overrides": overrides,
                 "cores": cores(),
                 "settle_s": settle_s,
@@ -230,6 +263,7 @@ class LoadRun:
                 "corpus": corpus.describe(),
                 "loadavg_1m": {"start": loadavg_start, "end": loadavg_end},
                 "baseline_errors": baseline_errors,
+                "faults": faults,
             },
         )
         files = report_mod.write(summary, out_dir)

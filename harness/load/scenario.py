@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from common.paths import ROOT
+from harness.chaos.errors import InvalidFaultSpec
+from harness.chaos.faults import FaultRule
 from harness.load.errors import SCENARIO_INVALID, SCENARIO_NOT_FOUND, LoadError
 
 SCENARIOS_DIR = ROOT / "benchmarks" / "scenarios"
@@ -66,6 +68,24 @@ class Profile:
 
 
 @dataclass(frozen=True)
+class FaultPlan:
+    """[faults]: s3 = fault specs for the chaos proxy in the function's S3 path ('GET:SlowDown:rate=0.005', see
+    harness.chaos.faults.FaultRule.parse); kill_runtime_every_s = SIGKILL the function's runtimes this often."""
+
+    s3: tuple[str, ...] = ()
+    kill_runtime_every_s: float | None = None
+    seed: int = 7
+
+    @property
+    def rules(self) -> tuple[FaultRule, ...]:
+        return tuple(FaultRule.parse(spec) for spec in self.s3)
+
+    @property
+    def active(self) -> bool:
+        return bool(self.s3) or self.kill_runtime_every_s is not None
+
+
+@dataclass(frozen=True)
 class Scenario:
     """One load run: the offered load, its hard bounds, the corpus mix, the pipeline settings and observation."""
 
@@ -87,6 +107,7 @@ class Scenario:
     drain_timeout_s: float = 300.0
     baseline_seconds: float = 10.0
     read_logs: bool = True
+    faults: FaultPlan | None = None  # [faults]: S3 errors through the chaos proxy, runtime kills (harness.load.faults)
 
     def arrival_offsets(self) -> list[float]:
         """Seconds after the start at which each upload is due (open loop; bounded by count/max_uploads/duration)."""
@@ -167,7 +188,7 @@ def _integer(
 
 def parse_scenario(data: Mapping[str, Any], name: str) -> Scenario:
     """Build a Scenario from a parsed TOML document (see benchmarks/scenarios/*.toml for the schema)."""
-    known = {"name", "description", "load", "corpus", "pipeline", "observe"}
+    known = {"name", "description", "load", "corpus", "pipeline", "observe", "faults"}
     unknown = sorted(set(data) - known)
     if unknown:
         raise _invalid(f"the top-level tables of scenario {name!r}", f"only {sorted(known)}", unknown)
@@ -238,8 +259,35 @@ def parse_scenario(data: Mapping[str, Any], name: str) -> Scenario:
         ),
         baseline_seconds=_number(observe, "baseline_seconds", 10.0, "observe.baseline_seconds"),
         read_logs=read_logs,
+        faults=_faults(data.get("faults")),
     )
     return validate(scenario)
+
+
+def _faults(table: Any) -> FaultPlan | None:
+    if table is None:
+        return None
+    if not isinstance(table, dict):
+        raise _invalid("[faults]", "a table", table)
+    unknown = sorted(set(table) - {"s3", "kill_runtime_every_s", "seed"})
+    if unknown:
+        raise _invalid("[faults]", "only s3, kill_runtime_every_s, seed", unknown)
+    specs = table.get("s3", [])
+    if not isinstance(specs, list) or not all(isinstance(x, str) for x in specs):
+        raise _invalid("faults.s3", "a list of fault specs like 'GET:SlowDown:rate=0.005'", specs)
+    try:
+        for spec in specs:
+            FaultRule.parse(spec)
+    except InvalidFaultSpec as exc:
+        raise _invalid("faults.s3", "valid fault specs", f"{specs}: {exc.message}") from exc
+    every = table.get("kill_runtime_every_s")
+    kill = (
+        None
+        if every is None
+        else _number(table, "kill_runtime_every_s", 60.0, "faults.kill_runtime_every_s", strict=True)
+    )
+    seed = _integer(table, "seed", 7, "faults.seed", minimum=0, maximum=2**31)
+    return FaultPlan(tuple(specs), kill, 7 if seed is None else seed)
 
 
 def validate(scenario: Scenario) -> Scenario:

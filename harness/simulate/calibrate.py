@@ -1,5 +1,6 @@
-"""`python -m harness.simulate.calibrate`: measure resize CPU per input class; extract a load report's minimal inputs
-and measured figures into tests/data/simulate/ (small JSON, not the raw report)."""
+"""`python -m harness.simulate.calibrate`: measure resize CPU per input class; read a local run's invocations from its
+emulator; extract a load report's minimal inputs (with those invocations) and measured figures into
+tests/data/simulate/ (small JSON, not the raw report)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from harness.load.scenario import load_scenario
 from harness.simulate.calibration import Calibration, from_load_report, measured_figures, read_json
 from harness.simulate.classes import load_classes, measure_classes
 from harness.simulate.cli import DATA_DIR
+from harness.simulate.invocations import batch_costs, read_invocations, slowdown_series
 from infra.stack import StackConfig
 
 
@@ -45,15 +47,40 @@ def fit_invoke_ms(doc: Mapping[str, Any], cal: Calibration, stack: Mapping[str, 
     return max(0.0, wall / max(1.0, cal.local_stretch))
 
 
+def with_invocations(cal: Calibration, costs: Mapping[str, Any]) -> Calibration:
+    """The local per-batch costs measured from the run's own invocations (`invocations.batch_costs`)."""
+    if not costs:
+        return cal
+    pre, post = costs["pre_ms"], costs["post_ms"]
+    return replace(
+        cal,
+        local_pre_ms=(pre["a"], pre["b"]),
+        local_post_ms=(post["a"], post["b"]) if post.get("n") else None,
+        local_put_ms=float(costs["rest_ms"]),
+        local_slowdown=tuple((t, f) for t, f in costs.get("slowdown") or ()),
+    )
+
+
 def extract(
-    doc: Mapping[str, Any], classes_path: Path, source: str, emulator_ingest_share: float | None = None
+    doc: Mapping[str, Any],
+    classes_path: Path,
+    source: str,
+    emulator_ingest_share: float | None = None,
+    invocations: Sequence[Sequence[float]] | None = None,
 ) -> dict[str, Any]:
-    """Inputs (calibration, stack settings, scenario) and measured figures of one load report."""
+    """Inputs (calibration, stack settings, scenario, per-invocation times when read) and measured figures of one
+    load report."""
     cal = from_load_report(doc, load_classes(classes_path), source=source)
     if emulator_ingest_share is not None:
         cal = replace(cal, emulator_ingest_share=emulator_ingest_share)
     stack = stack_of(doc)
+    costs = batch_costs(invocations, stack["maximum_concurrency"]) if invocations else {}
+    if costs:
+        costs["slowdown"] = slowdown_series(invocations or [])
+    cal = with_invocations(cal, costs)
     return {
+        "invocations": [list(r) for r in invocations] if invocations else None,
+        "batch_costs": costs or None,
         "calibration": cal.to_dict(),
         "fitted": {"local_invoke_ms": fit_invoke_ms(doc, cal, stack)},
         "measured": measured_figures(doc),
@@ -80,12 +107,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     e.add_argument("report", type=Path)
     e.add_argument("--classes", type=Path)
     e.add_argument("--emulator-ingest-share", type=float, help="share of the emulator CPU spent at upload time")
+    e.add_argument("--invocations", type=Path, help="the run's invocations (written by the 'invocations' command)")
     e.add_argument("--out", type=Path)
+    i = sub.add_parser("invocations", help="read a run's invocations from its emulator (HARNESS_PORT/HARNESS_HOME)")
+    i.add_argument("report", type=Path)
+    i.add_argument("--stack", default="load")
+    i.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
     try:
         if args.command == "classes":
             doc = measure_classes([load_scenario(s) for s in args.scenarios], args.backend, args.seconds)
             out = args.out or DATA_DIR / f"classes-{args.backend}.json"
+        elif args.command == "invocations":
+            report = read_json(args.report)
+            classes = load_classes(DATA_DIR / f"classes-{report.get('backend', 'pillow')}.json")
+            doc = read_invocations(report, args.stack, {c.name: c.cpu_ms for c in classes})  # type: ignore[assignment]
+            out = args.out
         else:
             report = read_json(args.report)
             backend = str(report.get("backend", "pillow"))
@@ -94,6 +131,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 args.classes or DATA_DIR / f"classes-{backend}.json",
                 str(args.report),
                 args.emulator_ingest_share,
+                json.loads(args.invocations.read_text(encoding="utf-8")) if args.invocations else None,
             )
             out = args.out or DATA_DIR / f"{doc['measured']['scenario']}.json"
     except CodedError as exc:

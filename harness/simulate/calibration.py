@@ -19,6 +19,7 @@ QUANTILES = (0.0, 0.5, 0.9, 0.99, 1.0)
 DEFAULT_EMULATOR_INGEST_SHARE = 0.5  # part of the emulator's CPU per image spent on the upload (PUT, notification)
 DEFAULT_RECORD_WAIT_MS = 5.0  # non-CPU wall time per record locally (loopback round trips)
 DEFAULT_LOCAL_INVOKE_MS = 15.0  # LocalStack's invoke path per batch, wall time beyond CPU
+DEFAULT_LOCAL_POST_MS = 20.0  # a lane's end of batch -> next receive: LAMBDA_EVENT_SOURCE_MAPPING_POLL_INTERVAL_SEC
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,11 @@ class Calibration:
     # (handler total-ms) and the rest of a record's time in the handler (thumbnail PUTs, logging)
     local_handler_ms: Dist | None = None
     local_put_ms: float = 0.0
+    # from the run's own invocations (harness.simulate.invocations): receive -> handler start and end -> next
+    # receive with messages waiting, each a + b x records (ms)
+    local_pre_ms: tuple[float, float] | None = None
+    local_post_ms: tuple[float, float] | None = None
+    local_slowdown: tuple[tuple[float, float], ...] = ()  # [t s, factor]: the run's record times over its mean
     retryable_rate: float = 0.0
     notes: tuple[str, ...] = ()
 
@@ -129,6 +135,10 @@ class Calibration:
                 if data.get(key) is not None:
                     data[key] = Dist(tuple(data[key]["p"]), tuple(data[key]["v"]))
             data["notes"] = tuple(data.get("notes", ()))
+            data["local_slowdown"] = tuple((float(t), float(f)) for t, f in data.get("local_slowdown") or ())
+            for key in ("local_pre_ms", "local_post_ms"):
+                if data.get(key) is not None:
+                    data[key] = (float(data[key][0]), float(data[key][1]))
             return cls(**data)
         except (KeyError, TypeError, ValueError) as exc:
             raise SimulateError(

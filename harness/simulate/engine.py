@@ -2,8 +2,10 @@
 
 Events: POLL (a poller asks for a batch), COLLECT (a batching window ends or the batch fills), DONE (an invocation
 ends), WAKE (a message becomes visible while pollers wait), TICK (the mapping scales, the queue expires old messages,
-a sample is taken). Messages live in numpy arrays in the order they become visible; a fresh message is taken by
-advancing one index, a message coming back (failed, throttled, visibility expired) goes through a small heap.
+a sample is taken); locally LPOLL (a lane's long poll, or its end) and LEMPTY (an empty long poll ended: lane 0
+sleeps LocalStack's back-off, the others park). Messages live in numpy arrays in the order they become visible; a
+fresh message is taken by advancing one index, a message coming back (failed, throttled, visibility expired) goes
+through a small heap.
 """
 
 from __future__ import annotations
@@ -21,10 +23,15 @@ from harness.simulate import rules
 from harness.simulate.knobs import Knobs
 
 PENDING, COMPLETE, DLQ_HANDLER, REDRIVEN, EXPIRED = 0, 1, 2, 3, 4
-POLL, COLLECT, DONE, WAKE, TICK = 0, 1, 2, 3, 4
+POLL, COLLECT, DONE, WAKE, TICK, LPOLL, LEMPTY = 0, 1, 2, 3, 4, 5, 6
 THROTTLE_BACKOFF_S = 1.0  # a poller whose invocation was throttled tries again after this
 SCALE_DOWN_AFTER_S = 60.0  # the mapping drops back to its initial pollers after this long without backlog
 SCALE_PAUSE_AFTER_THROTTLE_S = 60.0
+# LocalStack's ESM worker after an empty poll (localstack.utils.backoff.ExponentialBackoff(initial_interval=1,
+# max_interval=LAMBDA_EVENT_SOURCE_MAPPING_MAX_BACKOFF_ON_EMPTY_POLL_SEC=0.5 as harness/emulator.py sets it),
+# randomisation 0.5): the first sleep is uniform in [0.5, 1.5] s, every further one in [0.25, 0.75] s
+LOCAL_EMPTY_FIRST_S = (0.5, 1.5)
+LOCAL_EMPTY_NEXT_S = (0.25, 0.75)
 
 
 class Service(Protocol):
@@ -38,7 +45,9 @@ class Service(Protocol):
 
     def record_ms(self, ids: list[int], t: float, busy: int) -> list[float]: ...
 
-    def batch_overhead_ms(self, t: float, busy: int) -> float: ...
+    def batch_overhead_ms(self, t: float, busy: int, n: int = 1) -> float: ...
+
+    def after_batch_ms(self, n: int) -> float: ...
 
     def permanent(self, i: int) -> bool: ...
 
@@ -118,7 +127,9 @@ class Engine:
         self.window = knobs.batching_window_s if aws else 0.0
         self.lanes = 0
         self.idle = 0
-        self.parked = 0  # local lanes waiting for another lane's receive
+        self.parked_lanes: list[int] = []  # local lanes waiting for another lane's receive
+        self.empties = 0  # consecutive empty polls of local lane 0 (its back-off)
+        self.local_rng = np.random.default_rng(knobs.seed + 7919)
         self.collecting = 0
         self.busy = 0
         self.envs = 0
@@ -238,20 +249,13 @@ class Engine:
 
     # ---- pollers and invocations ----------------------------------------------------------------------------
     def _poll(self, t: float, lane: int = 0) -> None:
-        """Lane 0 long-polls; locally (harness/executor) the other lanes park on an empty poll and poll again only
-        when some lane receives a batch, so a message that arrives while lane 0 is busy waits for a lane to free."""
+        """An AWS poller: an empty poll waits for the next visible message; a partial batch collects for the
+        batching window (locally the lanes are `_lpoll`)."""
         ids = self._take(t, self.k.batch_size)
         if not ids:
-            if self.aws or lane == 0:
-                self.idle += 1
-                self._schedule_wake(t)
-            else:
-                self.parked += 1
+            self.idle += 1
+            self._schedule_wake(t)
             return
-        if not self.aws and self.parked:
-            woken, self.parked = self.parked, 0
-            for _ in range(woken):
-                self._poll(t, 1)
         if len(ids) < self.k.batch_size and self.window > 0:
             self.collecting += 1
             need = self.k.batch_size - len(ids)
@@ -259,6 +263,35 @@ class Engine:
             self._push(min(t + self.window, max(t, fill)), COLLECT, (ids, t, lane))
             return
         self._invoke(t, ids, t, lane)
+
+    def _lpoll(self, t: float, lane: int, deadline: float | None) -> None:
+        """A local lane's ReceiveMessage: a long poll of `batching_window_s` (LocalStack's SQS answers as soon as one
+        message is visible, with what is visible then, up to the batch size). A lane that receives wakes the parked
+        lanes (harness/executor/local_executor/esm_concurrency.py); at the end of an empty long poll lane 0 sleeps
+        its back-off (LocalStack's worker loop) and the other lanes park."""
+        if deadline is None:
+            deadline = t + self.k.batching_window_s
+        ids = self._take(t, self.k.batch_size)
+        if ids:
+            self.empties = 0
+            woken, self.parked_lanes = self.parked_lanes, []
+            for other in woken:
+                self._push(t, LPOLL, (other, None))
+            self._invoke(t, ids, t, lane)
+            return
+        nxt = self._next_visible()
+        if nxt <= deadline:
+            self._push(max(t, nxt), LPOLL, (lane, deadline))
+        else:
+            self._push(deadline, LEMPTY, lane)
+
+    def _lempty(self, t: float, lane: int) -> None:
+        if lane != 0:
+            self.parked_lanes.append(lane)
+            return
+        lo, hi = LOCAL_EMPTY_FIRST_S if self.empties == 0 else LOCAL_EMPTY_NEXT_S
+        self.empties += 1
+        self._push(t + float(self.local_rng.uniform(lo, hi)), LPOLL, (0, None))
 
     def _collect_end(self, t: float, ids: list[int], t_recv: float, lane: int) -> None:
         self.collecting -= 1
@@ -316,7 +349,7 @@ class Engine:
         c.invocations += 1
         c.records_processed += len(ids)
         state, start_t = self.state, self.start_t
-        overhead = self.svc.batch_overhead_ms(t, self.busy) + (k.cold_start_ms if cold else 0.0)
+        overhead = self.svc.batch_overhead_ms(t, self.busy, len(ids)) + (k.cold_start_ms if cold else 0.0)
         start = t + overhead / 1000.0
         for i in ids:
             if state[i] == COMPLETE:
@@ -371,7 +404,9 @@ class Engine:
             self.invisible -= len(ids) - len(back)
             self._return(back, vis_end)
         # the poller goes on, unless the mapping shrank
-        if self.lanes > int(self.target):
+        if not self.aws:  # the return, DeleteMessageBatch and the poll interval before the lane polls again
+            self._push(t + self.svc.after_batch_ms(len(ids)) / 1000.0, LPOLL, (lane, None))
+        elif self.lanes > int(self.target):
             self.lanes -= 1
         else:
             self._poll(t, lane)
@@ -398,7 +433,7 @@ class Engine:
             elif t - self.last_backlog >= SCALE_DOWN_AFTER_S and self.busy == 0:
                 self.target = float(self.initial)
         self.prev_visible = visible
-        want = int(self.target)
+        want = int(self.target) if self.aws else self.lanes
         while self.lanes < want:
             self.lanes += 1
             self._poll(t)
@@ -435,8 +470,8 @@ class Engine:
                 self._push(0.0, POLL)
         else:  # the executor's lanes: lane 0 long-polls, the others start parked
             self.lanes = int(self.initial)
-            self.parked = self.lanes - 1
-            self._push(0.0, POLL)
+            self.parked_lanes = list(range(1, self.lanes))
+            self._push(0.0, LPOLL, (0, None))
         t = 0.0
         finished = False
         while self.heap:
@@ -446,7 +481,12 @@ class Engine:
                 break
             if kind == DONE:
                 self._done(t, payload)
-                self._wake_idle(t)
+                if self.aws:
+                    self._wake_idle(t)
+            elif kind == LPOLL:
+                self._lpoll(t, payload[0], payload[1])
+            elif kind == LEMPTY:
+                self._lempty(t, payload)
             elif kind == POLL:
                 self._poll(t)
             elif kind == COLLECT:

@@ -92,6 +92,7 @@ class Knobs:
     s3_io_ms: float = 60.0
     cpu_speed_factor: float = 1.0
     cores: int = 2  # local mode: cores of the machine
+    local_slowdown: bool = True  # local mode: follow the run's measured record-time trajectory (calibration)
     retryable_rate: float = 0.0  # extra retryable failures per attempt (chaos reports set it)
     permanent_rate: float = -1.0
     rate: float | None = None
@@ -162,6 +163,11 @@ class Knobs:
 def _parse(name: str, kind: str, raw: str) -> Any:
     if raw.lower() in ("none", "null", "") and "None" in kind:
         return None
+    if kind.startswith("bool"):
+        flags = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+        if raw.lower() not in flags:
+            raise SimulateError(KNOB_INVALID, expected("true or false", name, raw))
+        return flags[raw.lower()]
     try:
         if kind.startswith("int"):
             value = float(raw)

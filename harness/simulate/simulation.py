@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 import random
 import time
 from dataclasses import dataclass, replace
@@ -79,12 +80,28 @@ class Simulation:
             )
         cls = self.classes(cal, len(times), rng)
         service = make_service(cal, self.knobs, cls, rng)
+        if self.knobs.mode == "local":  # the load generator's own bound: `concurrency` PUTs in flight at most
+            puts = cal.put_ms.sample(rng, len(times)) / 1000.0
+            times = generator_starts(np.sort(times), puts, self.scenario.concurrency)
+            service.preset_put_s = puts
         out = Engine(self.knobs, service, times, rng).run()
         return out, cal, time.perf_counter() - t0
 
     def run(self) -> dict[str, Any]:
         out, cal, wall = self.run_raw()
         return summarize(out, cal, self.scenario, wall_s=wall)
+
+
+def generator_starts(due: np.ndarray, put_s: np.ndarray, concurrency: int) -> np.ndarray:
+    """When the open-loop generator (harness.load.generator) really starts each upload: at its due time, or when
+    one of its `concurrency` PUTs in flight ends (FIFO), whichever is later; `put_s` is each PUT's duration."""
+    slots = [0.0] * max(1, concurrency)
+    out = np.empty(len(due))
+    for i, (d, p) in enumerate(zip(due.tolist(), put_s.tolist(), strict=True)):
+        start = max(d, heapq.heappop(slots))
+        out[i] = start
+        heapq.heappush(slots, start + p)
+    return out
 
 
 def _exact_draw(scenario: Scenario, names: list[str], n: int) -> np.ndarray | None:

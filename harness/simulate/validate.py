@@ -2,7 +2,8 @@
 
 `python -m harness.simulate.validate [EXTRACT_OR_REPORT ...]` (default: tests/data/simulate/<run>.json for the runs
 steady, spike and saturate)
-prints, per run, throughput, e2e p50, p99 and max queue depth measured and predicted, the targets and PASS/MISS.
+prints, per run, throughput, e2e p50, p99 and max queue depth measured and predicted, the targets and PASS/MISS; exits
+1 on a miss. Inputs with invocations: each run's per-batch costs from the other runs' (`--costs loo`) or its own.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from harness.load.scenario import Profile, Scenario
 from harness.simulate.calibrate import extract
 from harness.simulate.calibration import Calibration, read_json, report_kind
 from harness.simulate.cli import DATA_DIR
+from harness.simulate.invocations import pooled_costs
 from harness.simulate.knobs import Knobs
 from harness.simulate.metrics import fmt
 from harness.simulate.simulation import Simulation
@@ -100,13 +102,23 @@ def compare(
     invoke_ms: float | None = None,
     in_sample: bool = False,
     seeds: Sequence[int] = (1, 2, 3),
+    costs: Mapping[str, Any] | None = None,
 ) -> tuple[list[Check], dict[str, Any]]:
-    """Simulate one measured run (mean over a few seeds) and check each figure against its target. `invoke_ms`: the
-    per-batch overhead fitted on the calibration run; `in_sample`: this is that run (its throughput was fitted)."""
+    """Simulate one measured run (mean over a few seeds) and check each figure against its target. `costs`: per-batch
+    costs (`invocations.pooled_costs`) measured on other runs instead of this run's own (leave-one-out);
+    `invoke_ms`: a per-batch constant for extracts without invocations, fitted on a calibration run; `in_sample`:
+    this is that run (its throughput was fitted)."""
     scenario = scenario_from(ext["scenario"])
     cal = Calibration.from_dict(ext["calibration"])
     if invoke_ms is not None:
         cal = replace(cal, local_invoke_ms=invoke_ms)
+    if costs:
+        pre, post = costs["pre_ms"], costs["post_ms"]
+        cal = replace(
+            cal,
+            local_pre_ms=(pre["a"], pre["b"]),
+            local_post_ms=(post["a"], post["b"]) if post.get("n") else cal.local_post_ms,
+        )
     runs = [Simulation(scenario, cal, local_knobs(ext, seed)).run() for seed in seeds]
     m = ext["measured"]
 
@@ -198,7 +210,9 @@ def environment_of(ext: Mapping[str, Any]) -> str:
     return (
         f"run {m.get('run_id')}, {m.get('accepted')} uploads, machine load average {load.get('start', 0):.1f} -> "
         f"{load.get('end', 0):.1f} on {ext.get('cores')} cores, neighbours' share of the busy CPU "
-        f"{(m.get('other_share') or 0):.0%}, raw resize wall/CPU around the run {cal.get('local_stretch', 1):.1f}x"
+        f"{(m.get('other_share') or 0):.0%} ({cal.get('other_cores') or 0:.2f} of {ext.get('cores')} cores: "
+        f"{max(0.0, float(ext.get('cores') or 2) - float(cal.get('other_cores') or 0)):.2f} left to the pipeline), "
+        f"raw resize wall/CPU around the run {cal.get('local_stretch', 1):.1f}x"
     )
 
 
@@ -214,6 +228,31 @@ def calibration_run(
     return None, None
 
 
+def validation(
+    paths: Sequence[Path], scheme: str = "loo", calibrate_on: Path | None = None
+) -> tuple[list[Check], dict[str, str]]:
+    """Every check of the given extracts or reports, and the conditions of each run. With invocations in every
+    input: `by_invocations`; else (older extracts) one per-batch constant fitted on the saturate run's service rate."""
+    exts = [(p, load_extract(p)) for p in paths]
+    if all(ext.get("invocations") for _, ext in exts):
+        return by_invocations(exts, scheme)
+    checks: list[Check] = []
+    env: dict[str, str] = {}
+    ref_path, ref = calibration_run(exts, calibrate_on)
+    invoke_ms = (ref.get("fitted") or {}).get("local_invoke_ms") if ref is not None else None
+    for path, ext in exts:
+        name = str(ext["measured"].get("scenario") or path.stem)
+        got, _ = compare(name, ext, invoke_ms, in_sample=ref is not None and path == ref_path)
+        checks += got
+        env[name] = environment_of(ext)
+    if ref is not None and ref_path is not None:
+        env["per-batch overhead"] = (
+            f"{fmt(invoke_ms, 0)} ms CPU-equivalent per batch (x each run's slowdown), "
+            f"fitted on {ref_path.name}'s service rate; the other runs are out of sample"
+        )
+    return checks, env
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m harness.simulate.validate", description=__doc__)
     parser.add_argument("inputs", nargs="*", type=Path, help="extracts (tests/data/simulate/*.json) or load reports")
@@ -221,29 +260,53 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--calibrate-on",
         type=Path,
         default=None,
-        help="the run whose service rate fixes the per-batch overhead (default: the saturate input)",
+        help="extracts without invocations: the run whose service rate fixes the per-batch overhead (default: the "
+        "saturate input)",
+    )
+    parser.add_argument(
+        "--costs",
+        choices=("loo", "own"),
+        default="loo",
+        help="per-batch costs of each run from the other runs' invocations (loo, the default) or from its own",
     )
     args = parser.parse_args(argv)
     paths = list(args.inputs) or [DATA_DIR / f"{r}.json" for r in RUNS]
-    checks: list[Check] = []
-    env: dict[str, str] = {}
     try:
-        exts = [(p, load_extract(p)) for p in paths]
-        ref_path, ref = calibration_run(exts, args.calibrate_on)
-        invoke_ms = (ref.get("fitted") or {}).get("local_invoke_ms") if ref is not None else None
-        for path, ext in exts:
-            name = str(ext["measured"].get("scenario") or path.stem)
-            got, _ = compare(name, ext, invoke_ms, in_sample=ref is not None and path == ref_path)
-            checks += got
-            env[name] = environment_of(ext)
-        if ref is not None and ref_path is not None:
-            env["per-batch overhead"] = (
-                f"{fmt(invoke_ms, 0)} ms CPU-equivalent per batch (x each run's slowdown), "
-                f"fitted on {ref_path.name}'s service rate; the other runs are out of sample"
-            )
+        checks, env = validation(paths, args.costs, args.calibrate_on)
     except CodedError as exc:
         sys.stderr.write(f"error {exc}\n")
         return 2
+    return finish(checks, env)
+
+
+def lanes_of(ext: Mapping[str, Any]) -> int:
+    return int(ext["stack"]["maximum_concurrency"])
+
+
+def by_invocations(exts: Sequence[tuple[Path, Mapping[str, Any]]], scheme: str) -> tuple[list[Check], dict[str, str]]:
+    """Every run predicted from its own record times and slowdown series, with per-batch costs measured on the other
+    runs' invocations (`loo`) or on its own (`own`). Nothing is fitted to a figure that is checked."""
+    checks: list[Check] = []
+    env: dict[str, str] = {}
+    for i, (path, ext) in enumerate(exts):
+        name = str(ext["measured"].get("scenario") or path.stem)
+        others = [(o["invocations"], lanes_of(o)) for j, (_, o) in enumerate(exts) if j != i]
+        costs = pooled_costs(others) if scheme == "loo" and others else None
+        got, _ = compare(name, ext, costs=costs)
+        checks += got
+        env[name] = environment_of(ext)
+        used = costs or ext.get("batch_costs") or {}
+        if used:
+            pre, post = used["pre_ms"], used["post_ms"]
+            env[f"{name} per-batch costs"] = (
+                f"receive -> handler start {pre['a']:.0f} + {pre['b']:.1f} x records ms, end -> next receive "
+                f"{post['a']:.0f} + {post['b']:.1f} x records ms, from "
+                + ("the other runs' invocations (leave-one-out)" if costs else "its own invocations")
+            )
+    return checks, env
+
+
+def finish(checks: Sequence[Check], env: Mapping[str, str]) -> int:
     print("\n".join(table(checks, env)))
     missed = [c for c in checks if c.passed is False]
     print(

@@ -57,7 +57,7 @@ def _iter_sources(site: Path, handlers: Path) -> Iterator[tuple[Path, str]]:
                 continue
             yield p, rel.as_posix()
 
-    yield from walk(handlers, frozenset({"tests"}))
+    yield from walk(handlers, frozenset({"tests", "seed"}))  # seed: the Node.js replica, its own zip (seed_artifact)
     yield from walk(site, frozenset({"bin"}), skip_dirs=EXCLUDED_PARTS | {"tests"})
 
 

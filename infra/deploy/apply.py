@@ -10,6 +10,7 @@ from botocore.exceptions import ClientError
 
 from common.waiting import wait_until
 from infra.deploy.calls import FUNCTION_READY_TIMEOUT_S, aws_call, create_with_retry, error_code
+from infra.deploy.code import stack_code
 from infra.deploy.destroy import delete_function_resources, delete_mapping
 from infra.deploy.diff import (
     describe_diff,
@@ -23,7 +24,7 @@ from infra.deploy.report import DeployReport
 from infra.deploy.target import Clients, every_name_of
 from infra.errors import InfraError, InfraErrorCode
 from infra.lint import errors, lint
-from infra.package import code_sha256, code_zip_bytes
+from infra.package import code_sha256
 from infra.stack import FunctionSpec, NotifierSpec, Stack
 
 
@@ -469,7 +470,7 @@ def deploy(
             InfraErrorCode.LINT_FAILED,
             f"stack {stack.name} has {len(blocking)} lint error(s): " + "; ".join(str(f) for f in blocking),
         )
-    deployer = Deployer(stack, clients, code if code is not None else code_zip_bytes())
+    deployer = Deployer(stack, clients, code if code is not None else stack_code(stack))
     outputs = deployer.apply()
     if outputs_path is not None:
         write_outputs(outputs_path, outputs)

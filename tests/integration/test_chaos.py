@@ -35,6 +35,7 @@ def test_poison_is_dead_lettered_with_its_code_at_once_and_valid_images_complete
     assert sum(result.outcomes.values()) == 5 and "MISSING" not in result.outcomes, detail
     assert result.observed_uploads == 5, detail  # every upload read through the proxy, so deliveries are counted
     assert result.poison_redeliveries == 0, detail  # permanent errors are not retried
+    assert result.passed and result.evidence["poison_dlq_first_receive"] == 3, detail
 
 
 def test_retryable_s3_fault_is_redelivered_by_sqs_then_completes(chaos: ChaosSession) -> None:
@@ -44,6 +45,7 @@ def test_retryable_s3_fault_is_redelivered_by_sqs_then_completes(chaos: ChaosSes
     assert result.held and result.outcomes == {"OK": 3}, detail
     assert result.faults_injected.get("InternalError", 0) >= 3, detail
     assert result.redeliveries >= 3, detail  # each upload's first delivery failed; a later one completed
+    assert result.passed, detail
 
 
 def test_runtime_killed_mid_batch_is_redelivered_with_identical_outputs(chaos: ChaosSession) -> None:
@@ -56,6 +58,7 @@ def test_runtime_killed_mid_batch_is_redelivered_with_identical_outputs(chaos: C
     assert result.held and result.outcomes == {"OK": 6}, detail
     assert result.redeliveries >= 1, detail
     assert result.duplicate_writes >= 1 and not result.verdict.nonidentical, detail  # rewritten, byte-identical
+    assert result.passed and result.evidence["runtime_killed"] >= 1, detail
 
 
 def test_redrive_after_the_fix_completes_what_was_dead_lettered(chaos: ChaosSession) -> None:
@@ -68,3 +71,4 @@ def test_redrive_after_the_fix_completes_what_was_dead_lettered(chaos: ChaosSess
     assert by_code and sum(by_code.values()) == 3, detail
     assert set(by_code) <= {"ACCESS_DENIED", "STORAGE_ERROR"}, detail  # a denied write: retryable
     assert result.held and result.outcomes == {"OK": 3}, detail
+    assert result.passed, detail

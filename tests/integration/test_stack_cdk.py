@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -185,6 +186,72 @@ def test_template_and_localstack_agree(
     assert live_esm["EventSourceArn"] == pipeline.queue_arn
     assert live_esm["EventSourceArn"].endswith(":" + _name_of(t, esm["EventSourceArn"], "QueueName"))
     assert live_esm["State"] == ("Enabled" if esm["Enabled"] else "Disabled")
+
+    # and the other way round, live -> template: a resource named for this stack but not in the template fails
+    assert _live_extras(t, aws, pipeline.stack_name) == []
+
+
+def _live_extras(template: dict[str, Any], aws: Callable[..., Any], stack_name: str) -> list[str]:
+    """Live resources named `<stack>-...` (queues, buckets, functions, roles, log groups, the function's mappings)
+    that the template does not declare."""
+    prefix = f"{stack_name}-"
+
+    def declared(kind: str, key: str) -> set[str]:
+        return {_flat(r["Properties"][key]) for r in _resources(template, kind).values()}
+
+    sqs, s3, lam, iam, logs = aws("sqs"), aws("s3"), aws("lambda"), aws("iam"), aws("logs")
+    live: dict[str, set[str]] = {
+        "queue": {u.rsplit("/", 1)[-1] for u in sqs.list_queues(QueueNamePrefix=prefix).get("QueueUrls", [])},
+        "bucket": {b["Name"] for b in s3.list_buckets()["Buckets"] if b["Name"].startswith(prefix)},
+        "function": {
+            f["FunctionName"]
+            for page in lam.get_paginator("list_functions").paginate()
+            for f in page["Functions"]
+            if f["FunctionName"].startswith(prefix)
+        },
+        "role": {
+            r["RoleName"]
+            for page in iam.get_paginator("list_roles").paginate()
+            for r in page["Roles"]
+            if r["RoleName"].startswith(prefix)
+        },
+        "log group": {
+            g["logGroupName"]
+            for page in logs.get_paginator("describe_log_groups").paginate(logGroupNamePrefix=f"/aws/lambda/{prefix}")
+            for g in page["logGroups"]
+        },
+    }
+    wanted = {
+        "queue": declared("AWS::SQS::Queue", "QueueName"),
+        "bucket": declared("AWS::S3::Bucket", "BucketName"),
+        "function": declared("AWS::Lambda::Function", "FunctionName"),
+        "role": declared("AWS::IAM::Role", "RoleName"),
+        "log group": declared("AWS::Logs::LogGroup", "LogGroupName"),
+    }
+    extras = [f"{kind} {name}" for kind, names in live.items() for name in sorted(names - wanted[kind])]
+    mappings = len(_resources(template, "AWS::Lambda::EventSourceMapping"))
+    for function in sorted(live["function"] & wanted["function"]):
+        found = lam.list_event_source_mappings(FunctionName=function)["EventSourceMappings"]
+        extras += [f"event source mapping {m['UUID']} of {function}" for m in found[mappings:]]
+    return extras
+
+
+def test_an_extra_live_resource_fails_the_parity_walk(
+    synthesized: SynthResult, pipeline: StackOutputs, aws: Callable[..., Any]
+) -> None:
+    # GIVEN the deployed stack plus a queue and a log group named for it that the template does not declare
+    t = synthesized.template(f"{synthesized.stack_id}-emulator")
+    stray = f"{pipeline.stack_name}-stray-{uuid.uuid4().hex[:6]}"
+    sqs, logs = aws("sqs"), aws("logs")
+    url = sqs.create_queue(QueueName=stray)["QueueUrl"]
+    logs.create_log_group(logGroupName=f"/aws/lambda/{stray}")
+    try:
+        # WHEN the live side is walked THEN both strays are reported, and nothing else
+        assert _live_extras(t, aws, pipeline.stack_name) == [f"queue {stray}", f"log group /aws/lambda/{stray}"]
+    finally:
+        sqs.delete_queue(QueueUrl=url)
+        logs.delete_log_group(logGroupName=f"/aws/lambda/{stray}")
+    assert _live_extras(t, aws, pipeline.stack_name) == []
 
 
 def test_synth_without_the_cli_fails_with_a_stable_code(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

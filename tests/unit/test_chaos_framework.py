@@ -14,7 +14,9 @@ from harness.chaos import report, scenarios, storage
 from harness.chaos.errors import ChaosError, UnknownScenario
 from harness.chaos.faults import FaultInjector, FaultRule, S3Request
 from harness.chaos.inputs import KINDS, POISON_CODES, payload, png
+from harness.chaos.proof import check
 from harness.chaos.proxy import Exchange
+from harness.chaos.report import COLUMNS
 from harness.chaos.result import ScenarioResult
 from harness.chaos.runners import localize
 from harness.chaos.triggers import MidBatchTrigger
@@ -274,11 +276,13 @@ def test_original_body_is_rebuilt_from_the_source_when_the_handler_kept_none() -
 
 
 # ---- reports --------------------------------------------------------------------------------------------------
-def sample_result(name: str, held: bool = True) -> dict[str, Any]:
+def sample_result(name: str, held: bool = True, fired: bool = True) -> dict[str, Any]:
     acc = accounting(
         UploadOutcome("a", Outcome.COMPLETE), UploadOutcome("b", Outcome.COMPLETE if held else Outcome.MISSING)
     )
     verdict = judge(acc, [Expectation("a"), Expectation("b")], ProxyEvidence())
+    counters = {"injected:SlowDown": 3 if fired else 0, "client_retries": 2 if fired else 0}
+    proof = check(scenarios.get("s3-throttle").proof, counters, images=2, poison=0)  # type: ignore[arg-type]
     return ScenarioResult(
         name,
         f"title of {name}",
@@ -295,6 +299,8 @@ def sample_result(name: str, held: bool = True) -> dict[str, Any]:
         True,
         verdict,
         actions=("did a thing",),
+        evidence=counters,
+        proof=proof,
     ).to_dict()
 
 
@@ -309,22 +315,40 @@ def test_report_writes_json_and_markdown_with_the_table(tmp_path: Path) -> None:
     assert saved["scenarios"][0]["faults_injected"] == {"SlowDown": 3} and saved["scenarios"][0]["drain_s"] == 4.25
     md = (folder / "report.md").read_text()
     assert "| s3-throttle | 2 | SlowDown 3 | 2 | 1 | OK 2 | 1 (yes) | 4.2 | held |" in md
+    assert "| yes (injected:SlowDown 3/1) | yes (client_retries 2/1) | PASSED |" in md
+    assert saved["scenarios"][0]["status"] == "PASSED" and saved["scenarios"][1]["status"].startswith("FAILED")
     assert "NOT held" in md and "- lost: 1 (e.g. b)" in md
     text = report.table(results, markdown=False)
     assert text.splitlines()[0].startswith("scenario") and len(text.splitlines()) == 3
 
 
-def test_a_limitation_is_shown_and_counts_as_explained(tmp_path: Path) -> None:
+def test_a_limitation_is_shown_and_fails_the_run(tmp_path: Path) -> None:
     limited = {**sample_result("restart", held=False), "limitation": "state is in memory only"}
-    assert report.row(limited)[-1] == "NOT held (limitation)"
+    limited["status"] = "FAILED (invariant not held)"
+    assert report.row(limited)[COLUMNS.index("invariant")] == "NOT held (limitation)"
     _, doc = report.write(
         [sample_result("poison"), limited], endpoint="e", stack="s", function="f", wall_s=1.0, out_root=tmp_path
     )
     assert not doc["all_held"] and doc["all_held_or_explained"]
-    _, unexplained = report.write(
-        [sample_result("poison", held=False)], endpoint="e", stack="s", function="f", wall_s=1.0, out_root=tmp_path
+    assert not doc["all_passed"]  # `make chaos` exits 1: a limitation is a failure too
+    _, passing = report.write(
+        [sample_result("poison"), sample_result("s3-throttle")],
+        endpoint="e",
+        stack="s",
+        function="f",
+        wall_s=1.0,
+        out_root=tmp_path,
     )
-    assert not unexplained["all_held_or_explained"]
+    assert passing["all_passed"]
+
+
+def test_a_scenario_whose_fault_did_not_fire_is_failed_in_the_report(tmp_path: Path) -> None:
+    silent = sample_result("s3-throttle", held=True, fired=False)
+    assert silent["invariant_held"] and silent["status"] == "FAILED (fault not exercised)" and not silent["passed"]
+    assert report.row(silent)[-1] == "FAILED (fault not exercised)"
+    assert report.row(silent)[COLUMNS.index("fault fired")] == "NO (injected:SlowDown 0/1)"
+    _, doc = report.write([silent], endpoint="e", stack="s", function="f", wall_s=1.0, out_root=tmp_path)
+    assert doc["all_held"] and not doc["all_passed"]
 
 
 def test_cli_lists_scenarios_and_parses_every_subcommand(capsys: pytest.CaptureFixture[str]) -> None:

@@ -26,7 +26,7 @@ def test_base_image_is_an_argument_defaulting_to_public_python_313() -> None:
 
 def test_image_pins_localstack_and_runs_lambda_through_the_local_process_executor() -> None:
     text = DOCKERFILE.read_text()
-    assert "harness/requirements/emulator.txt -c harness/requirements/emulator-constraints.txt" in text
+    assert "-r harness/requirements/emulator.txt" in text and "-c harness/requirements/emulator-constraints.txt" in text
     assert 'assert v == "2026.3.0"' in text
     assert "./harness/executor" in text
     assert "LAMBDA_RUNTIME_EXECUTOR=local-process" in text and "HARNESS_LAMBDA_PYTHON=/opt/layer/bin/python" in text
@@ -46,7 +46,8 @@ def test_build_context_holds_only_what_the_dockerfile_copies() -> None:
     for sources in re.findall(r"^COPY (?!--from)(.+) \S+$", DOCKERFILE.read_text(), re.M):
         copied.update(source.rstrip("/") for source in sources.split())
     copied.discard("${WHEELHOUSE}")
-    assert copied <= allowed, copied - allowed
+    uncovered = {c for c in copied if not any(c == a or c.startswith(a + "/") for a in allowed)}
+    assert not uncovered, uncovered
     assert "docker/wheelhouse" in allowed
     assert (ROOT / "docker" / "entrypoint.sh").stat().st_mode & 0o111, "the entry point must be executable"
 

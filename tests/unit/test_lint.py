@@ -27,7 +27,7 @@ def test_default_profile_passes_without_findings() -> None:
 def test_seed_profile_is_flagged_for_visibility_memory_retention_and_single_bucket() -> None:
     findings = lint(build_stack(profile="seed"))
     codes = {f.code: f for f in findings}
-    assert set(codes) == {"STK002", "STK007", "STK009", "STK010"}
+    assert set(codes) == {"STK002", "STK003", "STK007", "STK009", "STK010"}  # STK003: the replica, issue 14
     assert all(f.severity == Severity.WARNING for f in findings)  # warnings: the seed still deploys
     vis = codes["STK002"].message
     assert "60 s" in vis and "360 s" in vis and "6 x function timeout" in vis
@@ -162,7 +162,7 @@ def test_cli_lint_exit_codes_and_output(capsys: pytest.CaptureFixture[str]) -> N
     assert "0 error(s), 0 warning(s)" in capsys.readouterr().out
     assert cli.main(["lint", "--profile", "seed"]) == 0
     out = capsys.readouterr().out
-    assert "WARNING STK002" in out and "WARNING STK010" in out and "4 warning(s)" in out
+    assert "WARNING STK002" in out and "WARNING STK010" in out and "5 warning(s)" in out
     assert cli.main(["lint", "--set", "visibility_timeout_s=10"]) == 1
     assert "ERROR STK001" in capsys.readouterr().out
     assert cli.main(["lint", "--set", "nope=1"]) == 2
@@ -183,5 +183,5 @@ def test_deploy_report_summary_prints_changes_and_lint_warnings() -> None:
     lines = report.summary()
     assert lines[0] == "stack thumbs (profile seed) at http://127.0.0.1:4566: 1 change(s)"
     assert "  created queue thumbs-dlq" in lines
-    assert sum(1 for line in lines if line.startswith("  WARNING STK")) == 4
+    assert sum(1 for line in lines if line.startswith("  WARNING STK")) == 5
     assert DeployReport("thumbs", "default", "x").summary() == ["stack thumbs (profile default) at x: no changes"]

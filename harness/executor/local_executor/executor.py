@@ -33,6 +33,7 @@ from localstack.services.lambda_.invocation.lambda_models import FunctionVersion
 from localstack.services.lambda_.invocation.runtime_executor import LambdaRuntimeException, RuntimeExecutor
 from werkzeug import Request
 
+from .artifact import artifact_launch
 from .languages import Launch, RuntimeUnavailable, check_supported, launch_for, node_major
 from .memlimit import MemoryCeiling, MemoryCeilingError, remove_stale_cgroups, vm_kb
 from .runtimes import RuntimeRecord, remove_record, sweep_stale, write_record
@@ -188,6 +189,12 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
     def _make_launch(self) -> Launch:
         node_options = str((self.function_version.config.environment or {}).get("NODE_OPTIONS", ""))
         try:
+            if self.settings.artifact is not None:  # artifact mode: the function's own zip (local_executor/artifact.py)
+                launch = artifact_launch(
+                    self._fn, self.function_version.config, self.settings.artifact, venv_python=self.settings.python
+                )
+                if launch is not None:
+                    return launch
             return launch_for(
                 self._runtime_name,
                 int(self.function_version.config.memory_size or 128),

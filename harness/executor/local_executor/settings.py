@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from .artifact import ArtifactSettings
 from .memlimit import MODES
 
 # harness/executor/local_executor/settings.py -> the repository root is three folders up
@@ -33,6 +34,7 @@ class ExecutorSettings:
     HARNESS_ESM_LONG_POLL_SEC SQS long-poll wait of mappings without a batching window (default 3; 0 = short polls)
     HARNESS_LAMBDA_NODE20 / HARNESS_LAMBDA_NODE22  node binary of nodejs20.x / nodejs22.x (default: the one
                               `make node-runtimes` installed under harness/executor/node/<major>/, else `node` on PATH)
+    HARNESS_ARTIFACT_PYTHON / HARNESS_ARM64_ROOT / HARNESS_QEMU_AARCH64  artifact mode (see artifact.ArtifactSettings)
     """
 
     python: Path
@@ -44,6 +46,7 @@ class ExecutorSettings:
     tmp_root: Path
     node_overrides: tuple[tuple[int, Path], ...] = ()  # (major, binary) from HARNESS_LAMBDA_NODE<major>
     node_root: Path = NODE_ROOT
+    artifact: ArtifactSettings | None = None  # artifact mode (local_executor/artifact.py documents its variables)
 
     @property
     def runtimes_dir(self) -> Path | None:
@@ -59,9 +62,16 @@ class ExecutorSettings:
                 "INVALID_MEMORY_MODE",
                 f"Expected one of {', '.join(MODES)} for HARNESS_LAMBDA_MEMORY but received {mode!r}",
             )
+        home = Path(env["HARNESS_HOME"]) if env.get("HARNESS_HOME") else None
+        artifact = ArtifactSettings.from_env(
+            env,
+            repo_root=REPO_ROOT,
+            venv_python=python,
+            state_dir=home if home is not None else Path(tempfile.gettempdir()) / "harness-local-executor",
+        )
         return cls(
             python=python,
-            home=Path(env["HARNESS_HOME"]) if env.get("HARNESS_HOME") else None,
+            home=home,
             memory_mode=mode,
             esm_default_concurrency=_positive_int(env, "HARNESS_ESM_DEFAULT_CONCURRENCY", os.cpu_count() or 2),
             esm_max_lanes=_positive_int(env, "HARNESS_ESM_MAX_LANES", 16),
@@ -72,6 +82,7 @@ class ExecutorSettings:
                 for major in NODE_MAJORS
                 if env.get(f"HARNESS_LAMBDA_NODE{major}")
             ),
+            artifact=artifact,
         )
 
 

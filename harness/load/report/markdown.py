@@ -16,6 +16,14 @@ def _fmt(value: Any, digits: int = 0) -> str:
     return str(value)
 
 
+def _stack_lines(stack: Mapping[str, Any] | None) -> list[str]:
+    """Which deployed stack the run measured: "Stack X at Y" (older reports have no "stack")."""
+    if not stack:
+        return []
+    how = "found by --target, not deployed by the run" if stack.get("outputs", {}).get("profile") == "deployed" else ""
+    return [f"Stack `{stack.get('name')}` at {stack.get('endpoint')}" + (f" ({how})" if how else "") + ".", ""]
+
+
 def markdown(summary: Mapping[str, Any]) -> str:
     """One run as Markdown (figures only; the PNGs sit next to it)."""
     up, pipe, acc = summary["uploads"], summary["pipeline"], summary["accounting"]
@@ -25,6 +33,7 @@ def markdown(summary: Mapping[str, Any]) -> str:
         "",
         f"{sc.get('description', '')}".strip(),
         "",
+        *_stack_lines(summary.get("stack")),
         "## Throughput",
         "",
         "| figure | value |",
@@ -84,6 +93,7 @@ def markdown(summary: Mapping[str, Any]) -> str:
     ]
     for note in acc["notes"]:
         lines.append(f"- note: {note}")
+    lines += fault_lines(summary.get("faults"))
     for d in acc["duplicate_details"][:10]:
         lines.append(f"- duplicate `{d['key']}`: {d['explanation']}")
     samples = summary.get("samples") or []
@@ -204,3 +214,16 @@ def comparison_markdown(summaries: Sequence[Mapping[str, Any]]) -> str:
     row("lost", lambda s: s["accounting"]["lost"])
     row("unexplained duplicates", lambda s: s["accounting"]["unexplained_duplicates"])
     return "# Side by side\n\n" + "\n".join(rows) + "\n"
+
+
+def fault_lines(faults: Mapping[str, Any] | None) -> list[str]:
+    """The [faults] figures of a run (harness.load.faults): what fired, kills, and the duplicate writes' bytes."""
+    if not faults:
+        return []
+    return [
+        f"- faults: {faults['injected'] or 'none'} injected in {faults['proxy_requests']} S3 requests of the function "
+        f"({faults['injected_rate'] * 100:.2f} %), {faults['client_retries']} client retries; "
+        f"{faults['runtimes_killed']} runtime(s) SIGKILLed in {faults['kills']} kill(s)",
+        f"- duplicate thumbnail writes: {faults['duplicate_writes']}, all byte-identical: "
+        f"**{'yes' if faults['duplicates_identical'] else 'NO'}**",
+    ]

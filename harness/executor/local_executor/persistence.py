@@ -1,0 +1,349 @@
+"""Emulator state across restarts: save the S3, SQS, Lambda and Logs stores on shutdown, load them on start-up.
+
+LocalStack's core keeps its state-visitor API (`localstack.state`) but ships no persistence. These two hooks use it:
+on shutdown (before the services stop) every running service's state containers (AccountRegionBundle stores, moto
+BackendDicts) are pickled with `localstack.state.pickle` (dill), and the S3 object bytes, which LocalStack keeps in
+spooled temporary files that vanish with the process, are copied out. On start-up (before the gateway serves, so the
+health check answers only once the state is back) the services are started, the stores are put back in place, the
+bytes rewritten into the S3 object store, and each provider's `on_after_state_load` runs: Lambda recreates its
+function versions and the event source mappings' pollers. SQS messages that were in flight keep their visibility
+deadline (absolute time), so they become visible again once it passes, as on AWS.
+
+Files: <HARNESS_HOME>/persist/{<service>.pickle, s3-objects/, manifest.json}. HARNESS_PERSIST=0 turns both hooks off.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from localstack.runtime import hooks
+
+LOG = logging.getLogger("localstack.harness.persistence")
+SERVICES = ("s3", "sqs", "logs", "lambda")  # load order: lambda last (its mappings poll SQS, its code is in S3)
+SCHEMA = 1
+
+
+def state_dir(env: dict[str, str] | os._Environ[str] | None = None) -> Path | None:
+    """The persistence folder, or None when persistence is off (HARNESS_PERSIST=0) or there is no HARNESS_HOME."""
+    env = os.environ if env is None else env
+    if (env.get("HARNESS_PERSIST") or "1").strip().lower() in ("0", "false", "no", "off"):
+        return None
+    home = env.get("HARNESS_HOME")
+    return Path(home) / "persist" if home else None
+
+
+# ---- locks: recreated unlocked ------------------------------------------------------------------------------------
+# dill re-acquires an unpickled RLock for its saved owner, even an unlocked one (count 0, owner 0), so every store
+# lock would come back held by nobody and deadlock the first request. Locks and conditions carry no state worth
+# keeping across processes: they are recreated fresh.
+def _new_lock() -> Any:
+    return threading.Lock()
+
+
+def _new_rlock() -> Any:
+    return threading.RLock()
+
+
+def _new_condition(lock: Any) -> Any:
+    return threading.Condition(lock)  # the same (recreated) lock: SQS queues share one between mutex and condition
+
+
+def _register_lock_reducers() -> None:
+    from localstack.state.pickle import add_dispatch_entry
+
+    add_dispatch_entry(type(threading.Lock()), lambda pickler, obj: pickler.save_reduce(_new_lock, (), obj=obj))
+    add_dispatch_entry(type(threading.RLock()), lambda pickler, obj: pickler.save_reduce(_new_rlock, (), obj=obj))
+    add_dispatch_entry(
+        threading.Condition,
+        lambda pickler, obj: pickler.save_reduce(_new_condition, (obj._lock,), obj=obj),
+        subclasses=True,
+    )
+
+
+# ---- state containers of a service ------------------------------------------------------------------------------
+class _Collector:
+    """A StateVisitor that keeps the AccountRegionBundles and moto BackendDicts a provider shows it."""
+
+    def __init__(self) -> None:
+        self.containers: list[Any] = []
+
+    def visit(self, container: Any) -> None:
+        from localstack.state import AssetDirectory
+
+        if not isinstance(container, AssetDirectory):  # S3's object folder: its bytes are saved separately
+            self.containers.append(container)
+
+
+def _service(name: str) -> Any:
+    from localstack.services.plugins import SERVICE_PLUGINS
+
+    return SERVICE_PLUGINS.get_service(name)
+
+
+def _running(name: str) -> bool:
+    from localstack.services.plugins import SERVICE_PLUGINS, ServiceState
+
+    return SERVICE_PLUGINS.get_state(name) == ServiceState.RUNNING
+
+
+def _containers(service: Any) -> list[Any]:
+    collector = _Collector()
+    service.accept_state_visitor(collector)
+    return collector.containers
+
+
+def _restore_container(live: Any, loaded: Any) -> None:
+    """Put a loaded container's content into the live one (providers hold references to the live objects)."""
+    from localstack.services.stores import AccountRegionBundle
+
+    if isinstance(live, AccountRegionBundle):
+        with live.lock:
+            dict.clear(live)
+            live._universal.clear()
+            live._universal.update(loaded._universal)
+            for account_id, regions in dict.items(loaded):
+                regions._universal = live._universal  # cross-account attributes are shared with the live bundle
+                regions.lock = threading.RLock()
+                dict.__setitem__(live, account_id, regions)
+        return
+    live.clear()  # moto BackendDict: account -> region -> backend
+    live.update(loaded)
+
+
+# ---- S3 object bytes --------------------------------------------------------------------------------------------
+def _s3_objects() -> list[tuple[str, Any]]:
+    from localstack.services.s3.models import S3DeleteMarker, s3_stores
+
+    seen: set[str] = set()
+    out: list[tuple[str, Any]] = []
+    for _account, _region, store in s3_stores.iter_stores():
+        for name, bucket in dict(store.buckets).items():
+            if name in seen:
+                continue
+            seen.add(name)
+            try:
+                versions = bucket.objects.values(with_versions=True)
+            except TypeError:
+                versions = bucket.objects.values()
+            out += [(name, o) for o in versions if not isinstance(o, S3DeleteMarker)]
+    return out
+
+
+def _save_s3_bytes(provider: Any, folder: Path) -> int:
+    folder.mkdir(parents=True, exist_ok=True)
+    index = []
+    for n, (bucket, obj) in enumerate(_s3_objects()):
+        path = folder / f"{n}.bin"
+        with provider._storage_backend.open(bucket, obj, mode="r") as stored, open(path, "wb") as out:
+            while chunk := stored.read(1 << 20):
+                out.write(chunk)
+        index.append({"bucket": bucket, "key": obj.key, "version_id": obj.version_id, "file": path.name})
+    (folder / "index.json").write_text(json.dumps(index))
+    return len(index)
+
+
+def _load_s3_bytes(provider: Any, folder: Path) -> int:
+    index_file = folder / "index.json"
+    if not index_file.exists():
+        return 0
+    wanted = {(e["bucket"], e["key"], e["version_id"]): e["file"] for e in json.loads(index_file.read_text())}
+    restored = 0
+    for bucket, obj in _s3_objects():
+        name = wanted.get((bucket, obj.key, obj.version_id))
+        if name is None:
+            continue
+        etag, checksum, modified = obj.etag, getattr(obj, "checksum_value", None), obj.internal_last_modified
+        with open(folder / name, "rb") as data, provider._storage_backend.open(bucket, obj, mode="w") as stored:
+            stored.write(data)
+        obj.etag = etag  # write() recomputes the MD5: a multipart ETag ("...-N") must stay what it was
+        if checksum is not None:
+            obj.checksum_value = checksum
+        obj.internal_last_modified = stored.file.internal_last_modified = modified
+        restored += 1
+    return restored
+
+
+# ---- save / load ------------------------------------------------------------------------------------------------
+def save(folder: Path, *, skip: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Pickle every running service's stores (and S3's bytes) into `folder`; returns the manifest. Services in
+    `skip` (their restore failed) keep their previous save."""
+    from localstack.state import pickle
+
+    _register_lock_reducers()
+    folder.mkdir(parents=True, exist_ok=True)
+    t0 = time.monotonic()
+    manifest: dict[str, Any] = {"schema": SCHEMA, "saved_at": time.time(), "services": {}}
+    previous = _manifest(folder)
+    for name in SERVICES:
+        if name in skip or not _running(name):
+            if name in previous.get("services", {}):
+                manifest["services"][name] = previous["services"][name]  # not started this run: keep its file
+            continue
+        service = _service(name)
+        provider = getattr(service, "_provider", None)
+        try:
+            if provider is not None:
+                provider.on_before_state_save()
+            entry: dict[str, Any] = {}
+            if name == "s3" and provider is not None:
+                tmp = folder / "s3-objects.tmp"
+                shutil.rmtree(tmp, ignore_errors=True)
+                entry["objects"] = _save_s3_bytes(provider, tmp)
+                shutil.rmtree(folder / "s3-objects", ignore_errors=True)
+                tmp.rename(folder / "s3-objects")
+            target = folder / f"{name}.pickle"
+            with open(target.with_suffix(".tmp"), "wb") as out:
+                pickle.dump(_containers(service), out)
+            target.with_suffix(".tmp").replace(target)
+            entry["bytes"] = target.stat().st_size
+            manifest["services"][name] = entry
+            if provider is not None:
+                provider.on_after_state_save()
+        except Exception:
+            LOG.exception("could not save the state of %s (its previous save, if any, is kept)", name)
+            if name in previous.get("services", {}):
+                manifest["services"][name] = previous["services"][name]
+    manifest["save_s"] = round(time.monotonic() - t0, 3)
+    (folder / "manifest.json").write_text(json.dumps(manifest, indent=1))
+    return manifest
+
+
+# Set while a saved state is being restored: the health endpoint answers 503 until it is back, and nothing is saved.
+RESTORING = threading.Event()
+_FAILED: list[str] = []  # services whose restore failed: their previous save is kept, never overwritten
+_DEFERRED: list[tuple[str, Any, dict[str, Any], float]] = []  # (service, provider, report entry, started)
+
+
+def load(folder: Path, *, defer_lambda: bool = False) -> dict[str, Any]:
+    """Start the saved services and put their state back; returns what was restored (also in last-load.json).
+
+    With `defer_lambda`, Lambda's stores are put back but its `on_after_state_load` (which downloads the functions'
+    code from S3 through the gateway and starts the mappings' pollers) waits for `finish_load()`, once the gateway
+    serves."""
+    from localstack.services.plugins import SERVICE_PLUGINS
+    from localstack.state import pickle
+
+    manifest = _manifest(folder)
+    report: dict[str, Any] = {"loaded_at": time.time(), "services": {}}
+    t0 = time.monotonic()
+    for name in SERVICES:
+        if name not in manifest.get("services", {}) or not (folder / f"{name}.pickle").exists():
+            continue
+        t1 = time.monotonic()
+        try:
+            service = SERVICE_PLUGINS.require(name)
+            provider = getattr(service, "_provider", None)
+            with open(folder / f"{name}.pickle", "rb") as data:
+                loaded = pickle.load(data)
+            if provider is not None:
+                provider.on_before_state_load()
+            live = _containers(service)
+            for live_container, loaded_container in zip(live, loaded, strict=True):
+                _restore_container(live_container, loaded_container)
+            entry: dict[str, Any] = {}
+            if name == "s3" and provider is not None:
+                entry["objects"] = _load_s3_bytes(provider, folder / "s3-objects")
+            report["services"][name] = entry
+            if provider is not None and defer_lambda and name == "lambda":
+                _DEFERRED.append((name, provider, entry, t1))
+                continue
+            if provider is not None:
+                provider.on_after_state_load()
+            entry["s"] = round(time.monotonic() - t1, 3)
+        except Exception as exc:
+            LOG.exception("could not load the saved state of %s", name)
+            _FAILED.append(name)
+            report["services"][name] = {"error": f"{type(exc).__name__}: {exc}"[:500]}
+    report["load_s"] = round(time.monotonic() - t0, 3)
+    _write_report(folder, report)
+    return report
+
+
+def finish_load(folder: Path, report: dict[str, Any]) -> None:
+    """Run the deferred `on_after_state_load` calls (Lambda: function versions, mappings) now the gateway serves."""
+    t0 = time.monotonic()
+    while _DEFERRED:
+        name, provider, entry, started = _DEFERRED.pop(0)
+        try:
+            provider.on_after_state_load()
+            entry["s"] = round(time.monotonic() - started, 3)
+        except Exception as exc:
+            LOG.exception("could not restore %s after loading its state", name)
+            _FAILED.append(name)
+            entry["error"] = f"{type(exc).__name__}: {exc}"[:500]
+    report["load_s"] = round(report.get("load_s", 0.0) + time.monotonic() - t0, 3)
+    _write_report(folder, report)
+
+
+def _write_report(folder: Path, report: dict[str, Any]) -> None:
+    (folder / "last-load.json").write_text(json.dumps(report, indent=1))
+
+
+def _manifest(folder: Path) -> dict[str, Any]:
+    try:
+        doc = json.loads((folder / "manifest.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return doc if isinstance(doc, dict) and doc.get("schema") == SCHEMA else {}
+
+
+# ---- LocalStack hooks -------------------------------------------------------------------------------------------
+_REPORT: dict[str, Any] = {}
+
+
+def _hold_health_while_restoring() -> None:
+    """/_localstack/health answers 503 while the state is restored: `harness up` waits for it, instead of deploying
+    into a half-restored emulator."""
+    from localstack.http import Response
+    from localstack.services.internal import HealthResource
+
+    original = HealthResource.on_get
+
+    def on_get(self: Any, request: Any) -> Any:
+        if RESTORING.is_set():
+            return Response("restoring saved state", 503)
+        return original(self, request)
+
+    HealthResource.on_get = on_get  # type: ignore[method-assign]
+
+
+@hooks.on_infra_start(priority=-50)  # after harness_esm_concurrency (0): the mappings it patches are then restored
+def harness_load_state() -> None:
+    folder = state_dir()
+    if folder is None or not (folder / "manifest.json").exists():
+        return
+    RESTORING.set()
+    _hold_health_while_restoring()
+    _REPORT.update(load(folder, defer_lambda=True))
+    LOG.info("stores restored from %s in %.2fs: %s", folder, _REPORT["load_s"], _REPORT["services"])
+
+
+@hooks.on_infra_ready()
+def harness_finish_load_state() -> None:
+    folder = state_dir()
+    if folder is None or not RESTORING.is_set():
+        return
+    try:
+        finish_load(folder, _REPORT)
+        LOG.info("state restored from %s in %.2fs: %s", folder, _REPORT["load_s"], _REPORT["services"])
+    finally:
+        RESTORING.clear()
+
+
+@hooks.on_infra_shutdown(priority=100)  # before the services stop (shutdown_services runs at -10)
+def harness_save_state() -> None:
+    folder = state_dir()
+    if folder is None:
+        return
+    if RESTORING.is_set():
+        LOG.warning("stopped while restoring: the saved state in %s is kept as it was", folder)
+        return
+    manifest = save(folder, skip=tuple(_FAILED))
+    LOG.info("state saved to %s in %.2fs: %s", folder, manifest["save_s"], manifest["services"])

@@ -1,0 +1,117 @@
+"""Emulator state survives `harness down` + `harness up` (the executor plugin's persistence): objects and their
+versions, a queued message, the function (still invokable), its mapping (still delivering), the log group; and
+HARNESS_PERSIST=0 starts empty without touching the saved state."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from common.waiting import wait_until
+from harness import emulator as emu
+from harness.chaos.inputs import png
+from harness.settings import HarnessSettings
+from infra.deploy.outputs import StackOutputs
+
+pytestmark = [pytest.mark.emulator, pytest.mark.slow]
+PROBE_QUEUE = "persist-it-probe"
+
+
+def restart(settings: HarnessSettings) -> float:
+    """Stop and start the embedded emulator; the seconds until it answers healthy again (state restored)."""
+    before = emu.find_running(settings)
+    t0 = time.monotonic()
+    emu.stop(settings)
+    handle = emu.ensure_running(settings)
+    assert before is None or handle.pid != before.pid  # a new process, not the old one still running
+    return time.monotonic() - t0
+
+
+def thumbnails(s3: Any, outputs: StackOutputs, path: str) -> list[str]:
+    found = []
+    for size in ("large", "small"):
+        prefix = f"{outputs.output_prefix}{size}/{path}"
+        found += [o["Key"] for o in s3.list_objects_v2(Bucket=outputs.output_bucket, Prefix=prefix).get("Contents", [])]
+    return found
+
+
+def wait_thumbnails(s3: Any, outputs: StackOutputs, path: str, timeout: float = 90.0) -> list[str]:
+    wait_until(lambda: len(thumbnails(s3, outputs, path)) == 2, timeout, interval=0.5, what=f"thumbnails of {path}")
+    return thumbnails(s3, outputs, path)
+
+
+def s3_test_event(outputs: StackOutputs) -> dict[str, Any]:
+    """An SQS batch with S3's test event, which the handler acknowledges and drops: the function runs its code."""
+    now = str(int(time.time() * 1000))
+    body = {"Service": "Amazon S3", "Event": "s3:TestEvent", "Bucket": outputs.input_bucket}
+    record = {
+        "messageId": "persist-it",
+        "receiptHandle": "r",
+        "body": json.dumps(body),
+        "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": now, "ApproximateFirstReceiveTimestamp": now},
+        "messageAttributes": {},
+        "md5OfBody": "",
+        "eventSource": "aws:sqs",
+        "eventSourceARN": outputs.queue_arn,
+        "awsRegion": "us-east-1",
+    }
+    return {"Records": [record]}
+
+
+def test_state_survives_a_restart_and_persistence_can_be_turned_off(
+    pipeline: StackOutputs,
+    aws: Callable[..., Any],
+    harness_settings: HarnessSettings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    if harness_settings.emulator == "docker" or harness_settings.endpoint_override:
+        pytest.skip("restarts the embedded emulator this harness runs")
+    s3, sqs, lam, logs = aws("s3"), aws("sqs"), aws("lambda"), aws("logs")
+    run = f"persist-{secrets.token_hex(3)}"
+    # GIVEN an upload processed into thumbnails, a second version of it, and a message waiting in a queue
+    key = f"{pipeline.input_prefix}{run}/before.png"
+    first, second = png(64, 48, seed=1), png(64, 48, seed=2)
+    v1 = s3.put_object(Bucket=pipeline.input_bucket, Key=key, Body=first)["VersionId"]
+    before = wait_thumbnails(s3, pipeline, f"{run}/before.png")
+    v2 = s3.put_object(Bucket=pipeline.input_bucket, Key=key, Body=second)["VersionId"]
+    url = sqs.create_queue(QueueName=PROBE_QUEUE)["QueueUrl"]
+    sqs.purge_queue(QueueUrl=url)
+    sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"run": run}))
+
+    # WHEN the emulator is stopped and started again
+    restart(harness_settings)
+
+    # THEN the objects, both versions' bytes, the thumbnails, the message, the function, its mapping and logs are back
+    assert s3.get_object(Bucket=pipeline.input_bucket, Key=key, VersionId=v1)["Body"].read() == first
+    assert s3.get_object(Bucket=pipeline.input_bucket, Key=key, VersionId=v2)["Body"].read() == second
+    assert s3.get_object(Bucket=pipeline.input_bucket, Key=key)["VersionId"] == v2
+    assert sorted(thumbnails(s3, pipeline, f"{run}/before.png")) == sorted(before)
+    got = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=5, MaxNumberOfMessages=10).get("Messages", [])
+    assert [json.loads(m["Body"]) for m in got] == [{"run": run}]
+    assert lam.get_function_configuration(FunctionName=pipeline.function_name)["State"] == "Active"
+    invoked = lam.invoke(FunctionName=pipeline.function_name, Payload=json.dumps(s3_test_event(pipeline)).encode())
+    assert "FunctionError" not in invoked, invoked["Payload"].read()
+    assert json.loads(invoked["Payload"].read()) == {"batchItemFailures": []}
+    mappings = lam.list_event_source_mappings(FunctionName=pipeline.function_name)["EventSourceMappings"]
+    assert [m["State"] for m in mappings if m["EventSourceArn"] == pipeline.queue_arn] == ["Enabled"]
+    groups = [g["logGroupName"] for g in logs.describe_log_groups(logGroupNamePrefix="/aws/lambda/")["logGroups"]]
+    assert f"/aws/lambda/{pipeline.function_name}" in groups
+    # the restored mapping delivers a new upload
+    s3.put_object(Bucket=pipeline.input_bucket, Key=f"{pipeline.input_prefix}{run}/after.png", Body=png(80, 60, 3))
+    assert len(wait_thumbnails(s3, pipeline, f"{run}/after.png")) == 2
+
+    # WHEN persistence is turned off, a restart starts empty; the saved state is left for the next start
+    monkeypatch.setenv("HARNESS_PERSIST", "0")
+    restart(harness_settings)
+    assert PROBE_QUEUE not in " ".join(sqs.list_queues().get("QueueUrls", []))
+    assert pipeline.input_bucket not in [b["Name"] for b in s3.list_buckets().get("Buckets", [])]
+    monkeypatch.delenv("HARNESS_PERSIST")
+    restart(harness_settings)
+    assert s3.get_object(Bucket=pipeline.input_bucket, Key=key, VersionId=v1)["Body"].read() == first
+    assert lam.get_function_configuration(FunctionName=pipeline.function_name)["State"] == "Active"
+    sqs.delete_queue(QueueUrl=url)
