@@ -58,6 +58,11 @@ def test_a_stall_past_the_function_timeout_is_a_sandbox_timeout_and_a_redelivery
     assert result.held and result.outcomes == {"OK": 3} and result.passed, detail
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="known gap (issue 15): the second consumer sees no overlapping delivery at this scale, so the scenario "
+    "reports FAILED (consequence not observed); not yet diagnosed",
+)
 def test_visibility_shorter_than_processing_receives_a_message_twice_with_identical_outputs(
     chaos: ChaosSession,
 ) -> None:

@@ -25,7 +25,8 @@ SEED_DIR = Path(__file__).resolve().parents[2] / "handlers" / "seed"
 WIDTHS = (50, 150, 300)
 pytestmark = pytest.mark.skipif(
     HarnessSettings.from_env().emulator == "docker",
-    reason="docker mode: the emulator image carries the Python layer only, no Node.js binary (docs/docker.md)")
+    reason="docker mode: the emulator image carries the Python layer only, no Node.js binary (docs/docker.md)",
+)
 
 
 @pytest.fixture(scope="module")
