@@ -3,8 +3,8 @@
 Two sets of three runs (steady, spike, saturate), measured 22:35-22:44 (`tests/data/simulate/*.json`) and again
 22:47-22:57 UTC (`tests/data/simulate/repeat/`). Each run is predicted with per-batch costs measured on the other two
 runs' invocations of its set (leave-one-out) and its own record times; nothing is fitted to a checked figure.
-Targets the simulator misses are xfail (not strict) with the reason measured; the first set has no xfail at all
-until the mark is removed; the numbers themselves are never hard-coded here.
+Targets the simulator misses are xfail (not strict) with the reason measured; the first set has no xfail at all;
+the numbers themselves are never hard-coded here.
 """
 
 from __future__ import annotations
