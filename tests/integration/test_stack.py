@@ -249,7 +249,7 @@ def test_seed_profile_single_bucket_does_not_loop(
     stack = stack_for_target(clients, name, "seed")
     try:
         report = deploy(stack, clients)
-        assert {f.code for f in report.findings} == {"STK002", "STK007", "STK009", "STK010"}
+        assert {f.code for f in report.findings} == {"STK002", "STK003", "STK007", "STK009", "STK010"}
         assert any(line.startswith("  WARNING STK002") for line in report.summary())
         bucket = report.outputs.input_bucket
         assert report.outputs.output_bucket == bucket
