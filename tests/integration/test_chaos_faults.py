@@ -59,7 +59,7 @@ def test_a_stall_past_the_function_timeout_is_a_sandbox_timeout_and_a_redelivery
 
 
 @pytest.mark.xfail(
-    strict=True,
+    strict=False,
     reason="known gap (issue 15): the second consumer sees no overlapping delivery at this scale, so the scenario "
     "reports FAILED (consequence not observed); not yet diagnosed",
 )

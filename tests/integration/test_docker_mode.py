@@ -121,7 +121,7 @@ def test_lambda_runs_in_the_container_with_the_layer_interpreter(
         lam.delete_function(FunctionName=name)
 
 
-def test_down_leaves_no_container_no_listener_and_no_localstack(tmp_path: Path) -> None:
+def test_down_leaves_no_container_no_listener_and_no_localstack(docker_mode: HarnessSettings, tmp_path: Path) -> None:
     # GIVEN a second docker-mode emulator (own port and state), with a Lambda runtime alive in it
     port = _free_port()
     home = tmp_path / "state"
