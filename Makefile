@@ -154,8 +154,8 @@ cdk-cli: $(CDK_STAMP) ## install the pinned aws-cdk CLI into infra/cdk/node_modu
 # `make install` (and so `make test`) also installs the CDK CLI: the synth/cfn-lint/parity tests need it.
 install: cdk-cli
 
-deploy: venv ## deploy or update the stack on the running emulator (STACK=thumbs STACK_PROFILE=default|seed)
-	@$(PY) -m infra deploy --stack $(STACK) --profile $(STACK_PROFILE)
+deploy: venv ## deploy or update the stack on the running emulator (STACK=thumbs STACK_PROFILE=default|seed SET="code=artifact arch=arm64")
+	@$(PY) -m infra deploy --stack $(STACK) --profile $(STACK_PROFILE) $(foreach kv,$(SET),--set $(kv))
 
 destroy: venv ## delete every resource of the stack from the emulator
 	@$(PY) -m infra destroy --stack $(STACK)
@@ -210,13 +210,45 @@ bench: venv fixtures bench-deps ## full benchmark, < 10 min: benchmarks/results/
 bench-quick: venv fixtures bench-deps ## quick benchmark, < 2 min: 3 inputs, fewer rounds and memory ceilings
 	@$(PY) -m benchmarks --quick $(BENCH_ARGS)
 
+# The whole pipeline (emulator + executor with its CPU share + handler) under the S3 latency model of the fault proxy:
+# billed ms per image sequential vs overlapped, both backends, 128..3008 MB (issue 16). ~10-15 min; BENCH_PIPELINE_ARGS
+# ="--quick" for a smoke run, "--target STACK [--endpoint-url URL] [--yes]" against a deployed stack.
+BENCH_PIPELINE_ARGS ?=
+.PHONY: bench-pipeline
+bench-pipeline: install fixtures ## pipeline Power Tuning: billed ms/image seq vs overlap, per backend x memory (results/pipeline-latest)
+	@PYTHONPATH=.:handlers $(PY) -m benchmarks.pipeline $(BENCH_PIPELINE_ARGS)
+
+# The emulator's CPU per call and per image: LocalStack defaults (HARNESS_LEAN=0) vs our lean path, beside MiniStack,
+# interleaved in one run (issue 16). Ports HARNESS_PORT (lean), +1 (MiniStack), +2 (defaults); ~10 min.
+MINISTACK_VERSION := 1.5.33
+MVENV := .venv-ministack
+BENCH_EMULATOR_ARGS ?=
+.PHONY: bench-emulator ministack-venv
+$(MVENV)/.installed: $(LOCK_DIR)/lambda-x86_64.txt | venv uv-tool
+	@echo "==> MiniStack $(MINISTACK_VERSION) venv ($(MVENV)) with the Lambda dependencies (its workers run this Python)"
+	@test -x $(MVENV)/bin/python || $(EMULATOR_PYTHON) -m venv $(MVENV)
+	@$(UV) pip install $(UV_QUIET) --python $(MVENV)/bin/python "ministack==$(MINISTACK_VERSION)" \
+	  -r $(LOCK_DIR)/lambda-x86_64.txt "boto3==$$(sed -n 's/^boto3==\([^ ]*\).*/\1/p' $(LOCK_DIR)/project.txt)"
+	@touch $@
+ministack-venv: $(MVENV)/.installed ## MiniStack (the peer emulator of bench-emulator) in its own venv
+bench-emulator: install ministack-venv fixtures ## emulator CPU per call/image: LocalStack before/after lean vs MiniStack
+	@$(PY) -m benchmarks.emulator $(BENCH_EMULATOR_ARGS)
+
 
 # ---- load (issue 6) -----------------------------------------------------------------------------------------
 SCENARIO ?= steady
 LOAD_ARGS ?=
 .PHONY: load load-list load-test
 load: install fixtures ## load test a scenario: make load SCENARIO=steady|spike|soak|smoke|saturate [LOAD_ARGS="--rate 8"]
-	@$(PY) -m harness.load $(SCENARIO) $(LOAD_ARGS)
+	@$(PY) -m harness.load $(SCENARIO) --stack-profile $(STACK_PROFILE) $(LOAD_ARGS)
+
+# the seed replica and our pipeline under the same scenario, one after the other on the same emulator, side by side
+COMPARE_OUT ?= benchmarks/results/load-compare-$(SCENARIO)
+.PHONY: load-compare
+load-compare: install fixtures ## seed replica vs ours: make load-compare SCENARIO=spike
+	@$(PY) -m harness.load $(SCENARIO) --stack-profile seed --keep-emulator --out $(COMPARE_OUT)/seed $(LOAD_ARGS)
+	@$(PY) -m harness.load $(SCENARIO) --stack-profile default --out $(COMPARE_OUT)/default $(LOAD_ARGS) || true
+	@$(PY) -m harness compare $(COMPARE_OUT)/seed/pillow $(COMPARE_OUT)/default/pillow --out $(COMPARE_OUT)
 
 load-list: venv ## list the load scenarios (benchmarks/scenarios/*.toml)
 	@$(PY) -m harness.load --list
@@ -331,9 +363,10 @@ docker-base: ## (docker mode, no registry) a local base image: Debian trixie (Py
 	    apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends mmdebstrap >/dev/null; } || exit 2; fi; \
 	mkdir -p $(DOCKER_ENGINE_DIR); tar=$(DOCKER_ENGINE_DIR)/base-trixie-$(DOCKER_ARCH).tar; \
 	echo "==> base image $(DOCKER_LOCAL_BASE): mmdebstrap trixie ($(DOCKER_ARCH)) + docker import"; \
-	if [ ! -s $$tar ]; then \
-	  mmdebstrap --quiet --variant=minbase --architectures=$(DOCKER_ARCH) --include=python3,python3-venv,ca-certificates \
-	    trixie $$tar.partial && mv $$tar.partial $$tar || { rm -f $$tar.partial; exit 2; }; fi; \
+	if [ ! -f $$tar ] || [ ! -s $$tar ]; then rm -rf $$tar; \
+	  mmdebstrap --quiet --variant=minbase --format=tar --architectures=$(DOCKER_ARCH) \
+	    --include=python3,python3-venv,ca-certificates trixie $$tar.partial \
+	    && mv $$tar.partial $$tar || { rm -rf $$tar.partial; exit 2; }; fi; \
 	docker import $$tar $(DOCKER_LOCAL_BASE) >/dev/null && rm -f $$tar && echo "base image $(DOCKER_LOCAL_BASE): imported"
 
 # rebuilt when a lock or the layer's list changes (new wheel bytes would invalidate the image build's cache)
@@ -357,6 +390,14 @@ docker-image: venv docker-wheelhouse ## build (cached) the emulator image thumbn
 	  else echo "(python:3.13-slim cannot be pulled: using a local base image)"; $(MAKE) --no-print-directory docker-base || exit 2; base=$(DOCKER_LOCAL_BASE); fi; \
 	fi; \
 	wheels=docker/wheelhouse; [ -f $(DOCKER_WHEELHOUSE)/.complete ] && wheels=$(DOCKER_WHEELHOUSE); \
+	rm -rf docker/node/[0-9]*; \
+	if [ "$(DOCKER_ARCH)" = "$$(uname -m | sed -e 's/x86_64/amd64/' -e 's/aarch64/arm64/')" ]; then \
+	  for m in 20 22; do for n in $(NODE_RT_DIR)/$$m/node_modules/.bin/node "$$(command -v node)"; do \
+	    if [ -n "$$n" ] && [ -x "$$n" ] && "$$n" --version 2>/dev/null | grep -q "^v$$m\."; then \
+	      mkdir -p docker/node/$$m/bin; n=$$(readlink -f "$$n"); \
+	      ln -f "$$n" docker/node/$$m/bin/node 2>/dev/null || cp -p "$$n" docker/node/$$m/bin/node; break; fi; \
+	  done; done; fi; \
+	echo "    node for nodejs20.x/22.x in the image: $$(ls docker/node | grep -E '^[0-9]+$$' | tr '\n' ' ')(make node-runtimes)"; \
 	echo "==> image thumbnail-harness-emulator:local from $$base, wheels from $$wheels ($(COMPOSE))"; \
 	start=$$(date +%s.%N); \
 	HARNESS_BASE_IMAGE=$$base HARNESS_WHEELHOUSE=$$wheels $(COMPOSE) -f docker-compose.yml build -q localstack \
@@ -406,7 +447,9 @@ package-seed: $(SEED_ZIPS) ## the seed replica's zip (handlers/seed + node_modul
 
 # STACK_PROFILE=seed deploys the seed replica (infra/stack.py function_impl=seed): its zip for this machine first
 SEED_HOST_ARCH := $(if $(filter aarch64 arm64,$(shell uname -m)),arm64,x86_64)
+load-compare: .package/seed-$(SEED_HOST_ARCH).zip
 ifeq ($(STACK_PROFILE),seed)
+load: .package/seed-$(SEED_HOST_ARCH).zip
 deploy: .package/seed-$(SEED_HOST_ARCH).zip
 endif
 

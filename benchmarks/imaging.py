@@ -79,6 +79,18 @@ def probe(path: Path) -> InputFacts:
         ) from exc
 
 
+def derive_avif(source: Path, dest: Path, quality: int = 70) -> Path:
+    """An AVIF copy of `source` (same pixels, Pillow's AVIF encoder), written once: an input all variants can read."""
+    if dest.is_file() and dest.stat().st_mtime >= source.stat().st_mtime:
+        return dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_suffix(".tmp")
+    with Image.open(source) as im:
+        im.convert("RGB").save(tmp, "AVIF", quality=quality, speed=8)
+    tmp.replace(dest)
+    return dest
+
+
 def output_format(facts: InputFacts) -> str:
     """What the job writes for this input under format=auto: WebP for alpha inputs, JPEG otherwise."""
     return "webp" if facts.has_alpha else "jpeg"

@@ -8,12 +8,16 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from .errors import BenchError, BenchErrorCode
-from .imaging import InputFacts, probe
+from .imaging import InputFacts, derive_avif, probe
 
 ROOT = Path(__file__).resolve().parent.parent
 GENERATED = ROOT / "fixtures" / "generated"
 SHARED_CORPORA = ROOT.parent / "shared" / "corpora"
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp"}
+# inputs the benchmark makes itself when the corpus has none (git-ignored, rebuilt when the source changes):
+# an AVIF from the WebP photo (Pillow, libvips and sharp all read AVIF; none of them HEVC-coded HEIC here)
+DERIVED = ROOT / "benchmarks" / "results" / ".inputs"
+AVIF_SOURCE_ROLE = "webp"
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".avif", ".heic"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,7 +26,7 @@ class BenchInput:
 
     id: str
     label: str
-    source: str  # "generated" | "corpora"
+    source: str  # "generated" | "corpora" | "derived"
     facts: InputFacts
 
     @property
@@ -47,7 +51,13 @@ ROLES: tuple[tuple[str, str, Rule], ...] = (
     (
         "jpeg-12mp",
         "12 MP JPEG",
-        lambda f: f.format == "JPEG" and _near(f.megapixels, 12) and not f.progressive and f.orientation in (0, 1),
+        lambda f: (
+            f.format == "JPEG"
+            and _near(f.megapixels, 12)
+            and not f.progressive
+            and f.orientation in (0, 1)
+            and f.mode != "CMYK"
+        ),
     ),
     (
         "jpeg-24mp",
@@ -64,8 +74,12 @@ ROLES: tuple[tuple[str, str, Rule], ...] = (
         "JPEG, EXIF orientation 6",
         lambda f: f.format == "JPEG" and f.orientation == 6 and f.megapixels >= 6,
     ),
+    ("jpeg-cmyk", "12 MP CMYK JPEG, ICC", lambda f: f.format == "JPEG" and f.mode == "CMYK" and f.megapixels >= 6),
     ("png-rgba", "RGBA PNG -> WebP", lambda f: f.format == "PNG" and f.has_alpha and f.megapixels >= 4),
+    ("png-palette", "palette PNG, tRNS", lambda f: f.format == "PNG" and f.mode == "P"),
     ("webp", "WebP", lambda f: f.format == "WEBP" and f.megapixels >= 1),
+    ("gif-animated", "animated GIF (first frame)", lambda f: f.format == "GIF"),
+    ("avif", "AVIF", lambda f: f.format == "AVIF"),
     (
         "jpeg-2mp-icc",
         "1600x1200 JPEG, Display P3 ICC",
@@ -121,6 +135,7 @@ def discover(
     *,
     quick: bool = False,
     only: Iterable[str] | None = None,
+    derived: Path | None = DERIVED,
 ) -> tuple[list[BenchInput], list[str]]:
     """(inputs, notes). Raises BenchError(NO_INPUTS) when the generated corpus gave nothing usable."""
     notes: list[str] = []
@@ -131,6 +146,8 @@ def discover(
         except BenchError as exc:
             notes.append(f"skipped {p.name}: {exc.message}")
     inputs = pick_roles(facts)
+    if derived is not None:
+        inputs = _add_derived_avif(inputs, derived, notes)
     missing = [r[0] for r in ROLES if r[0] not in {i.id for i in inputs}]
     if missing:
         notes.append(f"no generated file matched role(s): {', '.join(missing)}")
@@ -156,3 +173,21 @@ def discover(
     if not inputs:
         raise BenchError(BenchErrorCode.NO_INPUTS, "Expected at least one input after filtering but none is left")
     return inputs, notes
+
+
+def _add_derived_avif(inputs: list[BenchInput], derived: Path, notes: list[str]) -> list[BenchInput]:
+    """Fill the avif role from the WebP photo when the corpus has no AVIF (the role keeps its report position)."""
+    have = {i.id for i in inputs}
+    source = next((i for i in inputs if i.id == AVIF_SOURCE_ROLE), None)
+    if "avif" in have or source is None:
+        return inputs
+    try:
+        path = derive_avif(source.path, derived / "avif-photo.avif")
+        facts = probe(path)
+    except (OSError, ValueError, KeyError, BenchError) as exc:
+        notes.append(f"no AVIF input: could not derive one from {source.path.name} ({exc})")
+        return inputs
+    label = next(r[1] for r in ROLES if r[0] == "avif")
+    order = [r[0] for r in ROLES]
+    out = [*inputs, BenchInput("avif", f"{label} (made from {source.path.name})", "derived", facts)]
+    return sorted(out, key=lambda i: order.index(i.id) if i.id in order else len(order))

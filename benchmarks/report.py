@@ -15,6 +15,8 @@ TARGET_INPUTS = ("jpeg-12mp", "jpeg-24mp")
 BEST_VS_SHARP_MIN_THROUGHPUT = 1.10  # best backend's throughput >= 1.1 x sharp's
 BEST_VS_FLOOR_MAX = 1.35  # best backend's time <= 1.35 x the floor's
 PILLOW_VS_FLOOR_MAX = 2.0  # Pillow backend's time <= 2 x the floor's
+# Issue 16: on every input, the best of our backends at least level with sharp (paired throughput ratio >= 1.0)
+LEVEL_WITH_SHARP_MIN_THROUGHPUT = 1.0
 
 
 def _fmt(v: Any, digits: int = 1, suffix: str = "") -> str:
@@ -134,7 +136,35 @@ def evaluate_targets(
             "x",
             "no pillow/floor measurement",
         )
+    for input_id in [i["id"] for i in results.get("inputs", [])] or sorted({k[1] for k in med}):
+        best_pair = best_paired_vs_sharp(ratios, input_id)
+        add(
+            "level_with_sharp",
+            f"best backend >= {LEVEL_WITH_SHARP_MIN_THROUGHPUT}x sharp paired throughput",
+            input_id,
+            best_pair[0] if best_pair else None,
+            best_pair[1] if best_pair else None,
+            LEVEL_WITH_SHARP_MIN_THROUGHPUT,
+            True,
+            "x",
+            "no sharp measurement (node or sharp missing) or no backend measurement on this input",
+        )
     return verdicts
+
+
+def best_paired_vs_sharp(
+    ratios: Mapping[tuple[str, str, str], Mapping[str, Any]], input_id: str, backends: Sequence[str] = BACKENDS
+) -> tuple[str, float] | None:
+    """(backend, paired throughput vs sharp) of the backend with the highest one: 1 / median of per-round ratios."""
+    have = []
+    for b in backends:
+        row = ratios.get((b, input_id, "sharp"))
+        if row and row.get("paired_median"):
+            have.append((1.0 / float(row["paired_median"]), b))
+    if not have:
+        return None
+    value, backend = max(have)
+    return backend, value
 
 
 def summary_table(results: Mapping[str, Any], basis: str | None = None) -> str:
@@ -240,9 +270,14 @@ def readme_section(results: Mapping[str, Any]) -> str:
         summary_table(results),
         "",
     ]
+    level = level_table(results)
+    if level:
+        lines += [level, ""]
     lines += [f"- {h}" for h in headline(results)]
     verdicts = []
     for t in results.get("targets", []):
+        if t["kind"] == "level_with_sharp":
+            continue  # in the table above
         if t["met"] is None:
             verdicts.append(f"{t['target']} on {t['input']}: n/a")
         else:
@@ -253,6 +288,40 @@ def readme_section(results: Mapping[str, Any]) -> str:
     if verdicts:
         lines.append("- Targets: " + "; ".join(verdicts) + ".")
     return "\n".join(lines) + "\n"
+
+
+def level_table(results: Mapping[str, Any]) -> str:
+    """Issue 16's target per input: the best backend's paired throughput vs sharp (per-round range), both backends."""
+    targets = [t for t in results.get("targets", []) if t["kind"] == "level_with_sharp"]
+    if not targets:
+        return ""
+    ratios = ratio_rows(results, basis_of(results))
+    labels = {i["id"]: i["label"] for i in results.get("inputs", [])}
+
+    def paired(b: str, i: str) -> str:
+        row = ratios.get((b, i, "sharp"))
+        if not row or not row.get("paired_median"):
+            return "—"
+        lo, hi = 1.0 / row["paired_max"], 1.0 / row["paired_min"] if row["paired_min"] > 0 else math.inf
+        return f"{1.0 / row['paired_median']:.2f}× ({lo:.2f}–{_fmt(hi, 2)})"
+
+    rows = []
+    for t in targets:
+        i = t["input"]
+        verdict = "n/a" if t["met"] is None else ("met" if t["met"] else "MISSED")
+        rows.append([labels.get(i, i), paired("pillow", i), paired("vips", i), t["variant"] or "—", verdict])
+    met = sum(1 for t in targets if t["met"])
+    header = [
+        "input",
+        "pillow vs sharp (paired)",
+        "vips vs sharp (paired)",
+        "best",
+        f"level (>= 1.0×): {met}/{len(targets)}",
+    ]
+    return (
+        f"Paired {basis_of(results).upper()} throughput vs sharp: median of the per-round ratios (per-round range in "
+        "brackets; > 1 = more images per second than sharp).\n\n" + _table(header, rows)
+    )
 
 
 def _machine_line(m: Mapping[str, Any]) -> str:
@@ -317,6 +386,9 @@ def render_markdown(results: Mapping[str, Any]) -> str:
         "(> 1 = more images per second than sharp)."
     )
     out.append("")
+    level = level_table(results)
+    if level:
+        out += [level, ""]
     out.extend(f"- {line}" for line in headline(results))
     out.append("")
     skipped = results.get("timing", {}).get("skipped_variants", {})

@@ -49,6 +49,11 @@ def state_dir(settings: HarnessSettings) -> Path:
     return settings.home / "docker"
 
 
+def container_path(settings: HarnessSettings, host_path: Path) -> str:
+    """Where the container sees `host_path`, a path under state_dir(settings) (the state mount)."""
+    return str(Path(CONTAINER_HOME) / host_path.resolve().relative_to(state_dir(settings).resolve()))
+
+
 def compose_command(*, which: Callable[[str], str | None] = shutil.which, run: Runner = subprocess.run) -> list[str]:
     """`docker compose` (v2) when the CLI plugin answers, else `docker-compose` (v1); DOCKER_UNAVAILABLE otherwise."""
     if which("docker"):

@@ -102,6 +102,19 @@ def _cmdline(pid: int) -> str:
         return ""
 
 
+# The LocalStack settings of the plugin's lean request path (harness/executor/local_executor/lean.py ENVIRONMENT;
+# the plugin runs in the emulator venv, so they are spelled twice; tests/unit/test_lean.py checks they agree).
+LEAN_ENV = {"SQS_DISABLE_CLOUDWATCH_METRICS": "1", "IN_MEMORY_CLIENT": "1"}
+LEAN_DEFAULT = "1"  # HARNESS_LEAN when unset (the plugin's lean.LEAN_DEFAULT says the same)
+
+
+def lean_environment(env: dict[str, str]) -> dict[str, str]:
+    """LEAN_ENV for HARNESS_LEAN=1 , minus variables `env` already sets; {} for HARNESS_LEAN=0."""
+    if env.get("HARNESS_LEAN", LEAN_DEFAULT).strip().lower() in ("0", "false", "no", "off"):
+        return {}
+    return {key: value for key, value in LEAN_ENV.items() if key not in env}
+
+
 def emulator_environment(settings: HarnessSettings, base: dict[str, str] | None = None) -> dict[str, str]:
     """The environment LocalStack runs with: everything it writes stays under settings.home."""
     env = dict(os.environ if base is None else base)
@@ -136,6 +149,8 @@ def emulator_environment(settings: HarnessSettings, base: dict[str, str] | None 
         }
     )
     env.update(LAMBDA_ENV)
+    env.update(lean_environment(env))  # HARNESS_LEAN: LocalStack settings of the lean request path
+    env["HARNESS_LEAN"] = env.get("HARNESS_LEAN") or LEAN_DEFAULT  # the plugin reads it too
     return env
 
 

@@ -54,7 +54,13 @@ def observe(target: DeployedTarget, run_id: str, uploads: Path | None = None, re
 
 def run(args: argparse.Namespace) -> int:
     try:
-        target = resolve(args.target, profile=args.aws_profile, region=args.region, endpoint_url=args.endpoint_url)
+        target = resolve(
+            args.target,
+            profile=args.aws_profile,
+            region=args.region,
+            endpoint_url=args.endpoint_url,
+            as_remote=args.as_remote,
+        )
         doc = observe(target, args.run_id, args.uploads, read_logs=not args.no_logs)
     except CodedError as exc:
         print(f"error {exc.code}: {exc.message}", file=sys.stderr, flush=True)

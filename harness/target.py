@@ -74,6 +74,12 @@ def add_target_arguments(p: argparse.ArgumentParser, *, required: bool = False) 
     p.add_argument("--region", help="AWS region (with --target; default AWS_REGION/AWS_DEFAULT_REGION)")
     p.add_argument("--endpoint-url", dest="endpoint_url", help="endpoint (with --target; default AWS_ENDPOINT_URL)")
     p.add_argument("--yes", action="store_true", help="accept the printed estimate (needed for non-local endpoints)")
+    p.add_argument(
+        "--as-remote",
+        action="store_true",
+        help="treat a loopback endpoint as a remote account: its guard rails and code paths (rehearse against the "
+        "emulator what a run against AWS will do)",
+    )
 
 
 @dataclass(frozen=True)
@@ -86,10 +92,11 @@ class DeployedTarget:
     region: str
     endpoint: str | None  # None = AWS's own endpoints
     backend: str = "pillow"  # the function's THUMB_BACKEND
+    as_remote: bool = False  # --as-remote: a loopback endpoint treated as a remote account (rehearsal, tests)
 
     @property
     def local(self) -> bool:
-        return is_loopback(self.endpoint)
+        return is_loopback(self.endpoint) and not self.as_remote
 
     @property
     def label(self) -> str:
@@ -142,6 +149,7 @@ def resolve(
     region: str | None = None,
     endpoint_url: str | None = None,
     env: Mapping[str, str] | None = None,
+    as_remote: bool = False,
 ) -> DeployedTarget:
     """Find `stack` (read-only). TARGET_NOT_FOUND when CloudFormation has no such complete stack, TARGET_UNREACHABLE
     when the endpoint or credentials do not answer."""
@@ -160,7 +168,7 @@ def resolve(
         raise TargetError(UNREACHABLE, f"{endpoint or 'aws'}: {exc.message}") from exc
     except (BotoCoreError, ClientError) as exc:
         raise TargetError(UNREACHABLE, expected("an answering endpoint", f"stack {stack}", str(exc))) from exc
-    return DeployedTarget(stack, outputs, session, region, endpoint, backend)
+    return DeployedTarget(stack, outputs, session, region, endpoint, backend, as_remote)
 
 
 @dataclass(frozen=True)
@@ -235,15 +243,17 @@ def check_caps(uploads: int, duration_s: float) -> None:
         )
 
 
-def refuse_chaos(names: list[str], target: DeployedTarget) -> None:
-    """On a remote target, scenarios that need local process control or change the stack are refused (REFUSED)."""
-    if target.local:
+def refuse_chaos(names: list[str], target: DeployedTarget, *, controlled: bool | None = None) -> None:
+    """Without local control of the target (a remote one, or `controlled=False`: an endpoint that is not this
+    harness' emulator), scenarios that need local process control or change the stack are refused (REFUSED)."""
+    if target.local if controlled is None else controlled:
         return
     refused = [n for n in names if n not in REMOTE_SAFE_CHAOS]
     if refused:
+        where = "remote target" if not target.local else "target outside this harness' emulator"
         raise TargetError(
             REFUSED,
-            f"Expected chaos scenarios that run without local process control for remote target {target.label} but "
+            f"Expected chaos scenarios that run without local process control for {where} {target.label} but "
             f"received {', '.join(refused)} (they need the local fault proxy, a changed stack or killing local "
             f"processes); the ones that can run remotely: {', '.join(REMOTE_SAFE_CHAOS)}",
         )

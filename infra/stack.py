@@ -134,6 +134,9 @@ PROFILES: dict[str, StackConfig] = {
         # the seed's own function (a replica, handlers/seed) and mapping: batch 10, no ReportBatchItemFailures
         function_impl="seed",
         report_batch_item_failures=False,
+        # the replica's output folders thumbnails/<width>/ (widths 50, 150, 300 in handlers/seed/index.js; it takes no
+        # settings, heights unused): recorded here so the deploy outputs tell observers the seed's layout
+        sizes="50:50x50,150:150x150,300:300x300",
     ),
 }
 

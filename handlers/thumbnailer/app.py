@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any, TypedDict
 
@@ -16,7 +17,19 @@ from . import contract as c
 from .config import Settings, lambda_memory_mb
 from .errors import RetryableError, ThumbnailError
 from .events import ObjectRef, parse_body
-from .pipeline import DeadLetterSink, ObjectStore, SourceObject, describe, fetch, make_thumbnails, should_skip
+from .pipeline import (
+    Attempt,
+    DeadLetterSink,
+    ObjectOutcome,
+    ObjectStore,
+    OverlappedBatch,
+    OverlapStats,
+    SourceObject,
+    describe,
+    fetch,
+    make_thumbnails,
+    should_skip,
+)
 from .resizers import get_resizer
 from .resizers.base import Resizer
 
@@ -45,6 +58,7 @@ class Thumbnailer:
         logger: Logger | None = None,
         metrics: Metrics | None = None,
         clock: Callable[[], float] = time.time,
+        memory_mb: int | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -55,8 +69,12 @@ class Thumbnailer:
         self.metrics = metrics or Metrics(namespace=METRICS_NAMESPACE, service=SERVICE)
         self.metrics.set_default_dimensions(backend=resizer.name)
         self.clock = clock
+        self.memory_mb = memory_mb if memory_mb is not None else lambda_memory_mb()
         self._invocation_start_ms = 0
         self._request_id = ""
+        self._batch: OverlappedBatch | None = None  # THUMB_OVERLAP=on, while a batch of 2+ objects is handled
+        self._slots: dict[tuple[str, int], deque[int]] = {}  # (message id, object index) -> index in the batch
+        self.last_overlap: OverlapStats | None = None  # OverlapStats of the last overlapped batch (tests, debug)
 
     # ---- invocation --------------------------------------------------------------------------------------------
     def handle(self, event: dict[str, Any], context: Any = None) -> PartialBatchResponse:
@@ -64,10 +82,18 @@ class Thumbnailer:
         self._request_id = str(getattr(context, "aws_request_id", "") or "")
         processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
         try:
+            self._batch = self._overlapped_batch(event) if self.settings.overlap == "on" else None
+            if self._batch is not None:
+                self._batch.__enter__()
             response = process_partial_response(
                 event=event, record_handler=self.process_record, processor=processor, context=context
             )
         finally:
+            if self._batch is not None:
+                self._batch.close()
+                self.last_overlap = self._batch.stats
+                self.logger.debug("overlapped batch", extra={"overlap": vars_of(self._batch.stats)})
+            self._batch, self._slots = None, {}
             self.metrics.flush_metrics()
         return {
             "batchItemFailures": [
@@ -109,7 +135,7 @@ class Thumbnailer:
             self._log(line, started)
             return
         outcomes: list[dict[str, Any]] = []
-        for ref in parsed.objects:
+        for index, ref in enumerate(parsed.objects):
             item: dict[str, Any] = {c.LOG_BUCKET: ref.bucket, c.LOG_KEY: ref.key, c.LOG_RUN_ID: ref.run_id}
             outcomes.append(item)
             reason = should_skip(ref, self.settings)
@@ -118,23 +144,37 @@ class Thumbnailer:
                 continue
             t_obj = time.perf_counter()
             src: SourceObject | None = None
+            slot = self._take_slot(record.message_id, index)
+            attempt: Attempt | None = None
             try:
-                src = fetch(ref, self.store, self.settings)
-                item[c.LOG_RUN_ID] = src.run_id or ref.run_id
-                done = make_thumbnails(
-                    src,
-                    self.resizer,
-                    self.spec,
-                    self.store,
-                    self.settings,
-                    handler_start_ms=self._invocation_start_ms,
-                    started=t_obj,
-                )
+                if slot is not None:  # overlapped: fetched, resized and uploaded in the background, same steps
+                    assert self._batch is not None
+                    attempt = self._batch.result(slot)
+                    src, t_obj = attempt.src, attempt.started
+                    if src is not None:
+                        item[c.LOG_RUN_ID] = src.run_id or ref.run_id
+                    if attempt.error is not None:
+                        raise attempt.error
+                    assert attempt.outcome is not None and src is not None
+                    done: ObjectOutcome = attempt.outcome
+                else:
+                    src = fetch(ref, self.store, self.settings)
+                    item[c.LOG_RUN_ID] = src.run_id or ref.run_id
+                    done = make_thumbnails(
+                        src,
+                        self.resizer,
+                        self.spec,
+                        self.store,
+                        self.settings,
+                        handler_start_ms=self._invocation_start_ms,
+                        started=t_obj,
+                    )
             except Exception as exc:  # noqa: BLE001 - classified below; unknown errors are retried, never dropped
                 run_id = (src.run_id if src else "") or ref.run_id
                 if self._fail(ref, exc, record, receive_count, run_id, item):
                     retry = exc
-                item["ms"] = round((time.perf_counter() - t_obj) * 1000, 1)
+                ended = attempt.finished if attempt is not None and attempt.finished else time.perf_counter()
+                item["ms"] = round((ended - t_obj) * 1000, 1)
                 continue
             item.update(
                 {c.LOG_OUTCOME: c.OUTCOME_OK},
@@ -160,6 +200,47 @@ class Thumbnailer:
         self._log(line, started)
         if retry is not None:
             raise retry
+
+    # ---- overlap (THUMB_OVERLAP=on) ----------------------------------------------------------------------------
+    def _overlapped_batch(self, event: dict[str, Any]) -> OverlappedBatch | None:
+        """Every object process_record will fetch, in its order, as one OverlappedBatch (None below two objects).
+
+        The bodies are parsed here and again in process_record (parsing is pure, so both agree); a record whose body
+        does not parse, a test event and skipped keys get no slot and take the sequential path.
+        """
+        refs: list[ObjectRef] = []
+        slots: dict[tuple[str, int], deque[int]] = {}
+        records = event.get("Records") if isinstance(event, dict) else None
+        for raw in records if isinstance(records, list) else []:
+            if not isinstance(raw, dict):
+                continue
+            try:
+                parsed = parse_body(raw.get("body", ""))
+            except ThumbnailError:
+                continue
+            if parsed.test_event:
+                continue
+            for index, ref in enumerate(parsed.objects):
+                if should_skip(ref, self.settings):
+                    continue
+                slots.setdefault((str(raw.get("messageId", "")), index), deque()).append(len(refs))
+                refs.append(ref)
+        if len(refs) < 2:
+            return None
+        self._slots = slots
+        return OverlappedBatch(
+            refs,
+            self.store,
+            self.resizer,
+            self.spec,
+            self.settings,
+            handler_start_ms=self._invocation_start_ms,
+            memory_mb=self.memory_mb,
+        )
+
+    def _take_slot(self, message_id: str, index: int) -> int | None:
+        queue = self._slots.get((message_id, index)) if self._batch is not None else None
+        return queue.popleft() if queue else None
 
     # ---- failures ----------------------------------------------------------------------------------------------
     def _fail(
@@ -235,6 +316,11 @@ def _int_attr(record: SQSRecord, name: str) -> int | None:
         return None
 
 
+def vars_of(obj: Any) -> dict[str, Any]:
+    """A slotted dataclass as a dict (for a log line)."""
+    return {name: getattr(obj, name) for name in getattr(obj, "__slots__", ())}
+
+
 def _json_or_text(body: str) -> Any:
     try:
         return json.loads(body)
@@ -254,8 +340,10 @@ def build_from_env() -> Thumbnailer:
     opts: dict[str, Any] = {}
     if settings.backend == "vips":
         opts["threads"] = settings.effective_vips_threads(lambda_memory_mb())
+    else:
+        opts["resample"] = settings.resample
     dlq = SqsDeadLetter(settings.dlq_url) if settings.dlq_url else None
-    return Thumbnailer(settings, S3Store(), dlq, get_resizer(settings.backend, **opts))
+    return Thumbnailer(settings, S3Store(), dlq, get_resizer(settings.backend, **opts), memory_mb=lambda_memory_mb())
 
 
 def lambda_handler(event: dict[str, Any], context: Any) -> PartialBatchResponse:

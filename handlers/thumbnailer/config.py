@@ -9,10 +9,11 @@ from typing import Any
 
 from .contract import DEFAULT_INPUT_PREFIX, DEFAULT_OUTPUT_PREFIX
 from .errors import ConfigError, ThumbnailError, expected
-from .resizers.base import FITS, FORMATS, Limits, ResizeSpec, SizeSpec, parse_sizes
+from .resizers.base import DEFAULT_RESAMPLE, FITS, FORMATS, RESAMPLE_CHOICES, Limits, ResizeSpec, SizeSpec, parse_sizes
 
 PREFIX = "THUMB_"
 BACKEND_CHOICES = ("pillow", "vips")
+OVERLAP_CHOICES = ("on", "off")  # THUMB_OVERLAP: fetch/upload overlapped with resizing inside an invocation
 DEFAULT_SIZES = "large:1024x1024,small:256x256"
 # A Lambda function gets one vCPU per 1769 MB of memory (up to 6).
 MB_PER_VCPU = 1769
@@ -33,6 +34,8 @@ ENV_NAMES: dict[str, str] = {
     "cache_control": "THUMB_CACHE_CONTROL",
     "max_receive_count": "THUMB_MAX_RECEIVE_COUNT",
     "vips_threads": "THUMB_VIPS_THREADS",
+    "resample": "THUMB_RESAMPLE",
+    "overlap": "THUMB_OVERLAP",
 }
 
 
@@ -54,6 +57,8 @@ class Settings:
     cache_control: str = "public, max-age=86400"
     max_receive_count: int = 3
     vips_threads: int = 0  # 0 = derive from the function's memory size (one per vCPU)
+    resample: str = DEFAULT_RESAMPLE  # Pillow's resampling filter (RESAMPLE_CHOICES); vips always uses lanczos3
+    overlap: str = "on"  # on = prefetch the next source and upload in the background (pipeline.OverlappedBatch)
 
     def __post_init__(self) -> None:
         for name in ("output_bucket", "input_prefix", "output_prefix", "dlq_url", "sizes", "cache_control"):
@@ -63,6 +68,14 @@ class Settings:
         if self.backend not in BACKEND_CHOICES:
             raise ConfigError(
                 expected(f"one of {'|'.join(BACKEND_CHOICES)}", "THUMB_BACKEND", self.backend), field="backend"
+            )
+        if self.overlap not in OVERLAP_CHOICES:
+            raise ConfigError(
+                expected(f"one of {'|'.join(OVERLAP_CHOICES)}", "THUMB_OVERLAP", self.overlap), field="overlap"
+            )
+        if self.resample not in RESAMPLE_CHOICES:
+            raise ConfigError(
+                expected(f"one of {'|'.join(RESAMPLE_CHOICES)}", "THUMB_RESAMPLE", self.resample), field="resample"
             )
         if self.fit not in FITS:
             raise ConfigError(expected(f"one of {'|'.join(FITS)}", "THUMB_FIT", self.fit), field="fit")
@@ -152,7 +165,8 @@ class Settings:
                 except ValueError:
                     raise ConfigError(expected("an integer", name, raw), field=f.name) from None
             else:
-                kwargs[f.name] = raw.strip() if f.name in ("backend", "fit", "format", "sizes") else raw
+                stripped = f.name in ("backend", "fit", "format", "sizes", "overlap", "resample")
+                kwargs[f.name] = raw.strip() if stripped else raw
         return cls(**kwargs)
 
 

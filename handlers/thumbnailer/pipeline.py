@@ -1,8 +1,16 @@
-"""Fetch -> resize -> put for one object, given an ObjectStore port and a Resizer (no boto3, no image library)."""
+"""Fetch -> resize -> put for one object, or for a batch's objects with the I/O overlapped (no boto3, no image library).
+
+Overlapped (THUMB_OVERLAP=on): `OverlappedBatch` fetches the next sources while the current one is resized and uploads
+thumbnails on worker threads, in a memory budget taken from the function's MemorySize; each object's outcome (its
+thumbnails or its exception) is the same as the sequential path's, only the time it takes changes.
+"""
 
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -11,7 +19,7 @@ from .config import Settings
 from .errors import ErrorCode, ThumbnailError, decode_guard
 from .events import ObjectRef
 from .resizers.base import Resizer, ResizeResult, ResizeSpec
-from .resizers.sniff import format_name
+from .resizers.sniff import _dimensions, detect_format, format_name
 
 RUN_ID_METADATA = c.META_RUN_ID
 
@@ -104,11 +112,33 @@ def make_thumbnails(
     started: float,
 ) -> ObjectOutcome:
     """Resize `src` to every size and upload each output with Content-Type, Cache-Control and linking metadata."""
+    result = resize_source(src, resizer, spec)
+    return upload_thumbnails(src, result, store, settings, handler_start_ms=handler_start_ms, started=started)
+
+
+def resize_source(src: SourceObject, resizer: Resizer, spec: ResizeSpec) -> ResizeResult:
+    """The CPU part: every size of `src`; a failure on the source bytes is permanent, whatever the resizer raised."""
     # a failure on the source bytes repeats on every attempt: permanent, whatever the resizer raised
     with decode_guard(format_name(src.data), f"the {resizer.name} resizer"):
-        result = resizer.resize(src.data, spec)
+        return resizer.resize(src.data, spec)
+
+
+def upload_thumbnails(
+    src: SourceObject,
+    result: ResizeResult,
+    store: ObjectStore,
+    settings: Settings,
+    *,
+    handler_start_ms: int,
+    started: float,
+    resized_ms: float | None = None,
+) -> ObjectOutcome:
+    """The output part: one PUT per thumbnail, in order, stopping at the first failure (it is raised).
+
+    `resized_ms` is the time from `started` to the end of the resize (the `total-ms` metadata), now when omitted.
+    """
     out_bucket = settings.output_bucket or src.bucket
-    total_ms = (time.perf_counter() - started) * 1000.0
+    total_ms = (time.perf_counter() - started) * 1000.0 if resized_ms is None else resized_ms
     base_meta = {
         c.META_SOURCE_BUCKET: src.bucket,
         c.META_SOURCE_KEY: c.encode_source_key(src.key),  # S3 metadata is ASCII: the key is percent-encoded UTF-8
@@ -151,3 +181,261 @@ def describe(exc: BaseException) -> tuple[str, str]:
     if isinstance(exc, MemoryError):
         return str(ErrorCode.RESOURCE_EXHAUSTED), f"{type(exc).__name__}: {exc}"
     return str(ErrorCode.UNEXPECTED), f"{type(exc).__name__}: {exc}"
+
+
+# ---- overlapped processing (THUMB_OVERLAP=on) ----------------------------------------------------------------------
+_MB = 1024 * 1024
+RUNTIME_BASELINE_MB = 96  # a warm environment before any source: interpreter, boto3, Powertools, the image library
+SOURCE_BUDGET_SHARE = 0.5  # of the memory above the baseline; the rest is the codecs' working memory and slack
+DECODED_BYTES_PER_PIXEL = 4  # RGBA, 8 bits per channel
+UNKNOWN_DECODE_FACTOR = 16  # decoded / encoded bytes when the header gives no dimensions (and before the fetch)
+DEFAULT_MAX_IN_FLIGHT = 3  # one source being fetched, one being resized, one uploading
+DEFAULT_UPLOAD_WORKERS = 2
+DEFAULT_MEMORY_MB = 512  # outside Lambda (AWS_LAMBDA_FUNCTION_MEMORY_SIZE unset)
+
+
+def source_budget_bytes(memory_mb: int | None) -> int:
+    """Bytes the sources in flight may take: SOURCE_BUDGET_SHARE of the MemorySize above the runtime's baseline."""
+    mb = memory_mb or DEFAULT_MEMORY_MB
+    return int(max(0, mb - RUNTIME_BASELINE_MB) * _MB * SOURCE_BUDGET_SHARE)
+
+
+@dataclass(frozen=True, slots=True)
+class SourceCost:
+    """Memory of one source in flight: its encoded bytes (held until its record is done) and its decoded pixels."""
+
+    encoded: int
+    decoded: int
+
+
+def source_cost(data: bytes) -> SourceCost:
+    """The cost of fetched bytes: decoded size from the header's dimensions, else UNKNOWN_DECODE_FACTOR x bytes."""
+    width = height = 0
+    fmt = detect_format(data)
+    if fmt is not None:
+        try:
+            width, height = _dimensions(fmt, data)
+        except Exception:  # noqa: BLE001 - a broken header is the resizer's to report; here it only costs an estimate
+            width = height = 0
+    if width > 0 and height > 0:
+        decoded = width * height * DECODED_BYTES_PER_PIXEL
+    else:
+        decoded = len(data) * UNKNOWN_DECODE_FACTOR
+    return SourceCost(len(data), decoded)
+
+
+def expected_cost(ref: ObjectRef, budget: int) -> SourceCost:
+    """The cost reserved before the fetch: from the event's object size, the whole budget when the size is unknown."""
+    if ref.size < 0:
+        return SourceCost(budget, 0)
+    return SourceCost(ref.size, ref.size * UNKNOWN_DECODE_FACTOR)
+
+
+def fits(live: Sequence[SourceCost], new: SourceCost, budget: int) -> bool:
+    """Only one source is decoded at a time: the peak is every source's encoded bytes plus the largest decode."""
+    if not live:
+        return True  # the sequential path holds one source whatever its size: so may we
+    encoded = sum(c.encoded for c in live) + new.encoded
+    decoded = max(max(c.decoded for c in live), new.decoded)
+    return encoded + decoded <= budget
+
+
+@dataclass(slots=True)
+class Attempt:
+    """What happened to one object of an overlapped batch: its source (None if the fetch failed), outcome or error."""
+
+    ref: ObjectRef
+    started: float = 0.0  # perf_counter() when its fetch began
+    finished: float = 0.0  # perf_counter() when its last step ended
+    src: SourceObject | None = None
+    outcome: ObjectOutcome | None = None
+    error: Exception | None = None
+
+    @property
+    def ms(self) -> float:
+        return (self.finished - self.started) * 1000.0
+
+
+@dataclass(slots=True)
+class OverlapStats:
+    """How far the overlap went in one batch (tests and debug logs read it)."""
+
+    objects: int = 0
+    budget_bytes: int = 0
+    max_in_flight: int = 0
+    peak_in_flight: int = 0
+    peak_reserved_bytes: int = 0
+
+
+class BatchClosed(Exception):
+    """Raised for objects an `OverlappedBatch` never started because it was closed first."""
+
+
+class OverlappedBatch:
+    """fetch -> resize -> put for `refs` in order, on three stages that overlap (one fetcher, one resizer, uploaders).
+
+    A source is in flight from the start of its fetch until its result is taken (`result(i)`, in order). A fetch
+    starts only when the sources in flight plus the new one fit `source_budget_bytes(memory_mb)` (see `fits`), and
+    at most `max_in_flight` are in flight; a source alone is always admitted, as on the sequential path. Each
+    object's steps and their order are the sequential ones (PUTs of one source in order, stopping at the first
+    failure), so every object ends with the same thumbnails or the same exception. Use as a context manager:
+    closing waits for the threads, so nothing runs after the invocation returns.
+    """
+
+    def __init__(
+        self,
+        refs: Sequence[ObjectRef],
+        store: ObjectStore,
+        resizer: Resizer,
+        spec: ResizeSpec,
+        settings: Settings,
+        *,
+        handler_start_ms: int,
+        memory_mb: int | None,
+        max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
+        upload_workers: int = DEFAULT_UPLOAD_WORKERS,
+    ) -> None:
+        self.refs = tuple(refs)
+        self.store, self.resizer, self.spec, self.settings = store, resizer, spec, settings
+        self.handler_start_ms = handler_start_ms
+        self.budget = source_budget_bytes(memory_mb)
+        self.max_in_flight = max(1, max_in_flight)
+        self.stats = OverlapStats(len(self.refs), self.budget, self.max_in_flight)
+        self._attempts: list[Attempt | None] = [Attempt(ref) for ref in self.refs]
+        self._fetched = [threading.Event() for _ in self.refs]
+        self._done = [threading.Event() for _ in self.refs]
+        self._cond = threading.Condition()
+        self._live: dict[int, SourceCost] = {}  # index -> memory reserved for it
+        self._taken = 0  # every index below has been released
+        self._closed = False
+        self._uploads = ThreadPoolExecutor(max_workers=max(1, upload_workers), thread_name_prefix="thumb-upload")
+        self._threads = (
+            threading.Thread(target=self._fetch_all, name="thumb-fetch", daemon=True),
+            threading.Thread(target=self._resize_all, name="thumb-resize", daemon=True),
+        )
+
+    def __enter__(self) -> OverlappedBatch:
+        for t in self._threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def in_flight(self) -> int:
+        with self._cond:
+            return len(self._live)
+
+    def result(self, index: int) -> Attempt:
+        """Wait for object `index` (and every earlier one), release them from the budget and hand over its attempt."""
+        for i in range(self._taken, index + 1):
+            self._done[i].wait()
+        attempt = self._attempts[index]
+        if attempt is None:
+            raise BatchClosed(f"Expected object {index} of the batch to be untaken but it was taken before")
+        with self._cond:
+            for i in range(self._taken, index + 1):
+                self._live.pop(i, None)
+                self._attempts[i] = None  # drop our reference to the source bytes
+            self._taken = max(self._taken, index + 1)
+            self._cond.notify_all()
+        return attempt
+
+    def close(self) -> None:
+        """Start nothing more, wait for the steps under way and release everything. Idempotent."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+        for t in self._threads:
+            if t.is_alive():
+                t.join()
+        self._uploads.shutdown(wait=True)
+        with self._cond:
+            self._live.clear()
+            self._attempts = [None] * len(self.refs)
+
+    # ---- stages -------------------------------------------------------------------------------------------------
+    def _fetch_all(self) -> None:
+        for i, ref in enumerate(self.refs):
+            attempt = self._attempts[i]
+            assert attempt is not None
+            want = expected_cost(ref, self.budget)
+            with self._cond:
+                while not self._closed and not (
+                    len(self._live) < self.max_in_flight and fits(list(self._live.values()), want, self.budget)
+                ):
+                    self._cond.wait()
+                if self._closed:
+                    self._abandon(i)
+                    return
+                self._reserve(i, want)
+            attempt.started = time.perf_counter()
+            try:
+                attempt.src = fetch(ref, self.store, self.settings)
+                with self._cond:
+                    self._reserve(i, source_cost(attempt.src.data))
+            except Exception as exc:  # noqa: BLE001 - handed to the record's handler, which classifies it
+                attempt.error = exc
+                with self._cond:
+                    self._reserve(i, SourceCost(0, 0))
+            self._fetched[i].set()
+
+    def _resize_all(self) -> None:
+        for i in range(len(self.refs)):
+            self._fetched[i].wait()
+            attempt = self._attempts[i]
+            if attempt is None or attempt.error is not None or attempt.src is None:
+                self._finish(i)
+                continue
+            try:
+                result = resize_source(attempt.src, self.resizer, self.spec)
+            except Exception as exc:  # noqa: BLE001 - as above
+                attempt.error = exc
+                self._finish(i)
+                continue
+            resized_ms = (time.perf_counter() - attempt.started) * 1000.0
+            try:
+                self._uploads.submit(self._upload, i, attempt, result, resized_ms)
+            except RuntimeError as exc:  # the pool is shut down: closed under us
+                attempt.error = BatchClosed(f"Expected the batch to be open for the upload of object {i}: {exc}")
+                self._finish(i)
+
+    def _upload(self, i: int, attempt: Attempt, result: ResizeResult, resized_ms: float) -> None:
+        try:
+            assert attempt.src is not None
+            attempt.outcome = upload_thumbnails(
+                attempt.src,
+                result,
+                self.store,
+                self.settings,
+                handler_start_ms=self.handler_start_ms,
+                started=attempt.started,
+                resized_ms=resized_ms,
+            )
+        except Exception as exc:  # noqa: BLE001 - as above
+            attempt.error = exc
+        finally:
+            self._finish(i)
+
+    # ---- bookkeeping (callers of _reserve/_abandon hold _cond) --------------------------------------------------
+    def _reserve(self, i: int, cost: SourceCost) -> None:
+        if i < self._taken:
+            return  # already released (taken while still running: cannot happen in order, kept safe)
+        self._live[i] = cost
+        self.stats.peak_in_flight = max(self.stats.peak_in_flight, len(self._live))
+        reserved = sum(c.encoded for c in self._live.values()) + max(c.decoded for c in self._live.values())
+        self.stats.peak_reserved_bytes = max(self.stats.peak_reserved_bytes, reserved)
+        self._cond.notify_all()
+
+    def _abandon(self, first: int) -> None:
+        for i in range(first, len(self.refs)):
+            attempt = self._attempts[i]
+            if attempt is not None:
+                attempt.error = BatchClosed(f"Expected object {i} of the batch to start but the batch was closed")
+            self._fetched[i].set()
+
+    def _finish(self, i: int) -> None:
+        attempt = self._attempts[i]
+        if attempt is not None:
+            attempt.finished = time.perf_counter()
+        self._done[i].set()

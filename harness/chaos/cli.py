@@ -13,7 +13,8 @@ from harness import emulator
 from harness.aws import client
 from harness.chaos import report, scenarios, storage
 from harness.chaos.errors import PipelineUnavailable
-from harness.chaos.runners import run_scenario
+from harness.chaos.remote import run_remote
+from harness.chaos.runners import new_run_id, run_scenario
 from harness.chaos.session import ChaosSession, open_session, read_outputs
 from harness.load.observe import PipelineTarget
 from harness.settings import HarnessSettings
@@ -44,27 +45,48 @@ def cmd_run(args: argparse.Namespace) -> int:
     t0 = time.monotonic()
     results: list[dict[str, Any]] = []
     deployed = _deployed_target(args, names, settings)
-    handle = emulator.ensure_running(settings)  # EmulatorError: `error CODE: message`, exit 2 (main)
-    _out(
-        f"==> chaos against {handle.endpoint} ({'started' if handle.started_here else 'running'}; left running: "
-        f"`make down` stops it): {', '.join(s.name for s in chosen)}"
-    )
-    if deployed is not None:  # --target: the stack as found on CloudFormation, never deployed here
-        session = ChaosSession(settings, PipelineTarget.from_outputs(deployed.outputs), stack=deployed.name, log=_out)
-    else:
-        session = open_session(settings, stack=args.stack, deploy_stack=not args.no_deploy, log=_out)
-    with session:
+    if deployed is not None and not _controlled(deployed, settings):
+        # a stack this harness does not control (AWS, another endpoint, --as-remote): remote-safe scenarios only,
+        # no emulator started, the stack unchanged (harness.chaos.remote)
+        _out(f"==> chaos against stack {deployed.name!r} at {deployed.label} (found, not deployed, not changed)")
+        from harness import target as target_mod
+
+        uploads = sum(s.images + len(s.poison) for s in chosen)
+        target_mod.check_caps(uploads, sum(s.settle_timeout_s for s in chosen))
+        target_mod.require_consent(deployed, target_mod.estimate(uploads, deployed.outputs), args.yes, _out)
         for scenario in chosen:
             try:
-                results.append(run_scenario(session, scenario, keep_dlq=args.keep_dlq).to_dict())
+                result = run_remote(deployed, scenario, new_run_id(scenario.name), keep_dlq=args.keep_dlq, log=_out)
+                results.append(result.to_dict())
             except Exception as exc:  # noqa: BLE001 - one broken scenario must not hide the others' figures
                 _out(f"[{scenario.name}] error: {type(exc).__name__}: {exc}")
                 results.append(_errored(scenario, exc))
+        function, endpoint = deployed.outputs.function_name, deployed.label
+    else:
+        handle = emulator.ensure_running(settings)  # EmulatorError: `error CODE: message`, exit 2 (main)
+        _out(
+            f"==> chaos against {handle.endpoint} ({'started' if handle.started_here else 'running'}; left running: "
+            f"`make down` stops it): {', '.join(s.name for s in chosen)}"
+        )
+        if deployed is not None:  # --target on this harness' emulator: the stack as found on CloudFormation
+            session = ChaosSession(
+                settings, PipelineTarget.from_outputs(deployed.outputs), stack=deployed.name, log=_out
+            )
+        else:
+            session = open_session(settings, stack=args.stack, deploy_stack=not args.no_deploy, log=_out)
+        with session:
+            for scenario in chosen:
+                try:
+                    results.append(run_scenario(session, scenario, keep_dlq=args.keep_dlq).to_dict())
+                except Exception as exc:  # noqa: BLE001 - one broken scenario must not hide the others' figures
+                    _out(f"[{scenario.name}] error: {type(exc).__name__}: {exc}")
+                    results.append(_errored(scenario, exc))
+        function, endpoint = session.target.function_name, settings.endpoint
     folder, doc = report.write(
         results,
-        endpoint=settings.endpoint,
-        stack=args.stack,
-        function=session.target.function_name,
+        endpoint=endpoint,
+        stack=deployed.name if deployed is not None else args.stack,
+        function=function,
         wall_s=time.monotonic() - t0,
     )
     _out("")
@@ -75,24 +97,26 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _deployed_target(args: argparse.Namespace, names: list[str], settings: HarnessSettings) -> Any:
-    """--target: resolve the stack; remote targets refuse scenarios needing local process control (harness.target)."""
+    """--target: resolve the stack (read-only); without local control of it, only remote-safe scenarios may run
+    (harness.target.refuse_chaos names them)."""
     if not getattr(args, "target", None):
         return None
     from harness import target as target_mod
 
     deployed = target_mod.resolve(
-        args.target, profile=args.aws_profile, region=args.region, endpoint_url=args.endpoint_url
+        args.target,
+        profile=args.aws_profile,
+        region=args.region,
+        endpoint_url=args.endpoint_url,
+        as_remote=args.as_remote,
     )
-    target_mod.refuse_chaos(names, deployed)
-    if deployed.endpoint != settings.endpoint:
-        # the chaos session's fault proxy and clients are bound to the harness emulator (HARNESS_PORT)
-        raise target_mod.TargetError(
-            target_mod.REFUSED,
-            f"Expected the target's endpoint to be this harness' emulator {settings.endpoint} but received "
-            f"{deployed.label}: chaos against other endpoints is not supported yet (remote-safe scenarios: "
-            f"{', '.join(target_mod.REMOTE_SAFE_CHAOS)})",
-        )
+    target_mod.refuse_chaos(names, deployed, controlled=_controlled(deployed, settings))
     return deployed
+
+
+def _controlled(deployed: Any, settings: HarnessSettings) -> bool:
+    """A target whose processes and S3 path this harness controls: a local one on this harness' own emulator."""
+    return bool(deployed.local and deployed.endpoint == settings.endpoint)
 
 
 def _errored(scenario: scenarios.Scenario, exc: BaseException) -> dict[str, Any]:

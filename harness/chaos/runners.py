@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 import threading
 import time
@@ -53,6 +54,49 @@ def _kill_action(session: ChaosSession, killed: list[int]) -> Callable[[], str]:
         )
 
     return kill
+
+
+PEER_START_TIMEOUT_S = 60.0
+
+
+def _warm_peer(session: ChaosSession, peer: str) -> str:
+    """Start the peer's runtime with one S3 test event (acknowledged and dropped by the handler); the UUID of its
+    (disabled) mapping on the stack's queue."""
+    record = {
+        "messageId": "chaos-peer-warm-up",
+        "receiptHandle": "warm-up",
+        "body": json.dumps({"Service": "Amazon S3", "Event": "s3:TestEvent", "Bucket": session.target.input_bucket}),
+        "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": str(int(time.time() * 1000))},
+        "messageAttributes": {},
+        "eventSource": "aws:sqs",
+        "eventSourceARN": storage.queue_arn(session.sqs, session.target.queue_url),
+        "awsRegion": session.lam.meta.region_name,
+    }
+    session.lam.invoke(FunctionName=peer, Payload=json.dumps({"Records": [record]}).encode())
+    mappings = session.lam.list_event_source_mappings(FunctionName=peer)["EventSourceMappings"]
+    return str(mappings[0]["UUID"])
+
+
+def _enable_peer(session: ChaosSession, peer: str, uuid: str) -> str:
+    """Enable the peer's mapping once the first consumer has received messages (some in flight); what was done."""
+    wait_until(
+        lambda: session.probe.depths().in_flight > 0,
+        PEER_START_TIMEOUT_S,
+        interval=0.1,
+        what="the first consumer to receive the uploads (messages in flight)",
+    )
+    t0 = time.monotonic()
+    session.lam.update_event_source_mapping(UUID=uuid, Enabled=True)
+    wait_until(
+        lambda: session.lam.get_event_source_mapping(UUID=uuid).get("State") == "Enabled",
+        PEER_START_TIMEOUT_S,
+        interval=0.1,
+        what=f"the peer mapping {uuid} to be Enabled",
+    )
+    return (
+        f"second consumer {peer} (warm) enabled on the queue {time.monotonic() - t0:.1f} s after the first consumer "
+        "received the uploads, while it was still processing them"
+    )
 
 
 def _expectations(scenario: Scenario, keys: list[tuple[str, str]]) -> list[Expectation]:
@@ -175,6 +219,16 @@ def run_scenario(session: ChaosSession, scenario: Scenario, *, keep_dlq: bool = 
             f"[{scenario.name}] run {run_id}: {len(kinds)} uploads ({len(scenario.poison)} poison), "
             f"faults {[r.label for r in scenario.rules] or 'none'}"
         )
+        peer_uuid = ""
+        if scenario.peer_consumer:
+            # created (and its runtime warmed) before the uploads, its mapping disabled: the slow part is done before
+            # the first consumer takes the batch, and enabling the mapping is quick (see _enable_peer)
+            peer = levers.enter_context(
+                storage.peer_consumer(
+                    session.lam, target.function_name, storage.queue_arn(session.sqs, target.queue_url), enabled=False
+                )
+            )
+            peer_uuid = _warm_peer(session, peer)
         started = time.time()
         since_ms = int(started * 1000) - 1000
         with ExitStack() as burst:
@@ -187,13 +241,9 @@ def run_scenario(session: ChaosSession, scenario: Scenario, *, keep_dlq: bool = 
                 storage.upload(session.s3, target.input_bucket, key, item.body, item.content_type, run_id)
                 keys.append((key, kind))
         if scenario.peer_consumer:
-            # attached after the first consumer took the batch: it finds the messages whose visibility expired
-            peer = levers.enter_context(
-                storage.peer_consumer(
-                    session.lam, target.function_name, storage.queue_arn(session.sqs, target.queue_url)
-                )
-            )
-            actions.append(f"second consumer {peer} attached to the queue while the first was still processing")
+            # enabled once the first consumer holds messages in flight: it finds them when their visibility expires,
+            # while the first consumer's (delayed) source reads are still unanswered
+            actions.append(_enable_peer(session, peer, peer_uuid))
         expected = [k for k, _ in keys]
         settled = settle(
             run_id, target, expected, timeout=scenario.settle_timeout_s, probe=session.probe, quiet_s=QUIET_S

@@ -191,16 +191,22 @@ SCENARIOS: dict[str, Scenario] = {
                 ),
             ),
         ),
+        # Every source read takes 8 s, the function timeout is 40 s (a batch finishes: no timeout, no runaway of
+        # receives), the visibility timeout 2 s: a message comes back 2 s after its receive and an idle consumer (the
+        # warm peer, enabled once the first holds the batch, or an idle lane) reads it again while the first read is
+        # still unanswered. The first completion deletes the message (any receipt handle does); maxReceiveCount is
+        # raised so that the repeated receives of a slow batch never dead-letter a message that is being thumbnailed.
         Scenario(
             "visibility",
-            "visibility timeout (2 s) shorter than processing (2.5 s per read) with two consumers",
-            images=4,
-            rules=(FaultRule(method="GET", delay_s=2.5, key_prefix=SOURCE),),
+            "visibility timeout (2 s) shorter than processing (8 s per read) with two consumers",
+            images=2,
+            rules=(FaultRule(method="GET", delay_s=8.0, key_prefix=SOURCE),),
             visibility_s=2,
-            max_receive_count=10,
+            function_timeout_s=40,
+            max_receive_count=100,
             peer_consumer=True,
             settle_timeout_s=150.0,
-            min_images=4,
+            min_images=2,
             proof=Proof(
                 Need("injected:delay", "processing slowed past the visibility timeout"),
                 (Need("overlapping_deliveries", "a second receive of a message while the first was in flight"),),

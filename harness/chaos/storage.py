@@ -107,9 +107,10 @@ def handlers_zip() -> bytes:
 
 
 @contextmanager
-def peer_consumer(lam: Any, name: str, queue_arn: str) -> Iterator[str]:
+def peer_consumer(lam: Any, name: str, queue_arn: str, *, enabled: bool = True) -> Iterator[str]:
     """A second function with the same code and configuration consuming the same queue (as Lambda scales out its
-    pollers on AWS), removed on exit. Yields the peer's name."""
+    pollers on AWS), removed on exit. Yields the peer's name. With `enabled=False` its mapping is created disabled
+    (enable it with update_event_source_mapping when it should start polling)."""
     cfg = lam.get_function_configuration(FunctionName=name)
     mappings = lam.list_event_source_mappings(FunctionName=name).get("EventSourceMappings", [])
     mapping: dict[str, Any] = next((m for m in mappings if m.get("EventSourceArn") == queue_arn), {})
@@ -144,13 +145,15 @@ def peer_consumer(lam: Any, name: str, queue_arn: str) -> Iterator[str]:
             BatchSize=int(mapping.get("BatchSize", 10)),
             MaximumBatchingWindowInSeconds=int(mapping.get("MaximumBatchingWindowInSeconds", 0)),
             FunctionResponseTypes=list(mapping.get("FunctionResponseTypes", ["ReportBatchItemFailures"])),
+            Enabled=enabled,
         )
         uuid = created["UUID"]
+        state = "Enabled" if enabled else "Disabled"
         wait_until(
-            lambda: lam.get_event_source_mapping(UUID=uuid).get("State") == "Enabled",
+            lambda: lam.get_event_source_mapping(UUID=uuid).get("State") == state,
             UPDATE_TIMEOUT_S,
             interval=0.2,
-            what=f"peer mapping {uuid} to be Enabled",
+            what=f"peer mapping {uuid} to be {state}",
         )
         yield peer
     finally:

@@ -102,6 +102,9 @@ class Verdict:
     unexpected: tuple[str, ...]  # outcome differs from the scenario's expectation (reported, not an invariant)
     conflicts: tuple[str, ...]  # complete and also in the DLQ
     notes: tuple[str, ...] = ()
+    # per cause, from the accounting (harness.load.accounting): lost deleted without output, overwritten, wrong
+    # content type, DLQ causes; the same names as the load report's, so a seed run and ours compare row by row
+    causes: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def held(self) -> bool:
@@ -120,6 +123,7 @@ class Verdict:
             "unexpected_count": len(self.unexpected),
             "conflicts": list(self.conflicts[:50]),
             "notes": list(self.notes),
+            "causes": dict(self.causes),
         }
 
 
@@ -156,4 +160,5 @@ def judge(accounting: Accounting, expectations: Iterable[Expectation], evidence:
         unexpected=tuple(unexpected),
         conflicts=tuple(accounting.conflicts),
         notes=tuple(notes),
+        causes=dict(accounting.causes),
     )

@@ -72,6 +72,9 @@ def label(doc: Mapping[str, Any]) -> str:
     where = stack.get("name") or "?"
     endpoint = stack.get("endpoint")
     parts = [f"{where}@{endpoint}" if endpoint else where, str(doc.get("backend"))]
+    profile = stack.get("profile") or outputs.get("profile")
+    if profile and profile != "default":
+        parts.append(f"profile {profile}")
     if outputs.get("architecture"):
         parts.append(str(outputs["architecture"]))
     return f"{' / '.join(parts)} ({doc['run_id']})"
@@ -159,6 +162,12 @@ def rows(a: Mapping[str, Any], b: Mapping[str, Any]) -> list[Row]:
                 0,
             )
         )
+    # per cause (harness.load.accounting): lost deleted without output, overwritten, wrong content type, DLQ causes
+    causes_a, causes_b = a["accounting"].get("causes") or {}, b["accounting"].get("causes") or {}
+    for cause in sorted(set(causes_a) | set(causes_b)):
+        # a permanent failure dead-lettered with its code is the right outcome: judged are the defects only
+        judged = None if cause.startswith("dlq: ") and cause != "dlq: s3:TestEvent" else True
+        out.append(Row("by cause", cause, float(causes_a.get(cause, 0)), float(causes_b.get(cause, 0)), judged, 0))
     return out
 
 
@@ -176,6 +185,11 @@ def outcome_differences(a: Mapping[str, Any], b: Mapping[str, Any]) -> list[str]
         notes.append(f"DLQ codes only in A: {', '.join(sorted(ca - cb))}")
     if cb - ca:
         notes.append(f"DLQ codes only in B: {', '.join(sorted(cb - ca))}")
+    causes_a, causes_b = a["accounting"].get("causes") or {}, b["accounting"].get("causes") or {}
+    for cause in sorted(set(causes_a) | set(causes_b)):
+        va, vb = int(causes_a.get(cause, 0)), int(causes_b.get(cause, 0))
+        if va != vb and (va == 0 or vb == 0):
+            notes.append(f"{cause}: A {va}, B {vb}")
     if a["scenario"].get("name") != b["scenario"].get("name"):
         notes.append(f"different scenarios: {a['scenario'].get('name')} vs {b['scenario'].get('name')}")
     return notes

@@ -5,14 +5,24 @@ message: handler-sent permanent failure with its error code, or an SQS redrive o
 MISSING (neither: lost). Thumbnails or DLQ messages that belong to the run but to no expected upload are `strays`. A
 key seen more than once (several deliveries in the logs, several DLQ messages, or complete *and* in the DLQ) is a
 duplicate, with an explanation when the evidence (message ids, receive counts, error codes) explains it.
+
+What went wrong is also counted per cause (`Accounting.causes`): a MISSING upload is "deleted without output" when the
+queue was drained when observed (the message is gone: no output, no DLQ entry, nothing left to wait for), "still in
+the queue" otherwise, or "overwritten" in the flat layout (the seed's `thumbnails/<size>/<file name>`) when another
+upload of the same file name holds the output; complete uploads whose thumbnails' Content-Type differs from their
+content count as "wrong content type"; DLQ entries count per code, a redriven URL-encoded key and an s3:TestEvent on
+their own.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from urllib.parse import unquote_plus
 
 from harness.load.model import (
+    REDRIVEN,
     Accounting,
     DlqObservation,
     Duplicate,
@@ -23,6 +33,49 @@ from harness.load.model import (
     UploadOutcome,
 )
 from thumbnailer import contract
+
+LOST_DELETED = "lost: deleted without output"  # no output, no DLQ entry, and the queue holds nothing any more
+LOST_UNKNOWN = "lost: no output, no DLQ entry"  # the same, when the queue was not observed
+MISSING_QUEUED = "missing: still in the queue"  # no outcome yet and messages still queued or in flight
+OVERWRITTEN = "lost: output overwritten by a same-named upload"  # flat layout only
+WRONG_CONTENT_TYPE = "wrong content type"  # complete, but a thumbnail's Content-Type is not what its bytes are
+DLQ_PREFIX = "dlq: "
+DLQ_ENCODED_KEY = DLQ_PREFIX + "redriven, URL-encoded key"  # a handler that does not decode keys cannot find them
+DLQ_TEST_EVENT = DLQ_PREFIX + "s3:TestEvent"
+S3_TEST_EVENT = "S3_TEST_EVENT"  # harness.load.storage's code for an s3:TestEvent in the DLQ
+# always reported (0 included), so a side-by-side report shows the zero of the design that does not lose
+STANDARD_CAUSES = (LOST_DELETED, OVERWRITTEN, MISSING_QUEUED, WRONG_CONTENT_TYPE, DLQ_TEST_EVENT)
+_JPEG_ALIASES = {"image/jpg": "image/jpeg", "image/pjpeg": "image/jpeg"}
+
+
+def file_name(key: str) -> str:
+    return key.rsplit("/", 1)[-1]
+
+
+def attribute_flat(
+    run_id: str, expected: Sequence[str], thumbnails: Iterable[ThumbnailObservation]
+) -> tuple[list[ThumbnailObservation], set[str]]:
+    """Flat layout (`thumbnails/<size>/<file name>`, no metadata): give each output of an expected file name to the
+    last upload of that name (the one written last overwrote the others); the other uploads of a name that has an
+    output are `overwritten`. Outputs of file names this run did not upload are left out (earlier runs')."""
+    by_name: dict[str, list[str]] = defaultdict(list)
+    for key in expected:
+        by_name[file_name(key)].append(key)
+    out: list[ThumbnailObservation] = []
+    named: set[str] = set()
+    for t in thumbnails:
+        keys = by_name.get(file_name(t.source_key))
+        if not keys:
+            continue
+        named.add(file_name(t.source_key))
+        out.append(dataclasses.replace(t, source_key=keys[-1], run_id=t.run_id or run_id))
+    overwritten = {k for name in named for k in by_name[name][:-1]}
+    return out, overwritten
+
+
+def _wrong_type(thumbs: Iterable[ThumbnailObservation]) -> bool:
+    norm = lambda v: _JPEG_ALIASES.get((v or "").split(";")[0].strip().lower(), (v or "").lower())  # noqa: E731
+    return any(t.content_type and t.body_type and norm(t.content_type) != norm(t.body_type) for t in thumbs)
 
 
 def _explain(
@@ -67,10 +120,18 @@ def account(
     thumbnails: Iterable[ThumbnailObservation],
     dlq: Iterable[DlqObservation],
     logs: Iterable[LogObservation] | None = None,
+    *,
+    queue_drained: bool | None = None,
 ) -> Accounting:
-    """Assign every expected upload exactly one outcome (COMPLETE > DLQ > MISSING) and explain duplicates."""
+    """Assign every expected upload exactly one outcome (COMPLETE > DLQ > MISSING), explain duplicates and count
+    causes. `queue_drained`: whether the queue (visible, in flight, delayed) was empty when observed (None: unknown).
+    """
     expected = tuple(dict.fromkeys(expected_keys))
     expected_set = set(expected)
+    dlq = list(dlq)
+    overwritten: set[str] = set()
+    if target.flat:
+        thumbnails, overwritten = attribute_flat(run_id, expected, thumbnails)
     prefix = target.run_prefix(run_id)
     mine = lambda key, rid: (key or "").startswith(prefix) or rid == run_id  # noqa: E731
     thumbs_by_key: dict[str, dict[str, ThumbnailObservation]] = defaultdict(dict)
@@ -82,7 +143,7 @@ def account(
     unattributed = 0
     for d in dlq:
         if d.source_key is None:
-            if d.run_id == run_id:
+            if d.run_id == run_id and d.code != S3_TEST_EVENT:
                 unattributed += 1
             continue
         if mine(d.source_key, d.run_id):
@@ -132,6 +193,9 @@ def account(
             done = max(ok_logged)  # the handler logs the record after its thumbnails were stored
         elif complete and last is not None and last.handler_start_ms is not None and last.total_ms is not None:
             done = last.handler_start_ms + last.total_ms  # without logs: fetch + resize, output PUTs not included
+        elif complete and any(t.last_modified_ms is not None for t in sizes.values()):
+            # no logs or metadata of ours (the seed replica): the last thumbnail's LastModified (1 s granularity)
+            done = max(t.last_modified_ms for t in sizes.values() if t.last_modified_ms is not None)
         elif outcome is Outcome.DLQ:
             done = msgs[-1].sent_ms
         outcomes.append(
@@ -153,6 +217,25 @@ def account(
         if dup is not None:
             duplicates.append(dup)
     strays = sorted((set(thumbs_by_key) | set(dlq_by_key)) - expected_set)
+    causes: dict[str, int] = dict.fromkeys(STANDARD_CAUSES, 0)
+    for item in outcomes:
+        if item.outcome is Outcome.MISSING:
+            if item.key in overwritten:
+                cause = OVERWRITTEN
+            elif queue_drained is None:
+                cause = LOST_UNKNOWN
+            else:
+                cause = LOST_DELETED if queue_drained else MISSING_QUEUED
+        elif item.outcome is Outcome.DLQ:
+            raws = [d.raw_key for d in dlq_by_key.get(item.key, []) if d.raw_key is not None]
+            encoded = item.dlq_code == REDRIVEN and any(unquote_plus(r) != r for r in raws)
+            cause = DLQ_ENCODED_KEY if encoded else DLQ_PREFIX + (item.dlq_code or "DLQ_UNPARSEABLE")
+        elif _wrong_type(thumbs_by_key.get(item.key, {}).values()):
+            cause = WRONG_CONTENT_TYPE
+        else:
+            continue
+        causes[cause] = causes.get(cause, 0) + 1
+    causes[DLQ_TEST_EVENT] = sum(1 for d in dlq if d.code == S3_TEST_EVENT)
     return Accounting(
         run_id,
         expected,
@@ -163,4 +246,5 @@ def account(
         tuple(partial),
         logs_read,
         tuple(notes),
+        tuple(causes.items()),
     )

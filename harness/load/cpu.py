@@ -225,6 +225,8 @@ def breakdown(usage: CpuUsage, completed: int, resize_cpu_ms: float | None, core
         if usage.machine_busy_s is None or usage.wall_s <= 0
         else usage.machine_busy_s / (cores * usage.wall_s),
     }
+    # the emulator beside the work it serves (issue 16): >1 means local latency says more about the emulator
+    out["emulator_over_resize"] = None if emulator is None or not resize_cpu_ms else emulator / resize_cpu_ms
     # share of the N cores the pipeline and this harness actually used in the window (the rest: idle or neighbours)
     out["our_utilisation"] = None if usage.wall_s <= 0 else ours * n / 1000 / (cores * usage.wall_s)
     if resize_cpu_ms and emulator is not None and runtimes:

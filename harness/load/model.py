@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from harness.load.errors import OUTPUTS_INVALID, LoadError
 from infra.deploy.outputs import StackOutputs
+from infra.stack import PROFILES
 from thumbnailer import contract
 
 REDRIVEN = "REDRIVEN"  # DLQ code of a raw S3 event that SQS moved to the DLQ after maxReceiveCount
@@ -39,6 +40,13 @@ class PipelineTarget:
     input_prefix: str = contract.DEFAULT_INPUT_PREFIX
     output_prefix: str = contract.DEFAULT_OUTPUT_PREFIX
     sizes: tuple[str, ...] = ("large", "small")
+    # "mirror": thumbnails/<size>/<path below the input prefix>.<ext> (ours); "flat": thumbnails/<size>/<file name>
+    # (the seed replica: same-named files in different folders collide, no metadata on the outputs)
+    layout: str = "mirror"
+
+    @property
+    def flat(self) -> bool:
+        return self.layout == "flat"
 
     @property
     def log_group(self) -> str:
@@ -61,6 +69,7 @@ class PipelineTarget:
                 input_prefix=outputs.input_prefix,
                 output_prefix=outputs.output_prefix,
                 sizes=outputs.size_names,
+                layout=layout_of(outputs),
             )
         missing = [k for k in ("input_bucket", "queue_url", "dlq_url") if not outputs.get(k)]
         if missing:
@@ -81,6 +90,7 @@ class PipelineTarget:
             input_prefix=str(outputs.get("input_prefix") or contract.DEFAULT_INPUT_PREFIX),
             output_prefix=str(outputs.get("output_prefix") or contract.DEFAULT_OUTPUT_PREFIX),
             sizes=sizes,
+            layout=str(outputs.get("layout") or "mirror"),
         )
 
     def run_prefix(self, run_id: str) -> str:
@@ -108,6 +118,8 @@ class ThumbnailObservation:
     total_ms: float | None = None
     backend: str | None = None
     last_modified_ms: float | None = None
+    content_type: str | None = None  # the Content-Type it was stored with
+    body_type: str | None = None  # the type its first bytes show (image/png, ...); None when not read
 
 
 @dataclass(frozen=True)
@@ -122,6 +134,7 @@ class DlqObservation:
     kind: str = "handler"
     sent_ms: float | None = None
     receive_count: int | None = None
+    raw_key: str | None = None  # a redriven S3 event's key as it arrived (URL-encoded)
 
 
 @dataclass(frozen=True)
@@ -199,6 +212,8 @@ class Accounting:
     partial: tuple[str, ...] = ()  # some but not all sizes written (outcome DLQ or MISSING)
     logs_read: bool = False
     notes: tuple[str, ...] = ()
+    # what went wrong, per cause (harness.load.accounting.CAUSES): name -> uploads (or DLQ messages) affected
+    causes: tuple[tuple[str, int], ...] = ()
 
     @property
     def counts(self) -> dict[str, int]:
@@ -253,6 +268,7 @@ class Accounting:
             "partial": list(self.partial[:200]),
             "logs_read": self.logs_read,
             "notes": list(self.notes),
+            "causes": dict(self.causes),
         }
 
 
@@ -268,6 +284,12 @@ class PipelineProbe(Protocol):
     def log_records(self, since_ms: float, run_id: str) -> list[LogObservation]: ...
 
     def depths(self) -> QueueDepths: ...
+
+
+def layout_of(outputs: StackOutputs) -> str:
+    """The output layout of a deployed stack: "flat" when its profile runs the seed replica, else "mirror"."""
+    config = PROFILES.get(outputs.profile)
+    return "flat" if config is not None and config.function_impl == "seed" else "mirror"
 
 
 # what collect/settle/make_probe accept as "where the pipeline is"

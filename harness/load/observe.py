@@ -13,13 +13,14 @@ The observation API is importable from here in one line: the model (harness.load
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from common.waiting import WaitTimeout, wait_until
-from harness.load.accounting import account
+from harness.load.accounting import account, attribute_flat
 from harness.load.model import (
     REDRIVEN,
     UNPARSEABLE,
@@ -88,6 +89,9 @@ def collect(
     accounting is still complete (outcomes come from S3 metadata and the DLQ) and a note says why.
     """
     probe = probe or make_probe(outputs)
+    # read first: a queue empty now stays empty for this run's uploads, so what has no outcome yet never will
+    depths = probe.depths()
+    queue_drained = depths.visible + depths.in_flight + depths.delayed == 0
     thumbs = probe.thumbnails(run_id)
     dlq = probe.dlq_messages()
     logs: list[LogObservation] | None = None
@@ -97,19 +101,9 @@ def collect(
             logs = probe.log_records(since_ms if since_ms is not None else time.time() * 1000 - 3_600_000, run_id)
         except Exception as exc:  # noqa: BLE001 - logs only add timings and duplicate evidence
             note = f"logs not read: {type(exc).__name__}: {exc}"[:300]
-    acc = account(run_id, expected_keys, probe.target, thumbs, dlq, logs)
+    acc = account(run_id, expected_keys, probe.target, thumbs, dlq, logs, queue_drained=queue_drained)
     if note:
-        acc = Accounting(
-            acc.run_id,
-            acc.expected,
-            acc.outcomes,
-            acc.duplicates,
-            acc.strays,
-            acc.conflicts,
-            acc.partial,
-            acc.logs_read,
-            acc.notes + (note,),
-        )
+        acc = dataclasses.replace(acc, notes=acc.notes + (note,))
     return acc
 
 
@@ -128,7 +122,8 @@ def settle(
     `dlq_baseline`, the depth before the run), or the queue stayed empty for `quiet_s`.
 
     Returns True when settled, False when `timeout` passed first (the caller still collects: leftovers are MISSING).
-    Cheap per poll: lists thumbnail keys (no metadata) and reads queue depths.
+    Cheap per poll: lists thumbnail keys (no metadata) and reads queue depths. A drained queue is decided at once
+    (after `quiet_s`, not the whole timeout): what then has neither output nor DLQ entry was deleted without output.
     """
     probe = probe or make_probe(outputs)
     target = probe.target
@@ -140,7 +135,10 @@ def settle(
         busy = depths.visible + depths.in_flight + depths.delayed
         if busy == 0:
             by_key: dict[str, set[str]] = defaultdict(set)
-            for t in probe.thumbnails(run_id, with_metadata=False):
+            thumbs = probe.thumbnails(run_id, with_metadata=False)
+            if target.flat:  # thumbnails/<size>/<file name>: attributed by file name
+                thumbs = attribute_flat(run_id, list(expected_keys), thumbs)[0]
+            for t in thumbs:
                 by_key[t.source_key].add(t.size)
             complete = sum(1 for k in expected if wanted.issubset(by_key.get(k, ())))
             dead = max(0, depths.dlq_visible - dlq_baseline) if dlq_baseline is not None else 0

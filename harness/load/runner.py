@@ -49,15 +49,18 @@ def _mean(values: list[Any]) -> float | None:
 Deployer = Callable[[HarnessSettings, str, Mapping[str, Any]], StackOutputs]
 
 
-def deploy_stack(settings: HarnessSettings, stack_name: str, overrides: Mapping[str, Any]) -> StackOutputs:
-    """Deploy (or update in place) the pipeline stack with the scenario's knobs (harness.deployment); its outputs."""
+def deploy_stack(
+    settings: HarnessSettings, stack_name: str, overrides: Mapping[str, Any], *, profile: str = "default"
+) -> StackOutputs:
+    """Deploy (or update in place) the pipeline stack of `profile` (infra.stack.PROFILES: default, seed) with the
+    scenario's knobs (harness.deployment); its outputs."""
     try:
         from harness.deployment import deploy_for_harness
     except ImportError as exc:
         raise LoadError(
             STACK_UNAVAILABLE, f"Expected infra.deploy to deploy the stack but received ImportError: {exc}"
         ) from exc
-    result = deploy_for_harness(settings, stack_name, "default", overrides)
+    result = deploy_for_harness(settings, stack_name, profile, overrides)
     assert result.outputs is not None  # a deploy always reports its outputs
     return result.outputs
 
@@ -86,6 +89,7 @@ class LoadRun:
     # --target: an already-deployed stack (never deployed or changed here; its run prefix is deleted afterwards)
     deployed: DeployedTarget | None = None
     cleanup: bool = True  # with `deployed`: delete the run's uploads and thumbnails at the end
+    stack_profile: str = "default"  # the stack profile deployed (seed: the seed replica, flat output layout)
 
     def _phase(self, text: str) -> None:
         if self.on_phase is not None:
@@ -119,7 +123,10 @@ class LoadRun:
             overrides = {}
         else:
             self._phase(f"deploying stack {self.stack_name!r} with {overrides}")
-            outputs = self.deployer(self.settings, self.stack_name, overrides)
+            if self.deployer is deploy_stack:
+                outputs = deploy_stack(self.settings, self.stack_name, overrides, profile=self.stack_profile)
+            else:
+                outputs = self.deployer(self.settings, self.stack_name, overrides)
         target = PipelineTarget.from_outputs(outputs)
         corpus_root = Path(sc.corpus_dir) if Path(sc.corpus_dir).is_absolute() else ROOT / sc.corpus_dir
         corpus = load_corpus(corpus_root, sc.mix)
@@ -172,6 +179,8 @@ class LoadRun:
         run_baseline("before")
         loadavg_start = os.getloadavg()[0]
         since_ms = time.time() * 1000 - 5000
+        # flat layout: outputs older than the run are earlier runs' (S3 LastModified has one-second granularity)
+        probe.not_before_ms = time.time() * 1000 - 1000
         dlq_baseline = probe.depths().dlq_visible
         progress = self.on_progress
         on_progress = (lambda p: progress(backend, p)) if progress is not None else None
@@ -251,6 +260,7 @@ class LoadRun:
                     "name": self.stack_name,
                     "endpoint": self.settings.endpoint,
                     "local": True,
+                    "profile": self.stack_profile,
                     "outputs": outputs.to_dict(),
                 },
                 "cleanup": cleanup,

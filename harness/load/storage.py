@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -14,6 +16,7 @@ from botocore.exceptions import ClientError
 
 from common.credentials import LOOPBACK_HOSTS
 from harness.aws import client as aws_client
+from harness.load.accounting import S3_TEST_EVENT
 from harness.load.errors import ENDPOINT_NOT_LOOPBACK, LoadError
 from harness.load.model import DlqObservation, LogObservation, PipelineTarget, QueueDepths, ThumbnailObservation
 from harness.load.wire import parse_dlq_message, parse_log_line, parse_thumbnail
@@ -66,6 +69,62 @@ class S3Uploader:
         return str(resp.get("ETag", "")).strip('"')
 
 
+_MAGIC: tuple[tuple[bytes, int, str], ...] = (
+    (b"\xff\xd8\xff", 0, "image/jpeg"),
+    (b"\x89PNG\r\n\x1a\n", 0, "image/png"),
+    (b"GIF8", 0, "image/gif"),
+    (b"WEBP", 8, "image/webp"),
+    (b"ftypavif", 4, "image/avif"),
+    (b"ftypheic", 4, "image/heic"),
+    (b"II*\x00", 0, "image/tiff"),
+    (b"MM\x00*", 0, "image/tiff"),
+)
+
+
+def sniff_type(head: bytes) -> str | None:
+    """The image type the first bytes of an object show (None when unknown)."""
+    for magic, at, mime in _MAGIC:
+        if head[at : at + len(magic)] == magic:
+            return mime
+    return None
+
+
+def with_raw_keys(message: Mapping[str, Any], input_prefix: str) -> list[DlqObservation]:
+    """One DLQ message -> observations (harness.load.wire.parse_dlq_message), plus: an s3:TestEvent becomes an
+    observation of its own (code S3_TEST_EVENT, no source key), and a redriven S3 event keeps each record's key as it
+    arrived (`raw_key`, URL-encoded) so a handler that does not decode keys can be told apart."""
+    body = message.get("Body", "")
+    attributes = message.get("Attributes") or {}
+    parsed = parse_dlq_message(message["MessageId"], body, attributes, message.get("MessageAttributes"), input_prefix)
+    try:
+        doc = json.loads(body)
+    except (TypeError, ValueError):
+        return parsed
+    if isinstance(doc, dict) and doc.get("Event") == "s3:TestEvent" and not parsed:
+        sent = attributes.get("SentTimestamp")
+        receives = attributes.get("ApproximateReceiveCount")
+        return [
+            DlqObservation(
+                message["MessageId"],
+                None,
+                None,
+                S3_TEST_EVENT,
+                f"s3:TestEvent of bucket {doc.get('Bucket')}",
+                "test-event",
+                float(sent) if sent else None,
+                int(receives) if receives else None,
+            )
+        ]
+    records = doc.get("Records") if isinstance(doc, dict) else None
+    if isinstance(records, list) and len(records) == len(parsed) and all(d.kind == "redrive" for d in parsed):
+        raws = [(((r or {}).get("s3") or {}).get("object") or {}).get("key") for r in records]
+        return [
+            dataclasses.replace(d, raw_key=raw if isinstance(raw, str) else None)
+            for d, raw in zip(parsed, raws, strict=True)
+        ]
+    return parsed
+
+
 @dataclass
 class AwsProbe:
     """PipelineProbe over boto3: thumbnails (list + HeadObject metadata), DLQ (peek), logs, queue depths."""
@@ -77,6 +136,10 @@ class AwsProbe:
     head_threads: int = 16
     dlq_visibility_s: int = 60
     read_deadline_s: float = 180.0
+    # flat layout (the seed: thumbnails/<size>/<file name>, no run in the key): outputs modified before this epoch ms
+    # belong to earlier runs (set by the runner at the start of a run)
+    not_before_ms: float | None = None
+    sniff: bool = True  # read each thumbnail's first bytes to check its Content-Type against its content
 
     @classmethod
     def for_target(cls, target: PipelineTarget, settings: HarnessSettings | None = None) -> AwsProbe:
@@ -90,39 +153,58 @@ class AwsProbe:
             out.extend(page.get("Contents", []))
         return out
 
-    def _head(self, key: str) -> dict[str, str] | None:
+    def _head(self, key: str) -> tuple[dict[str, str], str | None, str | None] | None:
+        """(metadata, stored Content-Type, the type the first bytes show) of one thumbnail; None when it is gone."""
         try:
-            return dict(self.s3.head_object(Bucket=self.target.output_bucket, Key=key).get("Metadata", {}))
+            if self.sniff:
+                resp = self.s3.get_object(Bucket=self.target.output_bucket, Key=key, Range="bytes=0-31")
+                head = resp["Body"].read()
+                return dict(resp.get("Metadata", {})), resp.get("ContentType"), sniff_type(head)
+            resp = self.s3.head_object(Bucket=self.target.output_bucket, Key=key)
+            return dict(resp.get("Metadata", {})), resp.get("ContentType"), None
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound", "InvalidRange"):
                 return None  # deleted between list and head
             raise
 
-    def thumbnails(self, run_id: str, *, with_metadata: bool = True) -> list[ThumbnailObservation]:
-        listed = []
+    def _listed(self, run_id: str) -> list[tuple[dict[str, Any], str, str]]:
+        """(listed object, size, source) of the run's thumbnails. Mirror layout: the source key its key mirrors.
+        Flat layout: every output of the size folder written since `not_before_ms`, source = its file name (the
+        accounting attributes file names to uploads)."""
+        out = []
         for size in self.target.sizes:
+            if self.target.flat:
+                for obj in self._list(f"{self.target.output_prefix}{size}/"):
+                    modified = obj.get("LastModified")
+                    if self.not_before_ms is not None and (
+                        modified is None or modified.timestamp() * 1000 < self.not_before_ms
+                    ):
+                        continue
+                    out.append((obj, size, obj["Key"].rsplit("/", 1)[-1]))
+                continue
             # thumbnails/<size>/<run_id>/... mirrors uploads/<run_id>/...
-            listed.extend(self._list(self.target.output_stem(size, self.target.run_prefix(run_id))))
-        metas: list[dict[str, str] | None] = [None] * len(listed)
+            for obj in self._list(self.target.output_stem(size, self.target.run_prefix(run_id))):
+                parsed = self.target.source_of(obj["Key"])
+                if parsed is not None:
+                    out.append((obj, parsed[0], parsed[1]))
+        return out
+
+    def thumbnails(self, run_id: str, *, with_metadata: bool = True) -> list[ThumbnailObservation]:
+        listed = self._listed(run_id)
+        heads: list[tuple[dict[str, str], str | None, str | None] | None] = [None] * len(listed)
         if with_metadata and listed:
             with ThreadPoolExecutor(max_workers=self.head_threads, thread_name_prefix="load-head") as pool:
-                metas = list(pool.map(self._head, [o["Key"] for o in listed]))
+                heads = list(pool.map(self._head, [o["Key"] for o, _, _ in listed]))
         out = []
-        for obj, meta in zip(listed, metas, strict=True):
-            parsed = self.target.source_of(obj["Key"])
-            if parsed is None:
-                continue
-            size, derived_source = parsed
+        for (obj, size, derived_source), head in zip(listed, heads, strict=True):
+            if with_metadata and head is None:
+                continue  # deleted (or overwritten away) between list and read
             modified = obj.get("LastModified")
-            out.append(
-                parse_thumbnail(
-                    obj["Key"],
-                    size,
-                    derived_source,
-                    meta,
-                    modified.timestamp() * 1000 if modified is not None else None,
-                )
+            meta, content_type, body_type = head if head is not None else (None, None, None)
+            t = parse_thumbnail(
+                obj["Key"], size, derived_source, meta, modified.timestamp() * 1000 if modified is not None else None
             )
+            out.append(dataclasses.replace(t, content_type=content_type, body_type=body_type))
         return out
 
     # -- SQS --------------------------------------------------------------------------------------------------
@@ -146,15 +228,7 @@ class AwsProbe:
                 empty = 0 if messages else empty + 1
                 for m in messages:
                     handles.append((m["MessageId"], m["ReceiptHandle"]))
-                    out.extend(
-                        parse_dlq_message(
-                            m["MessageId"],
-                            m.get("Body", ""),
-                            m.get("Attributes"),
-                            m.get("MessageAttributes"),
-                            self.target.input_prefix,
-                        )
-                    )
+                    out.extend(with_raw_keys(m, self.target.input_prefix))
         finally:
             for i in range(0, len(handles), 10):
                 entries = [

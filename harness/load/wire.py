@@ -96,7 +96,9 @@ def parse_dlq_message(
                 str(error.get(c.DLQ_ERROR_MESSAGE) or mattrs.get(c.ATTR_ERROR_MESSAGE) or ""),
                 "handler",
                 sent,
-                receives,
+                # the source message's receive count the handler saw (the DLQ message's own count only says how
+                # often observers peeked at it)
+                _int(doc.get("receive_count")),
             )
         ]
     if isinstance(doc, dict) and doc.get("Event") == "s3:TestEvent":

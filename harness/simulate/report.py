@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from harness.load.report.charts import latency_cdf
 from harness.simulate import rules
 from harness.simulate.metrics import fmt
 
@@ -179,20 +180,7 @@ def plot(summary: Mapping[str, Any], out_dir: Path) -> list[Path]:
     fig.savefig(written[-1], dpi=100)
     plt.close(fig)
 
-    fig, ax = plt.subplots(figsize=(7, 4))
-    for name, vals in summary["cdf_ms"].items():
-        if vals:
-            ax.plot(vals, [i / (len(vals) - 1) for i in range(len(vals))], label=name)
-    ax.set_xscale("symlog", linthresh=10)
-    ax.set_xlabel("ms")
-    ax.set_ylabel("fraction of uploads")
-    ax.set_title(f"Latency CDF: {title}")
-    ax.grid(True, alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    written.append(out_dir / "latency_cdf.png")
-    fig.savefig(written[-1], dpi=100)
-    plt.close(fig)
+    written.append(latency_cdf(summary["cdf_ms"], title, out_dir / "latency_cdf.png", quantiles=True))
     return written
 
 

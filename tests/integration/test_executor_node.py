@@ -24,10 +24,6 @@ from harness.settings import HarnessSettings
 from tests.lambdas import LAMBDA_ROLE, create_function, unique_name, zip_sources
 
 RUNTIMES = ("nodejs20.x", "nodejs22.x")
-pytestmark = pytest.mark.skipif(
-    HarnessSettings.from_env().emulator == "docker",
-    reason="docker mode: the emulator image carries the Python layer only, no Node.js binary (docs/docker.md)",
-)
 
 BEHAVIOURS = """
 const COLD_START_PID = process.pid;
@@ -399,8 +395,22 @@ exports.handler = async (event) => {
 """
 
 
+def _shared_folder(settings: HarnessSettings, tmp_path: Path, name: str) -> tuple[Path, str]:
+    """A folder this test and the function's runtimes both see, as (path here, path for the function): tmp_path, or
+    in docker mode one under the container's state mount."""
+    if settings.emulator == "docker" and not settings.endpoint_override:
+        from harness import docker_emulator
+
+        host = docker_emulator.state_dir(settings) / "test-results" / name
+        host.mkdir(parents=True)
+        return host, docker_emulator.container_path(settings, host)
+    results = tmp_path / "results"
+    results.mkdir()
+    return results, str(results)
+
+
 def test_maximum_concurrency_two_runs_two_node_environments_at_once_never_more(
-    lam: Any, aws: Callable[..., Any], function: Any, tmp_path: Path
+    lam: Any, aws: Callable[..., Any], function: Any, tmp_path: Path, harness_settings: HarnessSettings
 ) -> None:
     # GIVEN a mapping with MaximumConcurrency 2 onto a Node.js function that takes a while per batch (it records
     # each message into a folder: runtimes run on this host)
@@ -408,9 +418,8 @@ def test_maximum_concurrency_two_runs_two_node_environments_at_once_never_more(
     run = unique_name("node-conc")
     url = sqs.create_queue(QueueName=run, Attributes={"VisibilityTimeout": "10"})["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    results = tmp_path / "results"
-    results.mkdir()
-    name = function("node-conc", source=RECORDER, timeout=3, env={"RESULTS_DIR": str(results), "WORK_MS": "400"})
+    results, results_there = _shared_folder(harness_settings, tmp_path, run)
+    name = function("node-conc", source=RECORDER, timeout=3, env={"RESULTS_DIR": results_there, "WORK_MS": "400"})
     mapping = lam.create_event_source_mapping(
         EventSourceArn=arn, FunctionName=name, BatchSize=1, ScalingConfig={"MaximumConcurrency": 2}
     )["UUID"]

@@ -1,6 +1,7 @@
 """Emulator state survives `harness down` + `harness up` (the executor plugin's persistence): objects and their
-versions, a queued message, the function (still invokable), its mapping (still delivering), the log group; and
-HARNESS_PERSIST=0 starts empty without touching the saved state."""
+versions, a queued message, the function (still invokable), its role and policies, its mapping (still delivering),
+the log group, so that deploying the stack again changes nothing; and HARNESS_PERSIST=0 starts empty without
+touching the saved state."""
 
 from __future__ import annotations
 
@@ -15,7 +16,9 @@ import pytest
 from common.waiting import wait_until
 from harness import emulator as emu
 from harness.chaos.inputs import png
+from harness.deployment import emulator_stack
 from harness.settings import HarnessSettings
+from infra.deploy.apply import deploy
 from infra.deploy.outputs import StackOutputs
 
 pytestmark = [pytest.mark.emulator, pytest.mark.slow]
@@ -45,6 +48,18 @@ def wait_thumbnails(s3: Any, outputs: StackOutputs, path: str, timeout: float = 
     return thumbnails(s3, outputs, path)
 
 
+def role_state(iam: Any, role_arn: str) -> dict[str, Any]:
+    """The function role's trust policy, inline policies (with documents) and attached managed policies."""
+    name = role_arn.rsplit("/", 1)[-1]
+    role = iam.get_role(RoleName=name)["Role"]
+    inline = {
+        p: iam.get_role_policy(RoleName=name, PolicyName=p)["PolicyDocument"]
+        for p in iam.list_role_policies(RoleName=name)["PolicyNames"]
+    }
+    attached = sorted(p["PolicyArn"] for p in iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"])
+    return {"arn": role["Arn"], "trust": role["AssumeRolePolicyDocument"], "inline": inline, "attached": attached}
+
+
 def s3_test_event(outputs: StackOutputs) -> dict[str, Any]:
     """An SQS batch with S3's test event, which the handler acknowledges and drops: the function runs its code."""
     now = str(int(time.time() * 1000))
@@ -71,8 +86,11 @@ def test_state_survives_a_restart_and_persistence_can_be_turned_off(
 ) -> None:
     if harness_settings.emulator == "docker" or harness_settings.endpoint_override:
         pytest.skip("restarts the embedded emulator this harness runs")
-    s3, sqs, lam, logs = aws("s3"), aws("sqs"), aws("lambda"), aws("logs")
+    s3, sqs, lam, logs, iam = aws("s3"), aws("sqs"), aws("lambda"), aws("logs"), aws("iam")
     run = f"persist-{secrets.token_hex(3)}"
+    role_arn = lam.get_function_configuration(FunctionName=pipeline.function_name)["Role"]
+    role_before = role_state(iam, role_arn)
+    assert role_before["inline"] or role_before["attached"], role_before  # a role with its policies to lose
     # GIVEN an upload processed into thumbnails, a second version of it, and a message waiting in a queue
     key = f"{pipeline.input_prefix}{run}/before.png"
     first, second = png(64, 48, seed=1), png(64, 48, seed=2)
@@ -101,6 +119,10 @@ def test_state_survives_a_restart_and_persistence_can_be_turned_off(
     assert [m["State"] for m in mappings if m["EventSourceArn"] == pipeline.queue_arn] == ["Enabled"]
     groups = [g["logGroupName"] for g in logs.describe_log_groups(logGroupNamePrefix="/aws/lambda/")["logGroups"]]
     assert f"/aws/lambda/{pipeline.function_name}" in groups
+    assert role_state(iam, role_arn) == role_before  # IAM: the role, its trust policy and its policies
+    # the whole stack survived: deploying it again (what `harness up` does) finds nothing to create or change
+    stack, clients = emulator_stack(harness_settings, pipeline.stack_name, pipeline.profile)
+    assert deploy(stack, clients).changes == []
     # the restored mapping delivers a new upload
     s3.put_object(Bucket=pipeline.input_bucket, Key=f"{pipeline.input_prefix}{run}/after.png", Body=png(80, 60, 3))
     assert len(wait_thumbnails(s3, pipeline, f"{run}/after.png")) == 2

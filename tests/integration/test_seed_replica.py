@@ -18,15 +18,10 @@ import pytest
 from PIL import Image
 
 from common.waiting import wait_until
-from harness.settings import HarnessSettings
 from tests.lambdas import LAMBDA_ROLE, unique_name
 
 SEED_DIR = Path(__file__).resolve().parents[2] / "handlers" / "seed"
 WIDTHS = (50, 150, 300)
-pytestmark = pytest.mark.skipif(
-    HarnessSettings.from_env().emulator == "docker",
-    reason="docker mode: the emulator image carries the Python layer only, no Node.js binary (docs/docker.md)",
-)
 
 
 @pytest.fixture(scope="module")

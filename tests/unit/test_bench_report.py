@@ -236,3 +236,54 @@ def test_readme_section_is_dated_and_carries_the_table_and_verdicts() -> None:
     assert text.startswith("Latest `make bench` (quick) on this machine, 2026-11-27T23:00:00+00:00: Test CPU")
     assert "| input | pillow ms |" in text
     assert "best backend >= 1.1x sharp throughput on jpeg-24mp: MISSED (0.72×" in text
+
+
+def test_every_input_gets_a_level_with_sharp_target_on_the_paired_ratio() -> None:
+    t = {(v["kind"], v["input"]): v for v in evaluate_targets(_results())}
+    level12 = t[("level_with_sharp", "jpeg-12mp")]
+    # per-round vips/sharp ratios 60/70, 66/77, 63/73.5 (all 6/7): paired throughput 7/6, above pillow's
+    assert level12["variant"] == "vips" and level12["limit"] == 1.0
+    assert level12["measured"] == pytest.approx(7 / 6, abs=1e-3) and level12["met"] is True
+    level24 = t[("level_with_sharp", "jpeg-24mp")]
+    # 24 MP: vips 145 vs sharp 105 ms, pillow 155: the best paired throughput is vips' 105/145, a miss
+    assert level24["variant"] == "vips" and level24["met"] is False
+    assert level24["measured"] == pytest.approx(105 / 145, abs=1e-3)
+    assert level24["margin_pct"] == pytest.approx((105 / 145 - 1) * 100, abs=0.1)
+    text = render_markdown(_results())
+    assert "best backend >= 1.0x sharp paired throughput" in text and "MISSED" in text
+
+
+def test_issue16_roles_cmyk_palette_gif_and_cmyk_is_not_the_12mp_baseline() -> None:
+    cmyk = InputFacts("a-cmyk.jpg", "JPEG", 4000, 3000, "CMYK", 1, False, 1, False)
+    base = InputFacts("b.jpg", "JPEG", 4000, 3000, "RGB", 1, False, 1, False)
+    palette = InputFacts("p.png", "PNG", 800, 600, "P", 1, False, 1, True)
+    gif = InputFacts("g.gif", "GIF", 400, 300, "P", 1, False, 1, True)
+    got = {p.id: p.facts.path for p in pick_roles([cmyk, base, palette, gif])}
+    assert got == {"jpeg-12mp": "b.jpg", "jpeg-cmyk": "a-cmyk.jpg", "png-palette": "p.png", "gif-animated": "g.gif"}
+
+
+def test_discover_derives_an_avif_input_from_the_webp_photo(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from benchmarks.inputs import discover
+
+    gen = tmp_path / "generated"
+    gen.mkdir()
+    Image.new("RGB", (1200, 900), (200, 100, 50)).save(gen / "photo.webp", "WEBP")
+    Image.new("RGB", (4000, 3000), (10, 20, 30)).save(gen / "big.jpg", "JPEG")
+    inputs, notes = discover(gen, None, derived=tmp_path / "derived")
+    ids = [i.id for i in inputs]
+    assert ids == ["jpeg-12mp", "webp", "avif"]  # report order of the roles
+    avif = inputs[-1]
+    assert (
+        avif.source == "derived"
+        and avif.facts.format == "AVIF"
+        and (avif.facts.width, avif.facts.height)
+        == (
+            1200,
+            900,
+        )
+    )
+    assert (tmp_path / "derived" / "avif-photo.avif").is_file()
+    assert not any("avif" in n for n in notes)
+    assert [i.id for i in discover(gen, None, derived=None)[0]] == ["jpeg-12mp", "webp"]  # opt out

@@ -79,11 +79,16 @@ def test_healthcheck_asks_localstack_health_on_the_same_port(ours: dict) -> None
 
 def test_same_knobs_as_embedded_mode(ours: dict, tmp_path: Path) -> None:
     embedded = emulator.emulator_environment(HarnessSettings(port=4999, home=tmp_path), base={})
+    # the lean path's settings follow HARNESS_LEAN: the container's entrypoint sets them from the plugin's own list
+    for key in emulator.LEAN_ENV:
+        embedded.pop(key, None)
     env = {key: str(value) for key, value in ours["environment"].items()}
+    assert env["HARNESS_LEAN"] == "${HARNESS_LEAN:-1}"
+    assert "lean.environment()" in (ROOT / "docker" / "entrypoint.sh").read_text()
     missing = sorted(set(embedded) - set(env))
     assert not missing, f"knobs of embedded mode missing in docker-compose.yml: {missing}"
     for key in sorted(set(embedded) - PER_PLACE):
-        if key in ("HARNESS_ESM_LONG_POLL_SEC", "LAMBDA_RUNTIME_ENVIRONMENT_TIMEOUT"):  # overridable in both modes
+        if key in ("HARNESS_ESM_LONG_POLL_SEC", "LAMBDA_RUNTIME_ENVIRONMENT_TIMEOUT", "HARNESS_LEAN"):  # overridable
             assert env[key] == "${" + key + ":-" + embedded[key] + "}"
             continue
         assert env[key] == embedded[key], key
@@ -115,3 +120,21 @@ def test_project_is_per_port_and_state_is_under_home(tmp_path: Path) -> None:
         "HARNESS_HOME": str(tmp_path),
         "HARNESS_REGION": "us-east-1",
     }
+
+
+def test_container_path_maps_the_state_mount(tmp_path: Path) -> None:
+    settings = HarnessSettings(port=4616, home=tmp_path)
+    folder = docker_emulator.state_dir(settings) / "test-results" / "run 1"
+    assert docker_emulator.container_path(settings, folder) == f"{docker_emulator.CONTAINER_HOME}/test-results/run 1"
+    with pytest.raises(ValueError):
+        docker_emulator.container_path(settings, tmp_path / "elsewhere")
+
+
+def test_the_image_carries_the_staged_node_binaries_and_exports_their_paths() -> None:
+    # make docker-image stages the host's node 20/22 into docker/node/<major>/bin/node (gitignored, in the context)
+    dockerfile = (ROOT / "docker" / "Dockerfile").read_text()
+    assert "COPY docker/node/ /opt/node/" in dockerfile
+    assert "!docker/node/" in (ROOT / ".dockerignore").read_text().splitlines()
+    assert (ROOT / "docker" / "node").is_dir()
+    entrypoint = (ROOT / "docker" / "entrypoint.sh").read_text()
+    assert "HARNESS_LAMBDA_NODE$major" in entrypoint and "/opt/node/*/bin/node" in entrypoint

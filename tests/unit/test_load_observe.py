@@ -156,6 +156,15 @@ def test_invariant_breaks_when_an_outcome_is_duplicated() -> None:
     assert acc.invariant_holds and not broken.invariant_holds
 
 
+def test_a_handler_dlq_message_reports_the_receive_count_the_handler_saw_not_the_peeks() -> None:
+    # the DLQ message itself was peeked at 5 times by observers; the source message had been received once
+    body = json.dumps({"source": {"key": "uploads/r/1-x.png"}, "error": {"code": "CORRUPT_IMAGE"}, "receive_count": 1})
+    [obs] = parse_dlq_message("m", body, {"ApproximateReceiveCount": "5"})
+    assert (obs.kind, obs.receive_count) == ("handler", 1)
+    [unknown] = parse_dlq_message("m", json.dumps({"error": {"code": "X"}}), {"ApproximateReceiveCount": "5"})
+    assert unknown.receive_count is None
+
+
 def test_handler_dlq_message_is_parsed_with_its_code() -> None:
     body = json.dumps(
         {

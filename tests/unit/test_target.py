@@ -171,6 +171,23 @@ def test_chaos_on_a_remote_target_refuses_local_process_scenarios_and_names_the_
     t.refuse_chaos(["crash", "restart"], _deployed("http://127.0.0.1:4620"))  # the local emulator: allowed
 
 
+def test_as_remote_makes_a_loopback_target_remote_and_an_uncontrolled_local_one_is_refused_too() -> None:
+    rehearsal = t.DeployedTarget(**{**_deployed("http://127.0.0.1:4620").__dict__, "as_remote": True})
+    assert not rehearsal.local and _deployed("http://127.0.0.1:4620").local
+    with pytest.raises(t.TargetError) as err:
+        t.refuse_chaos(["crash"], rehearsal)
+    assert err.value.code == "TARGET_REFUSED" and "remote target" in err.value.message
+    # a loopback stack on another emulator than this harness' own: no fault proxy or runtime control there either
+    other = _deployed("http://127.0.0.1:4999")
+    t.refuse_chaos(["poison"], other, controlled=False)
+    with pytest.raises(t.TargetError) as err:
+        t.refuse_chaos(["poison", "timeout"], other, controlled=False)
+    assert "outside this harness' emulator" in err.value.message and err.value.message.endswith("poison")
+    with pytest.raises(t.TargetError) as err:
+        t.require_consent(rehearsal, t.estimate(10, rehearsal.outputs), False, lambda line: None)
+    assert err.value.code == "TARGET_NEEDS_YES"
+
+
 def test_every_chaos_scenario_outside_the_remote_safe_list_needs_local_control() -> None:
     from harness.chaos import scenarios
 

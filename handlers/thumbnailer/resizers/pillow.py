@@ -12,7 +12,19 @@ import numpy as np
 from PIL import Image, ImageCms, ImageFilter, UnidentifiedImageError
 
 from ..errors import CorruptImage, InvalidSpec, TooManyPixels, UnsupportedFormat, cause_text, decode_guard, expected
-from .base import CONTENT_TYPES, Limits, ResizeResult, ResizeSpec, SizeSpec, SourceInfo, Thumbnail, Timings, fit_box
+from .base import (
+    CONTENT_TYPES,
+    DEFAULT_RESAMPLE,
+    RESAMPLE_CHOICES,
+    Limits,
+    ResizeResult,
+    ResizeSpec,
+    SizeSpec,
+    SourceInfo,
+    Thumbnail,
+    Timings,
+    fit_box,
+)
 from .sniff import check_input, check_pixels, format_name
 
 ALLOWED_FORMATS = {"JPEG": "jpeg", "PNG": "png", "GIF": "gif", "WEBP": "webp", "TIFF": "tiff", "AVIF": "avif"}
@@ -52,12 +64,12 @@ class PillowResizer:
 
     name = "pillow"
 
-    def __init__(self, *, reducing_gap: float | None = 3.0, resample: str = "lanczos", **_ignored: Any) -> None:
+    def __init__(self, *, reducing_gap: float | None = 3.0, resample: str = DEFAULT_RESAMPLE, **_ignored: Any) -> None:
         self.reducing_gap = reducing_gap
-        try:
-            self.resample = Image.Resampling[resample.upper()]
-        except KeyError:
-            raise InvalidSpec(expected("a Pillow resampling filter name", "resample", resample)) from None
+        key = resample.strip().lower() if isinstance(resample, str) else resample
+        if key not in RESAMPLE_CHOICES:
+            raise InvalidSpec(expected(f"one of {'|'.join(RESAMPLE_CHOICES)}", "resample", resample))
+        self.resample = Image.Resampling[key.upper()]
 
     # ---- header ------------------------------------------------------------------------------------------------
     def _open(self, data: bytes, limits: Limits) -> tuple[Image.Image, SourceInfo]:

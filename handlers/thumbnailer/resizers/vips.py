@@ -1,4 +1,10 @@
-"""pyvips resizer: header checks, forced JPEG shrink-on-load, one decode for all sizes, sRGB output, rotated outputs."""
+"""pyvips resizer: header checks, shrink-on-load for every format, one decode for all sizes, sRGB, rotated outputs.
+
+JPEG: the largest libjpeg shrink that still covers the largest output (forced, as sharp's fastShrinkOnLoad). Other
+formats, fit "inside": libvips' thumbnail operation straight to the largest output (WebP/HEIF scaled decode, alpha
+premultiplied after the box shrink, sequential access), as sharp does. Orientation and colour management are applied
+to the (small) outputs, never to the full image.
+"""
 
 from __future__ import annotations
 
@@ -22,6 +28,8 @@ LOADERS = {
 }
 KEEP_NONE = 0  # VipsForeignKeep.NONE: strip EXIF, XMP, IPTC, ICC
 _LOAD = {"access": "sequential", "fail_on": "error"}
+# formats that go through vips_thumbnail for fit="inside" (JPEG keeps its forced shrink: thumbnail leaves more work)
+_THUMBNAIL_FORMATS = frozenset({"png", "gif", "webp", "tiff", "heif", "avif"})
 
 
 def _ms(t0: float) -> float:
@@ -98,6 +106,20 @@ class VipsResizer:
             if shrink > 1:
                 load_opts["shrink"] = shrink
                 img, _ = self._load(data, spec.limits, **load_opts)
+        if (
+            info.format in _THUMBNAIL_FORMATS
+            and spec.fit == "inside"
+            and self.shrink_on_load
+            and (sw0, sh0)
+            != (
+                info.width,
+                info.height,
+            )
+        ):
+            # decode + shrink in one libvips operation (scaled decode where the loader has one); exact dimensions
+            img = pyvips.Image.thumbnail_buffer(
+                data, sw0, height=sh0, size="force", no_rotate=True, option_string="fail_on=error"
+            )
         fresh = [img]  # a sequential image can be read once: reload for a size not made from the largest output
         decode_ms = _ms(t_start)  # header + lazy pipeline set-up; pixels are decoded during the first resize
 
@@ -116,7 +138,9 @@ class VipsResizer:
                     out = _orient(
                         _to_srgb(_resize_to(source, sw, sh, spec.fit, self.kernel)).copy_memory(), info.orientation
                     )
-                outputs.append((size, out.copy_memory()))
+                # only the largest output is read more than once (encode, the next sizes): render it once when it is
+                # a lazy rotation of the copy above; the others are read once by their encoder (no extra copy)
+                outputs.append((size, out.copy_memory() if largest is None and info.orientation != 1 else out))
         except pyvips.Error as exc:
             raise CorruptImage(
                 f"Expected a complete, decodable {info.format.upper()} for the source object but "

@@ -34,6 +34,7 @@ from localstack.services.lambda_.invocation.runtime_executor import LambdaRuntim
 from werkzeug import Request
 
 from .artifact import artifact_launch
+from .cpushare import CpuShare, CpuShareError, remove_stale_cpu_cgroups
 from .languages import Launch, RuntimeUnavailable, check_supported, launch_for, node_major
 from .memlimit import MemoryCeiling, MemoryCeilingError, remove_stale_cgroups, vm_kb
 from .runtimes import RuntimeRecord, remove_record, sweep_stale, write_record
@@ -46,6 +47,7 @@ LOG_TAIL_BYTES = 256 * 1024
 # what V8 prints when it aborts at its own heap limit (--max-old-space-size) before the memory ceiling is reached
 V8_HEAP_EXHAUSTED = "JavaScript heap out of memory"
 _mode_logged = threading.Event()
+_cpu_logged: set[str] = set()  # CPU share mechanisms already announced at INFO
 
 
 @lru_cache(maxsize=1)
@@ -137,6 +139,7 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
         self._invoke_lock = threading.Lock()
         self._proc: subprocess.Popen | None = None
         self._ceiling: MemoryCeiling | None = None
+        self._cpu: CpuShare | None = None  # the runtime's CPU share (cpushare.py)
         self._pending: str | None = None  # request id of the invocation in flight
         self._pending_offset = 0
         self._stopped = False
@@ -284,8 +287,9 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
             ceiling.attach(proc.pid)
         except OSError as exc:
             LOG.warning("could not put runtime %s under its memory ceiling: %s", proc.pid, exc)
+        cpu = self._make_cpu_share(ceiling.name, proc.pid)
         with self._lock:  # record and state change together: the watcher removes the record under the same lock
-            self._proc, self._ceiling = proc, ceiling
+            self._proc, self._ceiling, self._cpu = proc, ceiling, cpu
             write_record(
                 self.settings.runtimes_dir,
                 RuntimeRecord(
@@ -302,10 +306,25 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
             target=self._watch, args=(proc, ceiling), name=f"runtime-watch-{self.id[:8]}", daemon=True
         ).start()
 
+    def _make_cpu_share(self, name: str, pid: int) -> CpuShare | None:
+        """The runtime's MemorySize share of a vCPU (the memory ceiling's cgroup name: one cgroup under cgroup v2)."""
+        memory_mb = int(self.function_version.config.memory_size or 128)
+        try:
+            cpu = CpuShare(memory_mb, name=name, mode=self.settings.cpu_share)
+            cpu.attach(pid)
+        except (CpuShareError, OSError) as exc:
+            LOG.warning("%s: cpu share: unavailable (%s)", self._fn, exc)
+            return None
+        if cpu.mode not in _cpu_logged:
+            _cpu_logged.add(cpu.mode)
+            LOG.info("local-process Lambda executor: %s", cpu.describe())
+        LOG.debug("environment %s of %s: %s", self.id, self._fn, cpu.describe())
+        return cpu
+
     def _kill_current(self) -> None:
-        """Kill the runtime's process group, release its ceiling and record (caller holds _lock)."""
-        proc, ceiling = self._proc, self._ceiling
-        self._proc = self._ceiling = None
+        """Kill the runtime's process group, release its ceiling, CPU share and record (caller holds _lock)."""
+        proc, ceiling, cpu = self._proc, self._ceiling, self._cpu
+        self._proc = self._ceiling = self._cpu = None
         if proc is not None:
             try:
                 os.killpg(proc.pid, signal.SIGKILL)
@@ -317,6 +336,8 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
                 LOG.warning("runtime %s did not exit after SIGKILL", proc.pid)
         if ceiling is not None:
             ceiling.close()
+        if cpu is not None:
+            cpu.close()
         remove_record(self.settings.runtimes_dir, self.id)
 
     def _watch(self, proc: subprocess.Popen, ceiling: MemoryCeiling) -> None:
@@ -326,11 +347,14 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
             if proc is not self._proc or self._stopped:
                 return  # we killed it (timeout, stop) or replaced it
             oom = ceiling.exceeded()
+            cpu, self._cpu = self._cpu, None
             self._proc = self._ceiling = None
             request_id = self._pending
             offset = self._pending_offset
             remove_record(self.settings.runtimes_dir, self.id)
         ceiling.close()
+        if cpu is not None:
+            cpu.close()
         cause = " after passing its memory ceiling" if oom else ""
         if not oom and returncode in (-signal.SIGABRT, 134):  # V8 aborted at its heap limit (Node.js runtimes)
             oom = V8_HEAP_EXHAUSTED in self._partial_logs(offset if request_id is not None else 0)
@@ -520,6 +544,7 @@ def sweep_stale_state() -> None:
     s = settings()
     sweep_stale(s.runtimes_dir)
     remove_stale_cgroups(WORKDIR_PREFIX)
+    remove_stale_cpu_cgroups(WORKDIR_PREFIX)
     for folder in s.tmp_root.glob(f"{WORKDIR_PREFIX}*"):
         try:
             owner = int(folder.name[len(WORKDIR_PREFIX) :].split("-", 1)[0])

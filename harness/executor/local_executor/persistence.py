@@ -1,4 +1,4 @@
-"""Emulator state across restarts: save the S3, SQS, Lambda and Logs stores on shutdown, load them on start-up.
+"""Emulator state across restarts: save the IAM, S3, SQS, Lambda and Logs stores on shutdown, load them on start-up.
 
 LocalStack's core keeps its state-visitor API (`localstack.state`) but ships no persistence. These two hooks use it:
 on shutdown (before the services stop) every running service's state containers (AccountRegionBundle stores, moto
@@ -6,8 +6,11 @@ BackendDicts) are pickled with `localstack.state.pickle` (dill), and the S3 obje
 spooled temporary files that vanish with the process, are copied out. On start-up (before the gateway serves, so the
 health check answers only once the state is back) the services are started, the stores are put back in place, the
 bytes rewritten into the S3 object store, and each provider's `on_after_state_load` runs: Lambda recreates its
-function versions and the event source mappings' pollers. SQS messages that were in flight keep their visibility
-deadline (absolute time), so they become visible again once it passes, as on AWS.
+function versions and the event source mappings' pollers (the load then waits, with a deadline, until every
+restored function version has left Pending: LocalStack itself waits only 5 s per version and logs "Failed to restore
+function version" when a runtime starts slower than that on a busy machine, although the start goes on and
+succeeds; the wait keeps the health check at 503 until the functions are Active again). SQS messages that were in
+flight keep their visibility deadline (absolute time), so they become visible again once it passes, as on AWS.
 
 Files: <HARNESS_HOME>/persist/{<service>.pickle, s3-objects/, manifest.json}. HARNESS_PERSIST=0 turns both hooks off.
 """
@@ -26,7 +29,12 @@ from typing import Any
 from localstack.runtime import hooks
 
 LOG = logging.getLogger("localstack.harness.persistence")
-SERVICES = ("s3", "sqs", "logs", "lambda")  # load order: lambda last (its mappings poll SQS, its code is in S3)
+# load order: iam first (the functions' roles), lambda after s3/sqs (its mappings poll SQS, its code is in S3);
+# ssm and cloudformation too when they run (`make deploy-cdk-local`): the CDKToolkit bootstrap stack, its version
+# parameter and the app's stacks must survive with the roles they created, or the next `cdk bootstrap` fails on roles
+# that exist without their stack (EntityAlreadyExists)
+SERVICES = ("iam", "ssm", "s3", "sqs", "logs", "lambda", "cloudformation")
+VERSION_START_TIMEOUT_S = 120.0  # restored function versions still Pending after this are reported as an error
 SCHEMA = 1
 
 
@@ -65,6 +73,21 @@ def _register_lock_reducers() -> None:
         lambda pickler, obj: pickler.save_reduce(_new_condition, (obj._lock,), obj=obj),
         subclasses=True,
     )
+    try:  # moto's SSM parameters: a defaultdict whose __init__ needs (account_id, region_name), so the default
+        # reduce (no arguments) cannot rebuild it
+        from moto.ssm.models import ParameterDict
+    except ImportError:  # pragma: no cover - moto without ssm
+        return
+    add_dispatch_entry(
+        ParameterDict,
+        lambda pickler, obj: pickler.save_reduce(
+            type(obj),
+            (obj.account_id, obj.region_name),
+            state=dict(obj.__dict__),
+            dictitems=iter(dict.items(obj)),
+            obj=obj,
+        ),
+    )
 
 
 # ---- state containers of a service ------------------------------------------------------------------------------
@@ -91,6 +114,13 @@ def _running(name: str) -> bool:
     from localstack.services.plugins import SERVICE_PLUGINS, ServiceState
 
     return SERVICE_PLUGINS.get_state(name) == ServiceState.RUNNING
+
+
+def _hook(provider: Any, name: str) -> None:
+    """Call a provider's state lifecycle hook; some providers (ssm) are not lifecycle hooks and have none."""
+    method = getattr(provider, name, None) if provider is not None else None
+    if method is not None:
+        method()
 
 
 def _containers(service: Any) -> list[Any]:
@@ -189,8 +219,7 @@ def save(folder: Path, *, skip: tuple[str, ...] = ()) -> dict[str, Any]:
         service = _service(name)
         provider = getattr(service, "_provider", None)
         try:
-            if provider is not None:
-                provider.on_before_state_save()
+            _hook(provider, "on_before_state_save")
             entry: dict[str, Any] = {}
             if name == "s3" and provider is not None:
                 tmp = folder / "s3-objects.tmp"
@@ -204,8 +233,7 @@ def save(folder: Path, *, skip: tuple[str, ...] = ()) -> dict[str, Any]:
             target.with_suffix(".tmp").replace(target)
             entry["bytes"] = target.stat().st_size
             manifest["services"][name] = entry
-            if provider is not None:
-                provider.on_after_state_save()
+            _hook(provider, "on_after_state_save")
         except Exception:
             LOG.exception("could not save the state of %s (its previous save, if any, is kept)", name)
             if name in previous.get("services", {}):
@@ -242,8 +270,7 @@ def load(folder: Path, *, defer_lambda: bool = False) -> dict[str, Any]:
             provider = getattr(service, "_provider", None)
             with open(folder / f"{name}.pickle", "rb") as data:
                 loaded = pickle.load(data)
-            if provider is not None:
-                provider.on_before_state_load()
+            _hook(provider, "on_before_state_load")
             live = _containers(service)
             for live_container, loaded_container in zip(live, loaded, strict=True):
                 _restore_container(live_container, loaded_container)
@@ -254,8 +281,7 @@ def load(folder: Path, *, defer_lambda: bool = False) -> dict[str, Any]:
             if provider is not None and defer_lambda and name == "lambda":
                 _DEFERRED.append((name, provider, entry, t1))
                 continue
-            if provider is not None:
-                provider.on_after_state_load()
+            _hook(provider, "on_after_state_load")
             entry["s"] = round(time.monotonic() - t1, 3)
         except Exception as exc:
             LOG.exception("could not load the saved state of %s", name)
@@ -273,6 +299,8 @@ def finish_load(folder: Path, report: dict[str, Any]) -> None:
         name, provider, entry, started = _DEFERRED.pop(0)
         try:
             provider.on_after_state_load()
+            if name == "lambda":
+                entry["functions"] = _await_function_versions(VERSION_START_TIMEOUT_S)
             entry["s"] = round(time.monotonic() - started, 3)
         except Exception as exc:
             LOG.exception("could not restore %s after loading its state", name)
@@ -280,6 +308,34 @@ def finish_load(folder: Path, report: dict[str, Any]) -> None:
             entry["error"] = f"{type(exc).__name__}: {exc}"[:500]
     report["load_s"] = round(report.get("load_s", 0.0) + time.monotonic() - t0, 3)
     _write_report(folder, report)
+
+
+def _version_states() -> dict[str, str]:
+    """qualified ARN -> state of every function version in Lambda's stores."""
+    from localstack.services.lambda_.invocation.models import lambda_stores
+
+    states: dict[str, str] = {}
+    for _account, _region, store in lambda_stores.iter_stores():
+        for fn in list(store.functions.values()):
+            for version in list(fn.versions.values()):
+                states[version.id.qualified_arn()] = str(getattr(version.config.state.state, "value", "?"))
+    return states
+
+
+def _await_function_versions(timeout_s: float) -> dict[str, str]:
+    """Wait until no restored function version is Pending (their runtimes started); returns ARN -> final state.
+    Raises TimeoutError (reported as the restore's error) when some are still Pending at the deadline."""
+    deadline = time.monotonic() + timeout_s
+    t0 = time.monotonic()
+    while True:
+        states = _version_states()
+        pending = sorted(arn for arn, state in states.items() if state == "Pending")
+        if not pending:
+            LOG.info("restored function versions started in %.2fs: %s", time.monotonic() - t0, states)
+            return states
+        if time.monotonic() >= deadline:
+            raise TimeoutError(f"function versions still Pending {timeout_s:.0f}s after the restore: {pending}")
+        time.sleep(0.2)
 
 
 def _write_report(folder: Path, report: dict[str, Any]) -> None:

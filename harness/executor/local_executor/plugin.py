@@ -32,6 +32,9 @@ def harness_esm_concurrency() -> None:
     _private_s3_storage()
     _bind_twisted_to_listen_host()
     _exit_guard()
+    from .lean import apply as apply_lean_path
+
+    apply_lean_path()  # HARNESS_LEAN=0: LocalStack's defaults (see lean.py)
     if (config.LAMBDA_RUNTIME_EXECUTOR or "") != EXECUTOR_NAME:
         return
     from .esm_concurrency import install

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .artifact import ArtifactSettings
+from .cpushare import MODES as CPU_SHARE_MODES
 from .memlimit import MODES
 
 # harness/executor/local_executor/settings.py -> the repository root is three folders up
@@ -29,6 +30,8 @@ class ExecutorSettings:
     HARNESS_HOME              state folder; live environments are recorded in <HARNESS_HOME>/runtimes/<id>.json
     HARNESS_LAMBDA_MEMORY     memory ceiling mode: auto (cgroup v2, else v1, else RSS watchdog) | cgroup2 | cgroup1
                               | rss | off  (default auto)
+    HARNESS_CPU_SHARE         CPU of each environment: auto (its MemorySize's share of a vCPU, 1 at 1769 MB, as a cgroup
+                              quota where writable) | off  (default auto; local_executor/cpushare.py)
     HARNESS_ESM_DEFAULT_CONCURRENCY  SQS mapping lanes when ScalingConfig.MaximumConcurrency is unset (default: cores)
     HARNESS_ESM_MAX_LANES     hard cap on lanes per mapping on this machine (default 16)
     HARNESS_ESM_LONG_POLL_SEC SQS long-poll wait of mappings without a batching window (default 3; 0 = short polls)
@@ -47,6 +50,7 @@ class ExecutorSettings:
     node_overrides: tuple[tuple[int, Path], ...] = ()  # (major, binary) from HARNESS_LAMBDA_NODE<major>
     node_root: Path = NODE_ROOT
     artifact: ArtifactSettings | None = None  # artifact mode (local_executor/artifact.py documents its variables)
+    cpu_share: str = "auto"  # HARNESS_CPU_SHARE
 
     @property
     def runtimes_dir(self) -> Path | None:
@@ -61,6 +65,12 @@ class ExecutorSettings:
             raise ExecutorSettingsError(
                 "INVALID_MEMORY_MODE",
                 f"Expected one of {', '.join(MODES)} for HARNESS_LAMBDA_MEMORY but received {mode!r}",
+            )
+        cpu_share = (env.get("HARNESS_CPU_SHARE") or "auto").strip()
+        if cpu_share not in CPU_SHARE_MODES:
+            raise ExecutorSettingsError(
+                "INVALID_CPU_SHARE",
+                f"Expected one of {', '.join(CPU_SHARE_MODES)} for HARNESS_CPU_SHARE but received {cpu_share!r}",
             )
         home = Path(env["HARNESS_HOME"]) if env.get("HARNESS_HOME") else None
         artifact = ArtifactSettings.from_env(
@@ -83,6 +93,7 @@ class ExecutorSettings:
                 if env.get(f"HARNESS_LAMBDA_NODE{major}")
             ),
             artifact=artifact,
+            cpu_share=cpu_share,
         )
 
 

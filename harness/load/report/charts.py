@@ -2,9 +2,37 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+
+def latency_cdf(cdf_ms: Mapping[str, Sequence[float]], title: str, path: Path, *, quantiles: bool = False) -> Path:
+    """One latency CDF chart (ms on a symlog axis), one line per stage; shared by the load and simulate reports.
+
+    `cdf_ms` holds, per stage, either every sorted sample (the fraction of sample i is (i + 1) / n) or, with
+    `quantiles`, evenly spaced quantiles from 0 to 1 (the fraction of point i is i / (n - 1))."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for name, vals in cdf_ms.items():
+        if vals:
+            n = len(vals)
+            fractions = [i / max(1, n - 1) for i in range(n)] if quantiles else [(i + 1) / n for i in range(n)]
+            ax.plot(vals, fractions, label=name)
+    ax.set_xscale("symlog", linthresh=10)
+    ax.set_xlabel("ms")
+    ax.set_ylabel("fraction of uploads")
+    ax.set_title(f"Latency CDF: {title}")
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
 
 
 def plot(summary: Mapping[str, Any], out_dir: Path) -> list[Path]:
@@ -16,20 +44,7 @@ def plot(summary: Mapping[str, Any], out_dir: Path) -> list[Path]:
 
     written = []
     title = f"{summary['scenario'].get('name')} / {summary['backend']}"
-    fig, ax = plt.subplots(figsize=(7, 4))
-    for name, vals in summary["cdf_ms"].items():
-        if vals:
-            ax.plot(vals, [(i + 1) / len(vals) for i in range(len(vals))], label=name)
-    ax.set_xscale("symlog", linthresh=10)
-    ax.set_xlabel("ms")
-    ax.set_ylabel("fraction of uploads")
-    ax.set_title(f"Latency CDF: {title}")
-    ax.grid(True, alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    written.append(out_dir / "latency_cdf.png")
-    fig.savefig(written[-1], dpi=100)
-    plt.close(fig)
+    written.append(latency_cdf(summary["cdf_ms"], title, out_dir / "latency_cdf.png"))
 
     fig, ax = plt.subplots(figsize=(7, 4))
     for name, series in summary["series"].items():

@@ -85,6 +85,7 @@ def markdown(summary: Mapping[str, Any]) -> str:
         "",
         f"- lost (missing): **{acc['lost']}**",
         f"- DLQ by code: {acc['dlq_codes'] or 'none'}",
+        f"- by cause: {'; '.join(f'{k} **{v}**' for k, v in (acc.get('causes') or {}).items()) or 'none'}",
         f"- duplicates: {acc['duplicates']} ({acc['unexplained_duplicates']} unexplained)",
         f"- strays (thumbnails/DLQ of this run for no accepted upload): {acc['stray_count']}",
         f"- conflicts (complete and in the DLQ): {len(acc['conflicts'])}; "
@@ -136,6 +137,10 @@ def cpu_markdown(cpu: Mapping[str, Any]) -> list[str]:
         f"| machine busy, all processes | {_fmt(per['machine_busy'], 1)} |",
         "",
     ]
+    lines.append(
+        f"- **emulator CPU {_fmt(per['emulator'], 1)} ms/upload beside resize CPU {_fmt(per['resize_raw'], 1)} "
+        f"ms/upload** (emulator / resize = {_fmt(cpu.get('emulator_over_resize'), 2)})"
+    )
     if cpu.get("utilisation") is not None:
         lines.append(f"- machine utilisation in the window: {cpu['utilisation']:.0%} of {cpu['cores']} cores")
     if cpu.get("ceiling") is not None:
@@ -212,6 +217,8 @@ def comparison_markdown(summaries: Sequence[Mapping[str, Any]]) -> str:
     row("complete", lambda s: s["accounting"]["counts"]["complete"])
     row("DLQ", lambda s: s["accounting"]["counts"]["dlq"])
     row("lost", lambda s: s["accounting"]["lost"])
+    for cause in sorted({c for s in summaries for c in (s["accounting"].get("causes") or {})}):
+        row(cause, lambda s, c=cause: (s["accounting"].get("causes") or {}).get(c, 0))
     row("unexplained duplicates", lambda s: s["accounting"]["unexplained_duplicates"])
     return "# Side by side\n\n" + "\n".join(rows) + "\n"
 

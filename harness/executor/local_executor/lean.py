@@ -1,0 +1,113 @@
+"""The lean request path: what a local pipeline does not need, cut from LocalStack at start-up (HARNESS_LEAN).
+
+Measured with py-spy on this machine (see benchmarks/emulator): an SQS SendMessage spent ~60% of its CPU publishing a
+CloudWatch metric about itself (an HTTP call from LocalStack to its own CloudWatch, stored in sqlite), and an S3 GET
+of 2 MB ~50% handing 32 chunks of 64 KiB one by one from a WSGI worker thread to twisted's reactor. Every request also
+ran analytics counters, the metric collector, CORS enforcement and a log line. This module changes none of the
+core's files: the environment part is LocalStack configuration (set by harness/emulator.py before the process starts,
+see ENVIRONMENT), the rest is applied from our on_infra_start hook (`apply`), before the gateway server is created:
+
+- the gateway's handler chain without the steps a local, non-browser, non-analytics pipeline never uses;
+- S3 object bodies streamed in chunks of S3_STREAM_CHUNK bytes (LocalStack: 64 KiB);
+- no CloudWatch metrics per Lambda invocation (nothing reads them here; the logs still reach CloudWatch Logs).
+
+HARNESS_LEAN=0 gives LocalStack's plain defaults (the bench's "before").
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+LOG = logging.getLogger("localstack.harness.local_executor.lean")
+
+# LocalStack configuration the lean path sets (only where the user has not set the variable):
+ENVIRONMENT = {
+    # SQS publishes a CloudWatch metric per SendMessage/ReceiveMessage/DeleteMessage through a boto client
+    "SQS_DISABLE_CLOUDWATCH_METRICS": "1",
+    # LocalStack's own clients (S3 notifications -> SQS, the event source poller, Lambda -> Logs) call the gateway
+    # in-process instead of over HTTP through twisted
+    "IN_MEMORY_CLIENT": "1",
+}
+
+# Handler-chain steps dropped (names of the objects in localstack.aws.handlers, or MetricHandler's bound methods):
+DROPPED_REQUEST_HANDLERS = ("enforce_cors", "create_metric_handler_item", "record_parsed_request")
+DROPPED_RESPONSE_HANDLERS = (
+    "add_cors_response_headers",
+    "log_response",
+    "count_service_request",
+    "update_metric_collection",
+)
+
+S3_STREAM_CHUNK = 4 * 1024 * 1024
+LEAN_DEFAULT = "1"  # HARNESS_LEAN when unset (harness/emulator.py passes it explicitly)
+
+
+def enabled(env: dict[str, str] | os._Environ[str] | None = None) -> bool:
+    """HARNESS_LEAN: '1' or '0' (unset: LEAN_DEFAULT)."""
+    value = (os.environ if env is None else env).get("HARNESS_LEAN", LEAN_DEFAULT).strip().lower()
+    return value not in ("0", "false", "no", "off")
+
+
+def environment(env: dict[str, str] | None = None) -> dict[str, str]:
+    """The LocalStack variables to add to `env` for the lean path ({} when HARNESS_LEAN=0); a value set wins."""
+    env = dict(os.environ if env is None else env)
+    if not enabled(env):
+        return {}
+    return {key: value for key, value in ENVIRONMENT.items() if key not in env}
+
+
+def _handler_name(handler: object) -> str:
+    from localstack.aws import handlers
+
+    for name in (*DROPPED_REQUEST_HANDLERS, *DROPPED_RESPONSE_HANDLERS):
+        if getattr(handlers, name, None) is handler:
+            return name
+    return getattr(handler, "__name__", "")  # bound methods of the MetricHandler
+
+
+def _prune_chain() -> list[str]:
+    from localstack.runtime import get_current_runtime
+
+    gateway = get_current_runtime().components.gateway  # created (cached) here; the server is created later
+    dropped: list[str] = []
+    for attr, names in (
+        ("request_handlers", DROPPED_REQUEST_HANDLERS),
+        ("response_handlers", DROPPED_RESPONSE_HANDLERS),
+    ):
+        chain = getattr(gateway, attr)
+        keep = [h for h in chain if _handler_name(h) not in names]
+        dropped += [_handler_name(h) for h in chain if _handler_name(h) in names]
+        chain[:] = keep
+    return dropped
+
+
+def _large_s3_chunks() -> None:
+    from localstack.services.s3.storage import ephemeral
+
+    ephemeral.S3_CHUNK_SIZE = S3_STREAM_CHUNK  # module global read at each call (reads, writes, checksums)
+
+
+def _no_lambda_metrics() -> None:
+    from localstack.services.lambda_.invocation import version_manager
+
+    def skip(*_args: object, **_kwargs: object) -> None:
+        return None
+
+    version_manager.record_cw_metric_invocation = skip
+    version_manager.record_cw_metric_error = skip
+
+
+def apply() -> list[str]:
+    """Apply the in-process part of the lean path (no-op when HARNESS_LEAN=0); returns what was changed."""
+    if not enabled():
+        LOG.info("lean request path off (HARNESS_LEAN=0): LocalStack defaults")
+        return []
+    changes = [f"dropped handler {name}" for name in _prune_chain()]
+    _large_s3_chunks()
+    changes.append(f"S3 stream chunk {S3_STREAM_CHUNK} bytes")
+    _no_lambda_metrics()
+    changes.append("no CloudWatch metrics per Lambda invocation")
+    changes += [f"{key}={os.environ.get(key)}" for key in ENVIRONMENT]
+    LOG.info("lean request path: %s", "; ".join(changes))
+    return changes

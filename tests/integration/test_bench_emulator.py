@@ -1,0 +1,33 @@
+"""`make bench-emulator` in quick mode: LocalStack (lean) measured per call and per image; MiniStack when installed."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from benchmarks.emulator import run as bench
+from benchmarks.emulator.sides import MINISTACK_BIN
+
+
+def test_quick_bench_measures_every_call_on_localstack(tmp_path: Path) -> None:
+    port = int(os.environ.get("HARNESS_PORT", "4670"))
+    home = Path(os.environ.get("HARNESS_HOME", str(tmp_path))) / "bench-emulator-test"
+    report = bench.run(["after"], port=port, home=home, rounds=1, calls=5, images=1, keep=False)
+    row = report["table"]
+    for op in (*bench.OPS, "per_image"):
+        assert row[op]["ms"]["after"] is not None and row[op]["ms"]["after"] > 0, op
+    assert {t["verdict"] for t in report["targets"]} == {"not measured"}  # no before/peer side in this run
+    assert "Emulator CPU per call" in bench.markdown(report)
+
+
+def test_quick_bench_beside_ministack(tmp_path: Path) -> None:
+    if not MINISTACK_BIN.exists():
+        pytest.skip(f"{MINISTACK_BIN} is missing: run 'make ministack-venv'")
+    port = int(os.environ.get("HARNESS_PORT", "4670"))
+    home = Path(os.environ.get("HARNESS_HOME", str(tmp_path))) / "bench-emulator-test"
+    report = bench.run(["after", "ministack"], port=port, home=home, rounds=1, calls=5, images=0, keep=False)
+    for op in bench.OPS:
+        assert report["table"][op]["after_over_ministack"] is not None, op
+    assert [t["verdict"] for t in report["targets"]][1:] != ["not measured"] * 3

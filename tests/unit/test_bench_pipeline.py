@@ -1,0 +1,127 @@
+"""Unit tests of the pipeline bench's pure figures: REPORT lines, cost per million images, knee, recommendation and
+the targets list, on synthetic curves (including a flat one)."""
+
+from __future__ import annotations
+
+import pytest
+
+from benchmarks.pipeline.model import (
+    CurvePoint,
+    PipelineBenchError,
+    evaluate_targets,
+    is_flat,
+    knee,
+    parse_report,
+    percentile,
+    recommend,
+    summarise,
+    usd_per_million_images,
+)
+from benchmarks.pipeline.run import Invocation, paired_ratios, resize_of_line
+from infra.pricing import PRICES
+
+REPORT = (
+    "END RequestId: abc\nREPORT RequestId: abc\tDuration: 812.31 ms\tBilled Duration: 813 ms\t"
+    "Memory Size: 512 MB\tMax Memory Used: 97 MB\tInit Duration: 401.00 ms\n"
+)
+
+
+def point(mem: int, ms: float, *, peak: int = 90, failures: int = 0, resize: float | None = None) -> CurvePoint:
+    usd = {a: usd_per_million_images(ms * 10, mem, 10, a) for a in PRICES}
+    return CurvePoint(mem, 3, ms, ms * 1.1, ms * 10, ms * 11, usd, peak, resize, failures)
+
+
+def test_report_line_is_parsed() -> None:
+    r = parse_report("noise\n" + REPORT)
+    assert (r.request_id, r.billed_ms, r.memory_mb, r.max_memory_used_mb) == ("abc", 813, 512, 97)
+    assert r.duration_ms == pytest.approx(812.31)
+    with pytest.raises(PipelineBenchError) as info:
+        parse_report("START RequestId: x\n")
+    assert info.value.code == "NO_REPORT_LINE"
+
+
+def test_cost_per_million_images_spreads_duration_and_request_over_the_batch() -> None:
+    price = PRICES["x86_64"]
+    got = usd_per_million_images(1000, 1024, 10, "x86_64")
+    assert got == pytest.approx((1.0 * price.usd_per_gb_s + price.usd_per_million_requests / 1e6) / 10 * 1e6)
+    with pytest.raises(PipelineBenchError):
+        usd_per_million_images(10, 128, 0, "x86_64")
+    with pytest.raises(PipelineBenchError):
+        usd_per_million_images(10, 128, 1, "sparc")
+
+
+def test_summarise_takes_billed_ms_per_image_and_the_peak() -> None:
+    p = summarise(256, [1000, 2000, 3000], [999.0, 1999.0, 2999.0], [10, 10, 10], [80, 95, 90], [50.0, 60.0])
+    assert p.billed_ms_per_image_p50 == 200.0 and p.billed_ms_per_image_p99 == pytest.approx(298.0)
+    assert p.max_memory_used_mb == 95 and p.resize_ms_per_image == 55.0 and p.batches == 3
+    assert percentile([1, 2, 3, 4], 50) == 2.5
+
+
+def test_a_cpu_bound_curve_has_its_knee_where_it_bends_and_the_cheapest_size_wins() -> None:
+    # duration halves with memory up to 1769 MB, then flat: cost rises after the bend
+    pts = [point(128, 1400), point(256, 700), point(512, 360), point(1024, 190), point(1769, 120), point(3008, 118)]
+    assert not is_flat(pts)
+    k = knee(pts)
+    assert k in (512, 1024)  # the bend of a halving curve on a log axis sits in the middle, not at either end
+    rec = recommend("pillow", pts, "x86_64")
+    cheapest = min(pts, key=lambda p: p.usd_per_million["x86_64"])
+    assert rec.memory_mb == cheapest.memory_mb or rec.usd_per_million <= cheapest.usd_per_million["x86_64"] * 1.01
+    assert rec.knee_mb == k and not rec.flat
+
+
+def test_a_flat_curve_has_no_knee_and_recommends_the_smallest_size() -> None:
+    pts = [point(m, 300 + (m % 7)) for m in (128, 256, 512, 1024, 1769, 3008)]
+    assert is_flat(pts) and knee(pts) is None
+    rec = recommend("vips", pts, "x86_64")
+    assert rec.memory_mb == 128 and rec.flat and "flat" in rec.reason
+
+
+def test_sizes_with_failures_or_a_peak_over_the_memory_are_never_recommended() -> None:
+    pts = [point(128, 900, peak=140), point(256, 460, failures=1), point(512, 240)]
+    rec = recommend("pillow", pts, "x86_64")
+    assert rec.memory_mb == 512 and "128 MB" in rec.reason and "256 MB" in rec.reason
+    assert recommend("pillow", [point(128, 900, peak=200)], "x86_64").memory_mb is None
+
+
+def test_targets_have_measured_value_and_verdict_at_the_recommended_size() -> None:
+    seq = [point(128, 1400, resize=1000), point(512, 500, resize=300), point(1769, 300, resize=120)]
+    ovl = [point(128, 1100), point(512, 320), point(1769, 130)]
+    curves = {"pillow": {"sequential": seq, "overlap": ovl}}
+    rec = {"pillow": recommend("pillow", ovl, "x86_64")}
+    mem = rec["pillow"].memory_mb
+    targets = evaluate_targets(curves, rec, paired_ratios={"pillow": {mem: 0.62}})
+    by = {t["target"]: t for t in targets}
+    assert len(targets) == 4 and all({"measured", "met", "limit", "margin_pct"} <= set(t) for t in targets)
+    assert by["overlapped billed ms/image <= 0.7 x sequential"]["met"] is True
+    cpu = by["overlapped billed ms/image <= 1.15 x resize ms/image"]
+    resize = {p.memory_mb: p.resize_ms_per_image for p in seq}[mem]
+    ovl_ms = {p.memory_mb: p.billed_ms_per_image_p50 for p in ovl}[mem]
+    assert cpu["measured"] == pytest.approx(ovl_ms / resize, abs=1e-3) and cpu["met"] is (ovl_ms / resize <= 1.15)
+    assert by["memory curve not flat (slowest / fastest p50)"]["met"] is True
+    assert by["peak RSS with overlap on <= memory ceiling"]["met"] is True
+
+
+def test_missing_figures_are_not_applicable_rather_than_met() -> None:
+    flat = [point(m, 300) for m in (128, 256)]
+    curves = {"vips": {"sequential": flat, "overlap": flat}}
+    targets = evaluate_targets(curves, {"vips": recommend("vips", flat, "x86_64")}, paired_ratios={})
+    by = {t["target"]: t for t in targets}
+    assert by["overlapped billed ms/image <= 0.7 x sequential"]["met"] is None
+    assert by["overlapped billed ms/image <= 1.15 x resize ms/image"]["met"] is None  # no resize ms in the logs
+    assert by["memory curve not flat (slowest / fastest p50)"]["met"] is False
+
+
+def test_paired_ratio_is_per_round_then_the_median() -> None:
+    def inv(mode: str, rnd: int, billed: int) -> Invocation:
+        return Invocation("vips", mode, 512, rnd, 10, billed, float(billed), 90, f"{mode}{rnd}", 0)
+
+    invs = [inv("sequential", 0, 2000), inv("overlap", 0, 1000), inv("sequential", 1, 4000), inv("overlap", 1, 3000)]
+    assert paired_ratios(invs) == {"vips": {512: pytest.approx(0.625)}}
+
+
+def test_resize_ms_is_read_from_single_and_nested_log_lines() -> None:
+    line = '{"request_id": "r1", "resize_ms": 12.5, "outcome": "ok"}'
+    assert resize_of_line("2026 INFO " + line) == ("r1", [12.5])
+    nested = '{"request_id": "r2", "objects": [{"resize_ms": 1.0}, {"resize_ms": 2.0}]}'
+    assert resize_of_line(nested) == ("r2", [1.0, 2.0])
+    assert resize_of_line("REPORT RequestId: x") == ("", [])
