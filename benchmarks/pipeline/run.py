@@ -1,7 +1,8 @@
 """`python -m benchmarks.pipeline`: billed ms per image of the real pipeline, sequential vs overlapped, per backend and
 memory size (Power Tuning for the whole pipeline); writes RESULTS_DIR/pipeline-<timestamp>/ (+ pipeline-latest).
 
-Local (default): the emulator at HARNESS_PORT with the executor's CPU share on (HARNESS_CPU_SHARE=auto), a stack of our
+Local (default): the emulator at HARNESS_PORT with the executor's CPU share on (HARNESS_CPU_SHARE=auto in the
+bench function's environment, whatever the emulator's default), a stack of our
 own (`benchpipe`), and the fault proxy in the function's S3 path holding each GET/PUT for the S3 latency model
 (harness.chaos.proxy.LatencyModel). `--target STACK`: a deployed stack found through the credential chain
 (harness.target); there the bench can neither add S3 latency nor cap the CPU: it measures what the target is. In both
@@ -138,6 +139,8 @@ class Bench:
         self.batch_size = batch_size
         self.source = source
         self.s3_endpoint = s3_endpoint_for_function
+        # the executor's CPU share, set in the bench function's own environment (the emulator's default is off)
+        self.cpu_share = os.environ.get("HARNESS_CPU_SHARE") or "auto"
         self.log = log
         self.run_id = f"benchpipe-{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
         cfg = Config(read_timeout=INVOKE_READ_TIMEOUT_S, connect_timeout=10, retries={"max_attempts": 0})
@@ -203,8 +206,9 @@ class Bench:
     # ---- one block ----------------------------------------------------------------------------------------
     def configure(self, base_env: dict[str, str], memory_mb: int, backend: str, mode: str) -> None:
         env = {**base_env, "THUMB_BACKEND": backend, "THUMB_OVERLAP": OVERLAP_ENV[mode]}
-        if self.s3_endpoint:
+        if self.s3_endpoint:  # local: the latency model's proxy, and the executor's CPU share for this function
             env["AWS_ENDPOINT_URL_S3"] = self.s3_endpoint
+            env["HARNESS_CPU_SHARE"] = self.cpu_share
         self.lam.update_function_configuration(
             FunctionName=self.function, MemorySize=memory_mb, Environment={"Variables": env}
         )
@@ -522,7 +526,6 @@ def run(args: argparse.Namespace, log: Callable[[str], None] = print) -> dict[st
         from harness.load.runner import deploy_stack
         from harness.settings import HarnessSettings
 
-        os.environ.setdefault("HARNESS_CPU_SHARE", "auto")  # the executor reads it when the emulator starts
         settings = HarnessSettings.from_env()
         ensure_running(settings)
         log(f"==> stack {STACK} on {settings.endpoint}")
@@ -586,7 +589,7 @@ def LATENCY_SOURCES_() -> tuple[str, ...]:  # noqa: N802 - a constant of harness
 
 def cpu_share_state(settings: Any) -> str:
     """What the executor logged about the CPU share (the emulator log under HARNESS_HOME), else what was asked."""
-    asked = os.environ.get("HARNESS_CPU_SHARE", "auto")
+    asked = os.environ.get("HARNESS_CPU_SHARE") or "auto"  # what Bench puts in its function's environment
     said = ""
     try:
         with open(Path(settings.home) / "localstack.log", errors="replace") as f:

@@ -9,10 +9,11 @@ import pytest
 
 from benchmarks.emulator import run as bench
 from benchmarks.emulator.sides import MINISTACK_BIN
+from tests.ports import free_port_block
 
 
 def test_quick_bench_measures_every_call_on_localstack(tmp_path: Path) -> None:
-    port = int(os.environ.get("HARNESS_PORT", "4670"))
+    port = free_port_block(3)  # its own LocalStack (and MiniStack at +1): never the session's emulator's port
     home = Path(os.environ.get("HARNESS_HOME", str(tmp_path))) / "bench-emulator-test"
     report = bench.run(["after"], port=port, home=home, rounds=1, calls=5, images=1, keep=False)
     row = report["table"]
@@ -25,7 +26,7 @@ def test_quick_bench_measures_every_call_on_localstack(tmp_path: Path) -> None:
 def test_quick_bench_beside_ministack(tmp_path: Path) -> None:
     if not MINISTACK_BIN.exists():
         pytest.skip(f"{MINISTACK_BIN} is missing: run 'make ministack-venv'")
-    port = int(os.environ.get("HARNESS_PORT", "4670"))
+    port = free_port_block(3)  # its own LocalStack (and MiniStack at +1): never the session's emulator's port
     home = Path(os.environ.get("HARNESS_HOME", str(tmp_path))) / "bench-emulator-test"
     report = bench.run(["after", "ministack"], port=port, home=home, rounds=1, calls=5, images=0, keep=False)
     for op in bench.OPS:

@@ -21,6 +21,7 @@ from harness import emulator as emu
 from harness.aws import client
 from harness.settings import HarnessSettings
 from tests.lambdas import create_function, unique_name
+from tests.ports import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -30,12 +31,6 @@ def docker_mode(emulator: emu.EmulatorHandle, harness_settings: HarnessSettings)
     if harness_settings.emulator != "docker" or harness_settings.endpoint_override:
         pytest.skip("docker mode only (EMULATOR=docker make test)")
     return harness_settings
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _host_localstack_pids(port: int) -> list[int]:
@@ -123,7 +118,7 @@ def test_lambda_runs_in_the_container_with_the_layer_interpreter(
 
 def test_down_leaves_no_container_no_listener_and_no_localstack(docker_mode: HarnessSettings, tmp_path: Path) -> None:
     # GIVEN a second docker-mode emulator (own port and state), with a Lambda runtime alive in it
-    port = _free_port()
+    port = free_port()
     home = tmp_path / "state"
     env = dict(os.environ, EMULATOR="docker", HARNESS_PORT=str(port), HARNESS_HOME=str(home))
     env.pop("HARNESS_ENDPOINT", None)

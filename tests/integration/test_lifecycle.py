@@ -16,12 +16,7 @@ from harness import emulator as emu
 from harness.aws import client
 from harness.settings import HarnessSettings
 from tests.lambdas import create_function, unique_name
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.ports import free_port
 
 
 def _processes_with_home(home: Path) -> list[int]:
@@ -69,7 +64,7 @@ def test_make_down_leaves_no_process_and_no_listener(tmp_path: Path) -> None:
     if HarnessSettings.from_env().emulator == "docker":
         pytest.skip("embedded mode's processes; docker mode: test_docker_mode.py::test_down_leaves_no_container_...")
     # GIVEN a second emulator of our own, with a Lambda runtime process alive
-    port = _free_port()
+    port = free_port()
     home = tmp_path / "state"
     env = dict(os.environ, HARNESS_PORT=str(port), HARNESS_HOME=str(home))
     up = subprocess.run(

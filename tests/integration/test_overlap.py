@@ -29,7 +29,8 @@ def functions(pipeline: StackOutputs, aws: Callable[..., Any]) -> Iterator[dict[
     lam = aws("lambda")
     cfg = lam.get_function_configuration(FunctionName=pipeline.function_name)
     env = dict(cfg.get("Environment", {}).get("Variables", {}))
-    names = {mode: unique_name(f"thumbs-overlap-{mode}") for mode in ("off", "on")}
+    # not named `<stack>-...`: the CDK parity walk counts such live resources as the stack's extras
+    names = {mode: unique_name(f"overlap-{mode}") for mode in ("off", "on")}
     code = code_zip_bytes()
     try:
         for mode, name in names.items():
@@ -51,10 +52,15 @@ def functions(pipeline: StackOutputs, aws: Callable[..., Any]) -> Iterator[dict[
             )
         yield names
     finally:
+        logs = aws("logs")
         for name in names.values():
             try:
                 lam.delete_function(FunctionName=name)
             except lam.exceptions.ResourceNotFoundException:
+                pass
+            try:
+                logs.delete_log_group(logGroupName=f"/aws/lambda/{name}")
+            except logs.exceptions.ResourceNotFoundException:
                 pass
 
 

@@ -309,8 +309,11 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
     def _make_cpu_share(self, name: str, pid: int) -> CpuShare | None:
         """The runtime's MemorySize share of a vCPU (the memory ceiling's cgroup name: one cgroup under cgroup v2)."""
         memory_mb = int(self.function_version.config.memory_size or 128)
+        # the function's own HARNESS_CPU_SHARE (its environment) wins over the emulator's default: a benchmark turns
+        # the share on for its functions without restarting an emulator that others use with it off
+        mode = str((self.function_version.config.environment or {}).get("HARNESS_CPU_SHARE") or self.settings.cpu_share)
         try:
-            cpu = CpuShare(memory_mb, name=name, mode=self.settings.cpu_share)
+            cpu = CpuShare(memory_mb, name=name, mode=mode.strip())
             cpu.attach(pid)
         except (CpuShareError, OSError) as exc:
             LOG.warning("%s: cpu share: unavailable (%s)", self._fn, exc)

@@ -31,7 +31,8 @@ class ExecutorSettings:
     HARNESS_LAMBDA_MEMORY     memory ceiling mode: auto (cgroup v2, else v1, else RSS watchdog) | cgroup2 | cgroup1
                               | rss | off  (default auto)
     HARNESS_CPU_SHARE         CPU of each environment: auto (its MemorySize's share of a vCPU, 1 at 1769 MB, as a cgroup
-                              quota where writable) | off  (default auto; local_executor/cpushare.py)
+                              quota where writable) | off  (default off; a function's own HARNESS_CPU_SHARE in its
+                              environment wins, as `make bench-pipeline` sets it; local_executor/cpushare.py)
     HARNESS_ESM_DEFAULT_CONCURRENCY  SQS mapping lanes when ScalingConfig.MaximumConcurrency is unset (default: cores)
     HARNESS_ESM_MAX_LANES     hard cap on lanes per mapping on this machine (default 16)
     HARNESS_ESM_LONG_POLL_SEC SQS long-poll wait of mappings without a batching window (default 3; 0 = short polls)
@@ -50,7 +51,7 @@ class ExecutorSettings:
     node_overrides: tuple[tuple[int, Path], ...] = ()  # (major, binary) from HARNESS_LAMBDA_NODE<major>
     node_root: Path = NODE_ROOT
     artifact: ArtifactSettings | None = None  # artifact mode (local_executor/artifact.py documents its variables)
-    cpu_share: str = "auto"  # HARNESS_CPU_SHARE
+    cpu_share: str = "off"  # HARNESS_CPU_SHARE (a function's own environment wins)
 
     @property
     def runtimes_dir(self) -> Path | None:
@@ -66,7 +67,7 @@ class ExecutorSettings:
                 "INVALID_MEMORY_MODE",
                 f"Expected one of {', '.join(MODES)} for HARNESS_LAMBDA_MEMORY but received {mode!r}",
             )
-        cpu_share = (env.get("HARNESS_CPU_SHARE") or "auto").strip()
+        cpu_share = (env.get("HARNESS_CPU_SHARE") or "off").strip()
         if cpu_share not in CPU_SHARE_MODES:
             raise ExecutorSettingsError(
                 "INVALID_CPU_SHARE",
