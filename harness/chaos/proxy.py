@@ -186,6 +186,9 @@ class FaultProxy:
         self.upstream_errors = 0
         self.client_errors = 0  # connections that broke while being read (e.g. a runtime SIGKILLed mid-request)
         self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)
+        self._in_flight = 0  # requests being handled now (a stalled one is recorded only when its stall ends)
+        self._last_activity = time.monotonic()  # when a request last arrived or ended
         self._stopping = threading.Event()
         self._server = _QuietServer(("127.0.0.1", port), self._handler_class())
         self._server.daemon_threads = True
@@ -242,6 +245,39 @@ class FaultProxy:
 
     def clear_faults(self) -> None:
         self.injector.clear()
+
+    @property
+    def in_flight(self) -> int:
+        with self._lock:
+            return self._in_flight
+
+    def wait_quiet(self, quiet_s: float, timeout_s: float) -> bool:
+        """Wait until no request has been handled for `quiet_s` seconds, so that every exchange so far is recorded:
+        an injected stall is recorded when it ends, which can be after the run it belongs to settled, and a late
+        delivery writes its thumbnails only after its stalled read. False if `timeout_s` passed first."""
+        deadline = time.monotonic() + timeout_s
+        with self._idle:
+            while True:
+                now = time.monotonic()
+                quiet_for = now - self._last_activity
+                if not self._in_flight and quiet_for >= quiet_s:
+                    return True
+                if now >= deadline:
+                    return False
+                wait = quiet_s - quiet_for if not self._in_flight else deadline - now
+                self._idle.wait(max(0.01, min(wait, deadline - now)))
+
+    def _enter(self) -> None:
+        with self._idle:
+            self._in_flight += 1
+            self._last_activity = time.monotonic()
+            self._idle.notify_all()
+
+    def _leave(self) -> None:
+        with self._idle:
+            self._in_flight -= 1
+            self._last_activity = time.monotonic()
+            self._idle.notify_all()
 
     def snapshot(self) -> list[Exchange]:
         with self._lock:
@@ -303,6 +339,13 @@ class FaultProxy:
                     self.wfile.write(body)
 
             def _handle(self) -> None:
+                proxy._enter()
+                try:
+                    self._handle_one()
+                finally:
+                    proxy._leave()
+
+            def _handle_one(self) -> None:
                 arrived = time.time()
                 method = self.command
                 body = self._read_body()

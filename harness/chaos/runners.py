@@ -179,6 +179,11 @@ def _consume_dlq(session: ChaosSession, run_id: str) -> int:
     return storage.delete(session.sqs, session.target.dlq_url, mine)
 
 
+def _stall_bound_s(scenario: Scenario) -> float:
+    """How long the proxy may take to answer what it holds after a run: the longest injected stall and a margin."""
+    return max((r.delay_s for r in scenario.rules), default=0.0) + 30.0
+
+
 def run_scenario(session: ChaosSession, scenario: Scenario, *, keep_dlq: bool = False) -> ScenarioResult:
     """Run one scenario end to end and judge it; every lever and fault is undone before returning."""
     if scenario.action == "restart-emulator":
@@ -263,6 +268,11 @@ def run_scenario(session: ChaosSession, scenario: Scenario, *, keep_dlq: bool = 
                 and settled
             )
         acc = collect(run_id, target, expected, probe=session.probe, read_logs=False)
+        # a late delivery (a second consumer, a redelivery after a stall) may still be reading or writing although
+        # every upload is accounted: let it finish with its levers (faults, peer consumer) still in place
+        if not proxy.wait_quiet(QUIET_S, _stall_bound_s(scenario)):
+            notes.append(f"the fault proxy still had requests in flight {_stall_bound_s(scenario):.0f} s after the run")
+    proxy.wait_quiet(QUIET_S, _stall_bound_s(scenario))  # what the levers' undoing cut short (a deleted peer's read)
     evidence = proxy_evidence(proxy.snapshot(), target, run_id)
     verdict = judge(acc, _expectations(scenario, keys), evidence)
     counters = _evidence(

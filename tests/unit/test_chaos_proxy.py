@@ -232,3 +232,20 @@ def test_a_client_that_disconnects_during_a_stall_is_still_recorded(proxy: Fault
     conn.close()
     recorded = wait_until(lambda: [e for e in proxy.snapshot() if e.key == "slow"], 5.0, what="the exchange")
     assert recorded[0].delayed_s == 0.5 and recorded[0].status in (200, CLIENT_GONE)
+
+
+def test_wait_quiet_returns_only_once_a_stalled_exchange_is_recorded(proxy: FaultProxy) -> None:
+    """A run settles while the proxy still holds a stalled read of it (the client gave up, or a second delivery is
+    still waiting): its evidence is read only after `wait_quiet`, which must not return before that read is recorded."""
+    FakeS3.objects["/b/stalled"] = b"x"
+    proxy.set_rules([FaultRule.parse("GET:delay=1.0")])
+    conn = http.client.HTTPConnection("127.0.0.1", proxy.port, timeout=5)
+    conn.request("GET", "/b/stalled")
+    wait_until(lambda: proxy.in_flight == 1, 5.0, interval=0.01, what="the stalled GET to be in flight")
+    conn.sock.shutdown(2)  # gone before the answer, like a runtime killed at its timeout
+    conn.close()
+    assert not [e for e in proxy.snapshot() if e.key == "stalled"]  # held: not recorded yet
+    assert not proxy.wait_quiet(0.1, 0.3)  # still stalled: the deadline passes first
+    assert proxy.wait_quiet(0.2, 5.0)
+    assert proxy.in_flight == 0
+    assert [e.delayed_s for e in proxy.snapshot() if e.key == "stalled"] == [1.0]
