@@ -289,7 +289,7 @@ arm64-tools: ## install qemu-user-static + mmdebstrap with apt-get if missing (a
 	@if ! { $(ARM64_TOOLS_OK); }; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "==> apt-get install qemu-user-static mmdebstrap (for the arm64 tests)"; \
-	    apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q qemu-user-static mmdebstrap >/dev/null; \
+	    apt-get -o DPkg::Lock::Timeout=600 update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -q qemu-user-static mmdebstrap >/dev/null; \
 	  else \
 	    echo "warning: qemu-user-static/mmdebstrap missing and not root: the arm64 tests will skip" \
 	         "(sudo apt-get install qemu-user-static mmdebstrap)" >&2; \
