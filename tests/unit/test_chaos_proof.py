@@ -116,6 +116,9 @@ class FakeProxy:
     def clear_faults(self) -> None:
         self.rules = []
 
+    def wait_quiet(self, quiet_s: float, timeout_s: float) -> bool:
+        return True  # every exchange of this fake is recorded when the run settles
+
     def snapshot(self) -> list[Exchange]:
         out = []
         for n, key in enumerate(self.s3.keys):
