@@ -17,6 +17,7 @@ from harness.chaos import storage
 from harness.chaos.faults import FaultRule
 from harness.chaos.inputs import POISON_CODES, payload
 from harness.chaos.proof import check, overlapping_deliveries
+from harness.chaos.proxy import FaultProxy
 from harness.chaos.result import ScenarioResult
 from harness.chaos.runtime import live_runtimes, sigkill
 from harness.chaos.scenarios import SOURCE, THUMBS, Scenario
@@ -184,6 +185,12 @@ def _stall_bound_s(scenario: Scenario) -> float:
     return max((r.delay_s for r in scenario.rules), default=0.0) + 30.0
 
 
+def _quiet_evidence(proxy: FaultProxy, target: PipelineTarget, run_id: str, bound_s: float) -> ProxyEvidence:
+    """The proxy's evidence once what it still holds is answered: a stalled exchange is recorded when its stall ends."""
+    proxy.wait_quiet(QUIET_S, bound_s)
+    return proxy_evidence(proxy.snapshot(), target, run_id)
+
+
 def run_scenario(session: ChaosSession, scenario: Scenario, *, keep_dlq: bool = False) -> ScenarioResult:
     """Run one scenario end to end and judge it; every lever and fault is undone before returning."""
     if scenario.action == "restart-emulator":
@@ -191,6 +198,7 @@ def run_scenario(session: ChaosSession, scenario: Scenario, *, keep_dlq: bool = 
     assert session.proxy is not None
     proxy, target, log = session.proxy, session.target, session.log
     run_id = new_run_id(scenario.name)
+    bound_s = _stall_bound_s(scenario)
     wall0 = time.monotonic()
     kinds = ["image"] * scenario.images + list(scenario.poison)
     keys: list[tuple[str, str]] = []
@@ -270,10 +278,9 @@ def run_scenario(session: ChaosSession, scenario: Scenario, *, keep_dlq: bool = 
         acc = collect(run_id, target, expected, probe=session.probe, read_logs=False)
         # a late delivery (a second consumer, a redelivery after a stall) may still be reading or writing although
         # every upload is accounted: let it finish with its levers (faults, peer consumer) still in place
-        if not proxy.wait_quiet(QUIET_S, _stall_bound_s(scenario)):
-            notes.append(f"the fault proxy still had requests in flight {_stall_bound_s(scenario):.0f} s after the run")
-    proxy.wait_quiet(QUIET_S, _stall_bound_s(scenario))  # what the levers' undoing cut short (a deleted peer's read)
-    evidence = proxy_evidence(proxy.snapshot(), target, run_id)
+        if not proxy.wait_quiet(QUIET_S, bound_s):
+            notes.append(f"the fault proxy still had requests in flight {bound_s:.0f} s after the run")
+    evidence = _quiet_evidence(proxy, target, run_id, bound_s)  # and what the levers' undoing cut short
     verdict = judge(acc, _expectations(scenario, keys), evidence)
     counters = _evidence(
         session,
@@ -432,7 +439,7 @@ def run_restart(session: ChaosSession, scenario: Scenario, *, keep_dlq: bool = F
             quiet_s=QUIET_S,
         )
         acc = collect(run_id, target, [k for k, _ in keys], probe=session.probe, read_logs=False)
-        seen = proxy_evidence(proxy.snapshot(), target, run_id)
+        seen = _quiet_evidence(proxy, target, run_id, _stall_bound_s(scenario))
         proxy.clear_faults()
         verdict = judge(acc, _expectations(scenario, keys), seen)
     else:
@@ -445,7 +452,7 @@ def run_restart(session: ChaosSession, scenario: Scenario, *, keep_dlq: bool = F
             "emulator log); every upload is reported MISSING"
         )
         acc = Accounting(run_id, tuple(k for k, _ in keys), tuple(UploadOutcome(k, Outcome.MISSING) for k, _ in keys))
-        seen = proxy_evidence(proxy.snapshot(), target, run_id)
+        seen = _quiet_evidence(proxy, target, run_id, _stall_bound_s(scenario))
         verdict = judge(acc, _expectations(scenario, keys), None)
         try:
             outputs = deploy(session.settings, session.stack)

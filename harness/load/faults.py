@@ -21,6 +21,8 @@ from harness.load.scenario import FaultPlan
 from harness.runtimes import runtimes_dir
 from harness.settings import HarnessSettings
 
+QUIET_S = 1.0  # nothing handled by the fault proxy for this long: its records are complete
+
 
 @dataclass
 class FaultInjection:
@@ -70,7 +72,13 @@ class FaultInjection:
         self._stop.set()
         if self._killer is not None:
             self._killer.join(timeout=10)
-        exchanges = self._proxy.snapshot() if self._proxy is not None else []
+        exchanges: list[Any] = []
+        if self._proxy is not None:
+            # a stalled exchange is recorded when its stall ends: let what the proxy still holds be answered first
+            bound_s = max((r.delay_s for r in self.plan.rules), default=0.0) + 30.0
+            if not self._proxy.wait_quiet(QUIET_S, bound_s):
+                self.log(f"warning: the fault proxy still had requests in flight {bound_s:.0f} s after the drain")
+            exchanges = self._proxy.snapshot()
         if self._env is not None:
             try:
                 self._env.__exit__(None, None, None)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import shutil
 import signal
 import threading
 import time
@@ -55,6 +56,7 @@ def handler(event, context):
         "function_name": context.function_name,
         "memory_limit_in_mb": context.memory_limit_in_mb,
         "remaining_ms": context.get_remaining_time_in_millis(),
+        "task_root": os.environ["LAMBDA_TASK_ROOT"],
     }
 """
 
@@ -207,6 +209,26 @@ def test_os_exit_gives_exit_error_and_the_next_invoke_works(lam: Any, function: 
     assert "exit status 3" in payload["errorMessage"]
     assert "Runtime.ExitError" in logs
     assert after_error is None and after["echo"] == 1
+
+
+def test_a_code_folder_removed_under_a_live_function_is_unzipped_again_at_the_next_start(
+    lam: Any, function: Any, embedded: HarnessSettings
+) -> None:
+    # GIVEN a warm function whose unzipped code folder then disappears (LocalStack removes a code's folder when it
+    # believes no version uses it; an environment starting at that moment found no folder: FileNotFoundError)
+    name = function("exec-codedir")
+    warm, _, _ = invoke(lam, name, {})
+    task_root = Path(warm["task_root"])
+    assert (task_root / "app.py").is_file()
+    shutil.rmtree(task_root)
+    # WHEN its runtime exits and the next invocation starts a new one
+    _, exit_error, _ = invoke(lam, name, {"action": "exit", "code": 3})
+    after, after_error, _ = invoke(lam, name, {"value": "back"})
+    # THEN that start unzips the code again and the function answers
+    assert exit_error == "Unhandled"
+    assert after_error is None, after
+    assert after["echo"] == "back" and after["pid"] != warm["pid"]
+    assert (task_root / "app.py").is_file()
 
 
 def test_import_error_gives_runtime_import_module_error(lam: Any, function: Any) -> None:

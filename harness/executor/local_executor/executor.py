@@ -19,6 +19,7 @@ from enum import Enum
 from functools import lru_cache
 from http import HTTPStatus
 from pathlib import Path
+from typing import Any
 
 import requests
 from localstack import config as ls_config
@@ -190,6 +191,9 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
         return str(getattr(runtime, "value", runtime) or "")
 
     def _make_launch(self) -> Launch:
+        """How to start the runtime (at an environment's start and at each respawn: the code folder is checked too)."""
+        if self.function_version.config.code is not None:
+            _unzipped_code(self.function_version.config.code, self._fn)
         node_options = str((self.function_version.config.environment or {}).get("NODE_OPTIONS", ""))
         try:
             if self.settings.artifact is not None:  # artifact mode: the function's own zip (local_executor/artifact.py)
@@ -534,6 +538,22 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
             LOG.warning("HARNESS_LAMBDA_PYTHON %s does not exist: Lambda environments cannot start", python)
             return False
         return True
+
+
+def _unzipped_code(code: Any, function_name: str) -> Path:
+    """The function's unzipped code, unzipped again when its folder has gone since the version was prepared (LocalStack
+    removes a code's folder when no version uses it any more: a version still starting then found no folder)."""
+    folder = Path(code.get_unzipped_code_location())
+    if not folder.is_dir():
+        LOG.warning("%s: code folder %s missing at an environment's start; unzipping it again", function_name, folder)
+        try:
+            code.prepare_for_execution()
+        except Exception as exc:  # noqa: BLE001 - the archive itself is gone (function deleted or code replaced)
+            raise LambdaRuntimeException(
+                f"CODE_FOLDER_MISSING: {function_name}'s code folder {folder} is gone and could not be unzipped again "
+                f"({type(exc).__name__}: {exc})"
+            ) from exc
+    return folder
 
 
 _swept = threading.Event()
