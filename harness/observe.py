@@ -73,9 +73,10 @@ def run(args: argparse.Namespace) -> int:
         _out(f"  expected uploads: {acc['expected']}")
         _out(f"  outcomes: {acc['counts']}")
         _out(f"  DLQ codes: {acc['dlq_codes']}")
+        _out(f"  still queued or in flight: {acc.get('still_queued', 0)}")
         _out(f"  lost: {acc['lost']}; duplicates {acc['duplicates']} ({acc['unexplained_duplicates']} unexplained)")
         _out(f"  invariant: {'holds' if acc['invariant_holds'] else 'BROKEN'}")
-    return 0 if acc["invariant_holds"] and not acc["lost"] else 1
+    return 0 if acc["invariant_holds"] and not acc["lost"] and not acc.get("still_queued") else 1
 
 
 def register(sub: argparse._SubParsersAction) -> None:

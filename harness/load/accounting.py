@@ -2,9 +2,10 @@
 
 COMPLETE (every size's thumbnail exists with this run's metadata) > DLQ (no complete thumbnails, at least one DLQ
 message: handler-sent permanent failure with its error code, or an SQS redrive of the raw S3 event: code REDRIVEN) >
-MISSING (neither: lost). Thumbnails or DLQ messages that belong to the run but to no expected upload are `strays`. A
-key seen more than once (several deliveries in the logs, several DLQ messages, or complete *and* in the DLQ) is a
-duplicate, with an explanation when the evidence (message ids, receive counts, error codes) explains it.
+MISSING (neither: lost, or still queued when the queue was not drained). Thumbnails or DLQ messages that belong to the
+run but to no expected upload are `strays`. A key seen more than once (several deliveries in the logs, several DLQ
+messages, or complete *and* in the DLQ) is a duplicate, with an explanation when the evidence (message ids, receive
+counts, error codes) explains it.
 
 What went wrong is also counted per cause (`Accounting.causes`): a MISSING upload is "deleted without output" when the
 queue was drained when observed (the message is gone: no output, no DLQ entry, nothing left to wait for), "still in
@@ -22,6 +23,7 @@ from collections.abc import Iterable, Sequence
 from urllib.parse import unquote_plus
 
 from harness.load.model import (
+    MISSING_QUEUED,
     REDRIVEN,
     Accounting,
     DlqObservation,
@@ -36,7 +38,6 @@ from thumbnailer import contract
 
 LOST_DELETED = "lost: deleted without output"  # no output, no DLQ entry, and the queue holds nothing any more
 LOST_UNKNOWN = "lost: no output, no DLQ entry"  # the same, when the queue was not observed
-MISSING_QUEUED = "missing: still in the queue"  # no outcome yet and messages still queued or in flight
 OVERWRITTEN = "lost: output overwritten by a same-named upload"  # flat layout only
 WRONG_CONTENT_TYPE = "wrong content type"  # complete, but a thumbnail's Content-Type is not what its bytes are
 DLQ_PREFIX = "dlq: "

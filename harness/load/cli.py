@@ -128,7 +128,8 @@ def run(args: argparse.Namespace) -> int:
         acc = r.summary["accounting"]
         e2e = r.summary["latency_ms"]["e2e"]
         _err(
-            f"==> {r.backend}: {acc['expected']} accepted, {acc['counts']}, lost {acc['lost']}, duplicates "
+            f"==> {r.backend}: {acc['expected']} accepted, {acc['counts']}, lost {acc['lost']}, still queued "
+            f"{acc.get('still_queued', 0)}, duplicates "
             f"{acc['duplicates']} ({acc['unexplained_duplicates']} unexplained), invariant "
             f"{'ok' if acc['invariant_holds'] else 'BROKEN'}; e2e p50 {e2e['p50']} ms; report {r.out_dir}/report.md"
         )
@@ -142,7 +143,12 @@ def run(args: argparse.Namespace) -> int:
                 f"identical: {'yes' if faults['duplicates_identical'] else 'NO'}"
             )
         # the seed replica is measured for what it loses: only a broken invariant fails its run
-        gated_loss = acc["lost"] > 0 and args.stack_profile == "default"
+        gated_loss = (acc["lost"] > 0 or acc.get("still_queued", 0) > 0) and args.stack_profile == "default"
+        if acc.get("still_queued", 0):
+            _err(
+                f"==> {r.backend}: {acc['still_queued']} upload(s) still queued at the drain deadline: not lost, but "
+                "the pipeline did not keep up (lower --rate, or raise [observe] drain_timeout_s)"
+            )
         failed = failed or not acc["invariant_holds"] or gated_loss or not faults.get("duplicates_identical", True)
     _err(f"==> done in {time.monotonic() - t0:.0f} s: {out}")
     return 1 if failed else 0

@@ -20,6 +20,8 @@ from thumbnailer import contract
 
 REDRIVEN = "REDRIVEN"  # DLQ code of a raw S3 event that SQS moved to the DLQ after maxReceiveCount
 UNPARSEABLE = "DLQ_UNPARSEABLE"  # DLQ code of a message that names no error code
+# the cause of a MISSING upload observed while the queue still held messages: not lost (yet), the run did not drain
+MISSING_QUEUED = "missing: still in the queue"
 
 
 class Outcome(StrEnum):
@@ -231,8 +233,14 @@ class Accounting:
         return dict(sorted(out.items()))
 
     @property
+    def still_queued(self) -> int:
+        """MISSING uploads observed while messages were still queued or in flight: not settled, not (yet) lost."""
+        return dict(self.causes).get(MISSING_QUEUED, 0)
+
+    @property
     def lost(self) -> int:
-        return self.counts[Outcome.MISSING.value]
+        """MISSING uploads with nothing left to wait for (the queue drained, or not observed)."""
+        return self.counts[Outcome.MISSING.value] - self.still_queued
 
     @property
     def unexplained_duplicates(self) -> int:
@@ -258,6 +266,7 @@ class Accounting:
             "counts": self.counts,
             "invariant_holds": self.invariant_holds,
             "lost": self.lost,
+            "still_queued": self.still_queued,
             "dlq_codes": self.dlq_codes,
             "duplicates": len(self.duplicates),
             "unexplained_duplicates": self.unexplained_duplicates,

@@ -63,9 +63,13 @@ def test_missing_is_deleted_without_output_once_the_queue_is_drained_and_still_q
     drained = account(RUN, keys, FLAT, thumbs, [], queue_drained=True)
     assert drained.lost == 9 and dict(drained.causes)[LOST_DELETED] == 9
     busy = account(RUN, keys, FLAT, thumbs, [], queue_drained=False)
-    assert busy.lost == 9 and dict(busy.causes)[MISSING_QUEUED] == 9 and dict(busy.causes)[LOST_DELETED] == 0
+    assert dict(busy.causes)[MISSING_QUEUED] == 9 and dict(busy.causes)[LOST_DELETED] == 0
+    # still queued is not lost: the report and the gate tell the two apart
+    assert (busy.lost, busy.still_queued, busy.counts["missing"]) == (0, 9, 9)
+    assert (busy.to_dict()["lost"], busy.to_dict()["still_queued"]) == (0, 9)
     unknown = account(RUN, keys, FLAT, thumbs, [])
     assert dict(unknown.causes)[LOST_UNKNOWN] == 9
+    assert (drained.still_queued, unknown.lost, unknown.still_queued) == (0, 9, 0)
 
 
 def test_our_layout_with_right_content_types_names_no_cause() -> None:

@@ -70,7 +70,11 @@ def test_summary_figures_come_from_the_records(tmp_path: Path) -> None:
     for png in tmp_path.glob("*.png"):
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
     md = (tmp_path / "report.md").read_text()
-    assert "lost (missing): **5**" in md and "**pipeline efficiency**" in md
+    assert (
+        "lost (missing, nothing left to wait for): **5**" in md
+        and "not lost; the run did not drain): **0**" in md
+        and "**pipeline efficiency**" in md
+    )
     assert json.loads((tmp_path / "report.json").read_text())["run_id"] == RUN
 
 

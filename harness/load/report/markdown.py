@@ -83,7 +83,9 @@ def markdown(summary: Mapping[str, Any]) -> str:
         f"Every accepted upload in exactly one outcome: **{'yes' if acc['invariant_holds'] else 'NO'}** "
         f"({acc['expected']} expected = {c['complete']} complete + {c['dlq']} DLQ + {c['missing']} missing).",
         "",
-        f"- lost (missing): **{acc['lost']}**",
+        f"- lost (missing, nothing left to wait for): **{acc['lost']}**",
+        f"- still queued or in flight when observed (not lost; the run did not drain): "
+        f"**{acc.get('still_queued', 0)}**",
         f"- DLQ by code: {acc['dlq_codes'] or 'none'}",
         f"- by cause: {'; '.join(f'{k} **{v}**' for k, v in (acc.get('causes') or {}).items()) or 'none'}",
         f"- duplicates: {acc['duplicates']} ({acc['unexplained_duplicates']} unexplained)",
