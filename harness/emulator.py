@@ -34,6 +34,10 @@ START_TIMEOUT_S = 90.0
 # LocalStack stops in 2-6 s; after chaos runs (killed runtimes, changed configs) it can hang in its service
 # shutdown: there is no state to save, so SIGKILL the group after this grace period.
 STOP_TIMEOUT_S = 10.0
+# ...unless it is saving its state (the executor plugin's persistence.SAVING_MARKER in HARNESS_HOME/persist): a large
+# S3 (thousands of objects after a soak) takes longer than the grace period, and a SIGKILL then loses the save
+SAVE_TIMEOUT_S = 600.0
+SAVING_MARKER = "persist/.saving"
 
 
 class EmulatorError(CodedError):
@@ -267,21 +271,37 @@ def runtime_pids(settings: HarnessSettings) -> list[int]:
     return [runtime.pid for runtime in live_runtimes(StatePaths(settings.home).runtimes)]
 
 
-def _terminate_group(pid: int, timeout: float = STOP_TIMEOUT_S) -> None:
+def _terminate_group(pid: int, timeout: float = STOP_TIMEOUT_S, *, saving: Path | None = None) -> float:
+    """SIGTERM the process group, SIGKILL it after `timeout` s, or once `saving` (a file present while the process
+    saves its state) has gone, at most SAVE_TIMEOUT_S later; returns the seconds waited for the save."""
     try:
         pgid = os.getpgid(pid)
     except ProcessLookupError:
-        return
+        return 0.0
+    waited_for_save = 0.0
     for sig, wait_s in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
         try:
             os.killpg(pgid, sig)
         except ProcessLookupError:
-            return
+            return waited_for_save
         try:
             wait_until(lambda: not _alive(pid), wait_s, interval=0.1, what=f"pid {pid} to exit")
-            return
+            return waited_for_save
         except WaitTimeout:
-            continue
+            pass
+        if sig == signal.SIGTERM and saving is not None and saving.exists():
+            t0 = time.monotonic()
+            try:
+                wait_until(
+                    lambda: not _alive(pid) or not saving.exists(), SAVE_TIMEOUT_S, interval=0.2, what="the state save"
+                )
+                if not _alive(pid):
+                    return time.monotonic() - t0
+                wait_until(lambda: not _alive(pid), timeout, interval=0.1, what=f"pid {pid} to exit")
+                return time.monotonic() - t0
+            except WaitTimeout:
+                waited_for_save = time.monotonic() - t0
+    return waited_for_save
 
 
 def stop(settings: HarnessSettings) -> list[str]:
@@ -294,8 +314,8 @@ def stop(settings: HarnessSettings) -> list[str]:
         return docker_emulator.stop(settings)
     pid = _read_pid(state)
     if pid is not None and "localstack" in _cmdline(pid):
-        _terminate_group(pid)
-        done.append(f"stopped LocalStack (pid {pid})")
+        waited = _terminate_group(pid, saving=settings.home / SAVING_MARKER)
+        done.append(f"stopped LocalStack (pid {pid})" + (f" after a {waited:.0f} s state save" if waited else ""))
     leftovers = runtime_pids(settings)
     for rpid in leftovers:
         _terminate_group(rpid, timeout=3.0)

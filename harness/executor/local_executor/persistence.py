@@ -201,16 +201,26 @@ def _load_s3_bytes(provider: Any, folder: Path) -> int:
 
 
 # ---- save / load ------------------------------------------------------------------------------------------------
+SAVING_MARKER = ".saving"  # present while a save runs: `harness.emulator.stop` waits for it before SIGKILL
+
+
 def save(folder: Path, *, skip: tuple[str, ...] = ()) -> dict[str, Any]:
     """Pickle every running service's stores (and S3's bytes) into `folder`; returns the manifest. Services in
-    `skip` (their restore failed) keep their previous save."""
+    `skip` (their restore failed) keep their previous save.
+
+    Two phases: everything is written beside the previous save first (`*.tmp`), then swapped in at once with the
+    manifest, so a save cut short (a stop that could not wait) leaves the previous save whole, never a mix of the two.
+    """
     from localstack.state import pickle
 
     _register_lock_reducers()
     folder.mkdir(parents=True, exist_ok=True)
+    marker = folder / SAVING_MARKER
+    marker.write_text(json.dumps({"pid": os.getpid(), "started_at": time.time()}))
     t0 = time.monotonic()
     manifest: dict[str, Any] = {"schema": SCHEMA, "saved_at": time.time(), "services": {}}
     previous = _manifest(folder)
+    swaps: list[tuple[Path, Path]] = []  # (written, final name): renamed once every service is written
     for name in SERVICES:
         if name in skip or not _running(name):
             if name in previous.get("services", {}):
@@ -225,21 +235,27 @@ def save(folder: Path, *, skip: tuple[str, ...] = ()) -> dict[str, Any]:
                 tmp = folder / "s3-objects.tmp"
                 shutil.rmtree(tmp, ignore_errors=True)
                 entry["objects"] = _save_s3_bytes(provider, tmp)
-                shutil.rmtree(folder / "s3-objects", ignore_errors=True)
-                tmp.rename(folder / "s3-objects")
             target = folder / f"{name}.pickle"
             with open(target.with_suffix(".tmp"), "wb") as out:
                 pickle.dump(_containers(service), out)
-            target.with_suffix(".tmp").replace(target)
-            entry["bytes"] = target.stat().st_size
+            entry["bytes"] = target.with_suffix(".tmp").stat().st_size
+            if name == "s3" and provider is not None:
+                swaps.append((folder / "s3-objects.tmp", folder / "s3-objects"))
+            swaps.append((target.with_suffix(".tmp"), target))
             manifest["services"][name] = entry
             _hook(provider, "on_after_state_save")
         except Exception:
             LOG.exception("could not save the state of %s (its previous save, if any, is kept)", name)
             if name in previous.get("services", {}):
                 manifest["services"][name] = previous["services"][name]
+    for written, final in swaps:
+        if written.is_dir():
+            shutil.rmtree(final, ignore_errors=True)
+        written.replace(final)
     manifest["save_s"] = round(time.monotonic() - t0, 3)
-    (folder / "manifest.json").write_text(json.dumps(manifest, indent=1))
+    (folder / "manifest.json.tmp").write_text(json.dumps(manifest, indent=1))
+    (folder / "manifest.json.tmp").replace(folder / "manifest.json")
+    marker.unlink(missing_ok=True)
     return manifest
 
 
@@ -375,6 +391,17 @@ def harness_load_state() -> None:
     folder = state_dir()
     if folder is None or not (folder / "manifest.json").exists():
         return
+    marker = folder / SAVING_MARKER
+    if marker.exists():  # the last stop did not let its save finish: the previous save is whole and is restored
+        saved_at = _manifest(folder).get("saved_at")
+        when = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(saved_at)) if saved_at else "?"
+        LOG.warning(
+            "the last save into %s did not finish (the emulator was killed while saving): restoring the save of %s; "
+            "changes made after it are lost",
+            folder,
+            when,
+        )
+        marker.unlink(missing_ok=True)
     RESTORING.set()
     _hold_health_while_restoring()
     _REPORT.update(load(folder, defer_lambda=True))
