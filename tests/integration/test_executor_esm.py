@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -179,3 +180,34 @@ def test_maximum_concurrency_two_runs_two_environments_at_once_never_more(pipeli
         peak = max(peak, running)
     assert peak == 2, f"at most {peak} batches overlapped"
     assert len({r["pid"] for r in records}) == 2
+
+
+def test_a_disabled_mapping_invokes_nothing_it_receives_after_the_disable(pipeline: Pipeline) -> None:
+    # GIVEN a busy mapping (two lanes, each in a long poll on the queue once the first message is processed)
+    src, _, results = pipeline.build("esm-off", work_s=0, batch_size=10, max_concurrency=2, visibility_s=10)
+    uuid = pipeline.mappings[-1]
+    pipeline.send(src, [{"id": "warm"}])
+    wait_until(lambda: pipeline.depth(src) == 0, 60, what="the first message processed")
+    assert [r["id"] for r in pipeline.drain(results)] == ["warm"]
+
+    # WHEN the mapping is disabled and a full batch arrives while its last long polls are still open
+    pipeline.lam.update_event_source_mapping(UUID=uuid, Enabled=False)
+    wait_until(lambda: pipeline.lam.get_event_source_mapping(UUID=uuid)["State"] == "Disabled", 30, what="Disabled")
+    batch = [{"id": f"held-{i}"} for i in range(10)]
+    pipeline.send(src, batch)
+
+    # THEN for longer than any open long poll (HARNESS_ESM_LONG_POLL_SEC, 3 s by default) all ten stay queued and the
+    # function sees none of them (without the give-back a lane's poll took one and the function processed it)
+    window_s = 6.0
+    deadline = time.monotonic() + window_s
+    while time.monotonic() < deadline:
+        assert pipeline.depth(src) == 10, "a message received after the disable was processed"
+        time.sleep(0.25)  # sampling interval of the observation window, not a wait for an outcome
+    assert pipeline.drain(results) == []
+
+    # AND once enabled again every one of them is processed exactly once
+    pipeline.lam.update_event_source_mapping(UUID=uuid, Enabled=True)
+    wait_until(lambda: pipeline.depth(src) == 0, 60, what="the held batch processed")
+    got: list[dict] = []
+    wait_until(lambda: got.extend(pipeline.drain(results)) or len(got) >= 10, 20, what="10 results")
+    assert sorted(r["id"] for r in got) == sorted(b["id"] for b in batch)

@@ -60,6 +60,31 @@ def _empty_is_fine(poll_events):
     return poll
 
 
+def _give_back(worker: EsmWorker, poller: SqsPoller, messages: list[dict]) -> None:
+    """A batch that a long poll received after the mapping was disabled or deleted goes back to the queue at once
+    (visibility 0) instead of being invoked: `Enabled=False` stops the mapping's work when it is answered, not a long
+    poll later. (AWS documents that a disabled mapping may still finish batches it was processing; these were not
+    being processed yet.) Their ApproximateReceiveCount has gone up by one, as for any receive. A message that cannot
+    be put back (the queue was purged or deleted meanwhile) is logged; it reappears after its visibility timeout."""
+    entries = [
+        {"Id": str(n), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0} for n, m in enumerate(messages)
+    ]
+    failed: list[str] = []
+    for start in range(0, len(entries), 10):
+        chunk = entries[start : start + 10]
+        try:
+            answer = poller.source_client.change_message_visibility_batch(QueueUrl=poller.queue_url, Entries=chunk)
+            failed += [f"{f.get('Code')}" for f in answer.get("Failed", [])]
+        except Exception as exc:  # noqa: BLE001 - the queue may be gone with the mapping: say so, never raise here
+            failed += [type(exc).__name__] * len(chunk)
+    LOG.info(
+        "event-source mapping %s stopping: %d message(s) received by its last poll put back%s",
+        worker.uuid,
+        len(entries) - len(failed),
+        f", {len(failed)} not ({', '.join(sorted(set(failed)))}: visible again after their timeout)" if failed else "",
+    )
+
+
 def install() -> None:
     """Patch EsmWorker.poller_loop once: SQS mappings get extra lanes and long polling when not batching."""
     if getattr(EsmWorker, _PATCHED, False):
@@ -76,6 +101,8 @@ def install() -> None:
         plain_handle = poller.handle_messages
 
         def handle_messages(messages):  # a batch arrived: wake the parked lanes, more may be waiting
+            if self._shutdown_event.is_set():
+                return _give_back(self, poller, messages)
             active.set()
             return plain_handle(messages)
 
