@@ -20,6 +20,7 @@ from harness.deployment import emulator_stack
 from harness.settings import HarnessSettings
 from infra.deploy.apply import deploy
 from infra.deploy.outputs import StackOutputs
+from tests.lambdas import create_function
 
 pytestmark = [pytest.mark.emulator, pytest.mark.slow]
 PROBE_QUEUE = "persist-it-probe"
@@ -78,6 +79,18 @@ def s3_test_event(outputs: StackOutputs) -> dict[str, Any]:
     return {"Records": [record]}
 
 
+def _orphan_mapping(lam: Any, sqs: Any, run: str) -> str:
+    """A queue, a function, its mapping, then the function deleted: the mapping's UUID."""
+    name = f"{run}-orphan"
+    url = sqs.create_queue(QueueName=name)["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    create_function(lam, name, "def handler(event, context):\n    return {}\n", timeout=3)
+    uuid = str(lam.create_event_source_mapping(EventSourceArn=arn, FunctionName=name, BatchSize=1)["UUID"])
+    wait_until(lambda: lam.get_event_source_mapping(UUID=uuid)["State"] == "Enabled", 30, what="orphan mapping on")
+    lam.delete_function(FunctionName=name)
+    return uuid
+
+
 def test_state_survives_a_restart_and_persistence_can_be_turned_off(
     pipeline: StackOutputs,
     aws: Callable[..., Any],
@@ -100,6 +113,10 @@ def test_state_survives_a_restart_and_persistence_can_be_turned_off(
     url = sqs.create_queue(QueueName=PROBE_QUEUE)["QueueUrl"]
     sqs.purge_queue(QueueUrl=url)
     sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"run": run}))
+    # AND a mapping whose function was deleted (it stays, as on AWS): LocalStack's restore raised on it and brought
+    # back no mapping and no function at all, so the plugin drops it at load
+    orphan = _orphan_mapping(lam, sqs, run)
+    assert lam.get_event_source_mapping(UUID=orphan)["FunctionArn"].endswith(f"{run}-orphan")
 
     # WHEN the emulator is stopped and started again
     restart(harness_settings)
@@ -117,6 +134,8 @@ def test_state_survives_a_restart_and_persistence_can_be_turned_off(
     assert json.loads(invoked["Payload"].read()) == {"batchItemFailures": []}
     mappings = lam.list_event_source_mappings(FunctionName=pipeline.function_name)["EventSourceMappings"]
     assert [m["State"] for m in mappings if m["EventSourceArn"] == pipeline.queue_arn] == ["Enabled"]
+    assert orphan not in [m["UUID"] for m in lam.list_event_source_mappings()["EventSourceMappings"]]
+    sqs.delete_queue(QueueUrl=sqs.get_queue_url(QueueName=f"{run}-orphan")["QueueUrl"])
     groups = [g["logGroupName"] for g in logs.describe_log_groups(logGroupNamePrefix="/aws/lambda/")["logGroups"]]
     assert f"/aws/lambda/{pipeline.function_name}" in groups
     assert role_state(iam, role_arn) == role_before  # IAM: the role, its trust policy and its policies

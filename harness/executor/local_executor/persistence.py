@@ -314,6 +314,10 @@ def finish_load(folder: Path, report: dict[str, Any]) -> None:
     while _DEFERRED:
         name, provider, entry, started = _DEFERRED.pop(0)
         try:
+            if name == "lambda":
+                dropped = drop_orphan_mappings()
+                if dropped:
+                    entry["orphan_mappings_dropped"] = dropped
             provider.on_after_state_load()
             if name == "lambda":
                 entry["functions"] = _await_function_versions(VERSION_START_TIMEOUT_S)
@@ -324,6 +328,29 @@ def finish_load(folder: Path, report: dict[str, Any]) -> None:
             entry["error"] = f"{type(exc).__name__}: {exc}"[:500]
     report["load_s"] = round(report.get("load_s", 0.0) + time.monotonic() - t0, 3)
     _write_report(folder, report)
+
+
+def drop_orphan_mappings() -> list[str]:
+    """Remove the saved event-source mappings whose function no longer exists; their UUIDs.
+
+    LocalStack leaves a mapping in its store when it is deleted while disabled, or disabled, enabled and deleted in
+    quick succession (its worker's loop, which removes the entry, is not running or sees the old Enabled flag), and
+    its `on_after_state_load` then raises on the first such mapping (`Function not found`) and restores no mapping
+    and no function runtime at all. A mapping of a deleted function cannot deliver anything: dropped, and said."""
+    from localstack.services.lambda_.invocation.models import lambda_stores
+
+    dropped: list[str] = []
+    for _account, _region, store in lambda_stores.iter_stores():
+        for uuid, esm in list(store.event_source_mappings.items()):
+            arn = str(esm.get("FunctionArn") or "")
+            parts = arn.split(":")
+            name = parts[6] if len(parts) > 6 and parts[5] == "function" else ""
+            if name and name in store.functions:
+                continue
+            store.event_source_mappings.pop(uuid, None)
+            dropped.append(uuid)
+            LOG.warning("dropped saved event-source mapping %s: its function %s no longer exists", uuid, arn or "?")
+    return dropped
 
 
 def _version_states() -> dict[str, str]:
