@@ -261,8 +261,17 @@ load-test: install fixtures ## the load harness' own tests (unit + the ~100-uplo
 CHAOS ?= all
 CHAOS_ARGS ?=
 .PHONY: chaos chaos-list redrive chaos-test
-chaos: install ## fault scenarios under load + invariant table: make chaos [CHAOS=poison|crash|...] [CHAOS_ARGS="--scale 0.5"]
-	@$(PY) -m harness.chaos $(CHAOS) $(CHAOS_ARGS)
+chaos: install ## fault scenarios under load + invariant table: make chaos [CHAOS=poison|crash|...] [STACK_PROFILE=seed] [CHAOS_ARGS="--scale 0.5"]
+	@$(PY) -m harness.chaos $(CHAOS) $(if $(filter list redrive,$(CHAOS)),,--stack-profile $(STACK_PROFILE)) $(CHAOS_ARGS)
+
+# the seed replica and our pipeline under the same fault scenarios, one after the other, in one side-by-side report
+CHAOS_COMPARE_OUT ?= benchmarks/results/chaos-compare
+.PHONY: chaos-compare
+chaos-compare: install ## seed replica vs ours under every fault: make chaos-compare [CHAOS=crash] -> compare.md
+	@rm -rf $(CHAOS_COMPARE_OUT)
+	@$(PY) -m harness.chaos $(CHAOS) --stack-profile seed --out $(CHAOS_COMPARE_OUT)/seed $(CHAOS_ARGS)
+	@$(PY) -m harness.chaos $(CHAOS) --stack-profile default --out $(CHAOS_COMPARE_OUT)/default $(CHAOS_ARGS) || true
+	@$(PY) -m harness.chaos.compare $(CHAOS_COMPARE_OUT)/seed $(CHAOS_COMPARE_OUT)/default --out $(CHAOS_COMPARE_OUT)
 
 chaos-list: venv ## list the chaos scenarios
 	@$(PY) -m harness.chaos list
@@ -448,7 +457,9 @@ package-seed: $(SEED_ZIPS) ## the seed replica's zip (handlers/seed + node_modul
 # STACK_PROFILE=seed deploys the seed replica (infra/stack.py function_impl=seed): its zip for this machine first
 SEED_HOST_ARCH := $(if $(filter aarch64 arm64,$(shell uname -m)),arm64,x86_64)
 load-compare: .package/seed-$(SEED_HOST_ARCH).zip
+chaos-compare: .package/seed-$(SEED_HOST_ARCH).zip
 ifeq ($(STACK_PROFILE),seed)
+chaos: .package/seed-$(SEED_HOST_ARCH).zip
 load: .package/seed-$(SEED_HOST_ARCH).zip
 deploy: .package/seed-$(SEED_HOST_ARCH).zip
 endif

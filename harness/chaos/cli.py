@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from common.errors import CodedError
@@ -42,6 +43,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.scale != 1.0:
         chosen = [s.scaled(args.scale) for s in chosen]
     settings = HarnessSettings.from_env()
+    if args.stack is None:
+        args.stack = "chaos-seed" if args.stack_profile == "seed" else "chaos"
     t0 = time.monotonic()
     results: list[dict[str, Any]] = []
     deployed = _deployed_target(args, names, settings)
@@ -73,7 +76,9 @@ def cmd_run(args: argparse.Namespace) -> int:
                 settings, PipelineTarget.from_outputs(deployed.outputs), stack=deployed.name, log=_out
             )
         else:
-            session = open_session(settings, stack=args.stack, deploy_stack=not args.no_deploy, log=_out)
+            session = open_session(
+                settings, stack=args.stack, deploy_stack=not args.no_deploy, profile=args.stack_profile, log=_out
+            )
         with session:
             for scenario in chosen:
                 try:
@@ -88,11 +93,16 @@ def cmd_run(args: argparse.Namespace) -> int:
         stack=deployed.name if deployed is not None else args.stack,
         function=function,
         wall_s=time.monotonic() - t0,
+        profile=args.stack_profile,
+        out_root=args.out,
     )
     _out("")
     _out(report.table(results, markdown=False))
     _out("")
     _out(f"report: {folder}/report.md  (JSON: report.json), {doc['wall_s']:.0f} s")
+    if args.stack_profile == "seed":  # the seed replica is run to show what its design loses: reported, not gated
+        _out("seed replica: its FAILED scenarios are what its design loses under each fault (reported, not gated)")
+        return 0
     return 0 if doc["all_passed"] else 1  # any FAILED scenario (a limitation too) fails the run
 
 
@@ -190,7 +200,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     for name in (*scenarios.ORDER, "all"):
         title = scenarios.SCENARIOS[name].title if name in scenarios.SCENARIOS else "every scenario, restart last"
         p = sub.add_parser(name, help=title.replace("%", "%%"))
-        p.add_argument("--stack", default="chaos", help="stack to break (default: chaos, deployed if needed)")
+        p.add_argument(
+            "--stack", default=None, help="stack to break (default: chaos, chaos-seed for the seed; deployed if needed)"
+        )
+        p.add_argument(
+            "--stack-profile",
+            choices=("default", "seed"),
+            default="default",
+            help="seed: the seed replica's stack (reported, exit 0); default: ours (exit 1 on any FAILED)",
+        )
+        p.add_argument("--out", type=Path, default=report.RESULTS_DIR, help="results root (default: %(default)s)")
         p.add_argument("--no-deploy", action="store_true", help="use the stack's existing deploy outputs")
         p.add_argument("--scale", type=float, default=1.0, help="multiply the valid images per scenario")
         p.add_argument("--skip", action="append", help="(all) skip a scenario; repeatable")

@@ -54,7 +54,7 @@ def run_remote(
     started = time.time()
     for seq, kind in enumerate(kinds):
         item = payload(kind, seed=seq)
-        key = f"{target.run_prefix(run_id)}{seq:03d}-{kind}{item.suffix}"
+        key = target.upload_key(run_id, f"{seq:03d}-{kind}{item.suffix}")
         storage.upload(s3, target.input_bucket, key, item.body, item.content_type, run_id)
         keys.append((key, kind))
     expected = [k for k, _ in keys]

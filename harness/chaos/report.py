@@ -143,6 +143,7 @@ def write(
     function: str,
     wall_s: float,
     out_root: Path = RESULTS_DIR,
+    profile: str = "default",
 ) -> tuple[Path, dict[str, Any]]:
     """Write report.json and report.md into a new benchmarks/results/chaos-<timestamp>/ folder."""
     stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
@@ -156,6 +157,7 @@ def write(
         "started": stamp,
         "endpoint": endpoint,
         "stack": stack,
+        "profile": profile,
         "function": function,
         "wall_s": round(wall_s, 1),
         "machine": {"python": platform.python_version(), "platform": platform.platform()},

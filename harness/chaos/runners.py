@@ -250,7 +250,7 @@ def run_scenario(session: ChaosSession, scenario: Scenario, *, keep_dlq: bool = 
                 actions.append(f"uploads queued with a {scenario.burst_delay_s} s delay (one burst, full batches)")
             for seq, kind in enumerate(kinds):
                 item = payload(kind, seed=seq)
-                key = f"{target.run_prefix(run_id)}{seq:03d}-{kind}{item.suffix}"
+                key = target.upload_key(run_id, f"{seq:03d}-{kind}{item.suffix}")
                 storage.upload(session.s3, target.input_bucket, key, item.body, item.content_type, run_id)
                 keys.append((key, kind))
         if scenario.peer_consumer:
@@ -380,7 +380,7 @@ def run_restart(session: ChaosSession, scenario: Scenario, *, keep_dlq: bool = F
         return "restart requested"
 
     def key_of(seq: int) -> str:
-        return f"{target.run_prefix(run_id)}{seq:03d}-image.png"
+        return target.upload_key(run_id, f"{seq:03d}-image.png")
 
     old = emulator.find_running(session.settings)
     old_pid = old.pid if old else None
@@ -455,7 +455,7 @@ def run_restart(session: ChaosSession, scenario: Scenario, *, keep_dlq: bool = F
         seen = _quiet_evidence(proxy, target, run_id, _stall_bound_s(scenario))
         verdict = judge(acc, _expectations(scenario, keys), None)
         try:
-            outputs = deploy(session.settings, session.stack)
+            outputs = deploy(session.settings, session.stack, profile=session.profile)
             session.refresh(outputs)
             actions.append(f"stack '{session.stack}' redeployed so that later runs find it")
         except Exception as exc:  # noqa: BLE001 - reported; the user can `make up`

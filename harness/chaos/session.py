@@ -34,11 +34,23 @@ def read_outputs(settings: HarnessSettings, stack: str) -> StackOutputs | None:
     return read_stack_outputs(settings, stack)
 
 
-def deploy(settings: HarnessSettings, stack: str, overrides: Mapping[str, Any] | None = None) -> StackOutputs:
-    """Deploy (or update) the chaos stack through the load harness's deployer (infra.deploy underneath)."""
+# The seed replica under chaos keeps its own batching (batch 10, no window) and maxReceiveCount 3; only its 60 s
+# timeout and visibility timeout are shortened as ours are, so that its redeliveries also happen within seconds.
+SEED_CHAOS_OVERRIDES: dict[str, Any] = {"function_timeout_s": 10, "visibility_timeout_s": 10}
+
+
+def chaos_overrides(profile: str) -> dict[str, Any]:
+    return dict(SEED_CHAOS_OVERRIDES if profile == "seed" else CHAOS_OVERRIDES)
+
+
+def deploy(
+    settings: HarnessSettings, stack: str, overrides: Mapping[str, Any] | None = None, *, profile: str = "default"
+) -> StackOutputs:
+    """Deploy (or update) the chaos stack of `profile` (default, seed) through the load harness's deployer."""
     from harness.load.runner import deploy_stack
 
-    return deploy_stack(settings, stack, dict(CHAOS_OVERRIDES if overrides is None else overrides))
+    knobs = chaos_overrides(profile) if overrides is None else dict(overrides)
+    return deploy_stack(settings, stack, knobs, profile=profile)
 
 
 @dataclass
@@ -48,6 +60,7 @@ class ChaosSession:
     settings: HarnessSettings
     target: PipelineTarget
     stack: str = CHAOS_STACK
+    profile: str = "default"  # the stack profile deployed (seed: the seed replica, redeployed as such)
     log: Callable[[str], None] = lambda line: None
     proxy: FaultProxy | None = None
     _stack: ExitStack = field(default_factory=ExitStack)
@@ -97,13 +110,14 @@ def open_session(
     *,
     stack: str = CHAOS_STACK,
     deploy_stack: bool = True,
+    profile: str = "default",
     log: Callable[[str], None] = lambda line: None,
 ) -> ChaosSession:
     """Resolve (deploying if asked or needed) the chaos stack and return a session (use it as a context manager)."""
     outputs = None if deploy_stack else read_outputs(settings, stack)
     if outputs is None:
         try:
-            outputs = deploy(settings, stack)
+            outputs = deploy(settings, stack, profile=profile)
         except Exception as exc:  # noqa: BLE001 - any deploy failure means no pipeline to break
             raise PipelineUnavailable(
                 "PIPELINE_UNAVAILABLE", f"Expected a deployed stack '{stack}' but deploying it failed: {exc}"
@@ -115,4 +129,4 @@ def open_session(
             "OUTPUTS_INVALID",
             f"Expected usable deploy outputs for stack '{stack}' but received {outputs}: {exc}",
         ) from exc
-    return ChaosSession(settings, target, stack=stack, log=log)
+    return ChaosSession(settings, target, stack=stack, profile=profile, log=log)

@@ -33,7 +33,7 @@ class MidBatchTrigger:
         gate: Callable[[int], bool] = lambda completed: True,
     ) -> None:
         self._sources = target.run_prefix(run_id)
-        self._outputs = tuple(target.output_stem(s, self._sources) for s in target.sizes)
+        self._outputs = target.run_output_prefixes(run_id)
         self._sizes = len(target.sizes)
         self._written: dict[str, int] = {}
         self._action = action

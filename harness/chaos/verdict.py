@@ -57,7 +57,7 @@ class ProxyEvidence:
 def proxy_evidence(exchanges: Iterable[Exchange], target: PipelineTarget, run_id: str) -> ProxyEvidence:
     """Reduce the proxy's exchange log to the evidence of one run."""
     source_prefix = target.run_prefix(run_id)
-    out_prefixes = tuple(target.output_stem(size, source_prefix) for size in target.sizes)
+    out_prefixes = target.run_output_prefixes(run_id)
     requests = retries = errors = 0
     injected: Counter[str] = Counter()
     calls: dict[str, set[str]] = {}

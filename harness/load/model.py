@@ -99,8 +99,23 @@ class PipelineTarget:
         return f"{self.input_prefix}{run_id}/"
 
     def output_stem(self, size: str, source_key: str) -> str:
-        """The thumbnail key of `source_key` at `size` without its extension (of a key prefix: the output prefix)."""
+        """The thumbnail key of `source_key` at `size` without its extension (of a key prefix: the output prefix).
+        Flat layout: `thumbnails/<size>/<file name>` (the seed keeps the source's file name and extension); of a key
+        prefix, the size folder."""
+        if self.flat:
+            return f"{self.output_prefix}{size}/{source_key.rsplit('/', 1)[-1]}"
         return contract.output_stem(source_key, size, input_prefix=self.input_prefix, output_prefix=self.output_prefix)
+
+    def upload_key(self, run_id: str, name: str) -> str:
+        """The key of a run's upload named `name`. The flat layout keeps only the file name in the thumbnail's key, so
+        there the name carries the run id (`<run_id>-<name>`) and a run's thumbnails stay attributable to it."""
+        return f"{self.run_prefix(run_id)}{run_id}-{name}" if self.flat else f"{self.run_prefix(run_id)}{name}"
+
+    def run_output_prefixes(self, run_id: str) -> tuple[str, ...]:
+        """The key prefixes of the thumbnails of a run's uploads (named with `upload_key`), one per size."""
+        if self.flat:
+            return tuple(f"{self.output_prefix}{size}/{run_id}-" for size in self.sizes)
+        return tuple(self.output_stem(size, self.run_prefix(run_id)) for size in self.sizes)
 
     def source_of(self, thumbnail_key: str) -> tuple[str, str] | None:
         """thumbnails/<size>/<path>.<ext> -> (size, uploads/<path>); None for keys outside the layout."""
