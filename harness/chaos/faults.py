@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import threading
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from harness.chaos.errors import InvalidFaultSpec
@@ -214,3 +215,12 @@ def s3_error_body(code: str, resource: str, request_id: str) -> bytes:
         f"<Error><Code>{code}</Code><Message>{message}</Message><Resource>{resource}</Resource>"
         f"<RequestId>{request_id}</RequestId></Error>"
     ).encode()
+
+
+STALL_MARGIN_S = 30.0
+
+
+def stall_bound_s(rules: Iterable[FaultRule]) -> float:
+    """How long a fault proxy may take to answer what it holds once a run is over: its longest injected stall and a
+    margin (a stalled exchange is recorded only when its stall ends)."""
+    return max((r.delay_s for r in rules), default=0.0) + STALL_MARGIN_S

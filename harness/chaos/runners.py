@@ -14,7 +14,7 @@ from typing import Any
 from common.waiting import WaitTimeout, wait_until
 from harness import emulator
 from harness.chaos import storage
-from harness.chaos.faults import FaultRule
+from harness.chaos.faults import FaultRule, stall_bound_s
 from harness.chaos.inputs import POISON_CODES, payload
 from harness.chaos.proof import check, overlapping_deliveries
 from harness.chaos.proxy import FaultProxy
@@ -181,8 +181,7 @@ def _consume_dlq(session: ChaosSession, run_id: str) -> int:
 
 
 def _stall_bound_s(scenario: Scenario) -> float:
-    """How long the proxy may take to answer what it holds after a run: the longest injected stall and a margin."""
-    return max((r.delay_s for r in scenario.rules), default=0.0) + 30.0
+    return stall_bound_s(scenario.rules)
 
 
 def _quiet_evidence(proxy: FaultProxy, target: PipelineTarget, run_id: str, bound_s: float) -> ProxyEvidence:

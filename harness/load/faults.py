@@ -13,7 +13,7 @@ from typing import Any
 
 from harness.aws import client
 from harness.chaos import storage as chaos_storage
-from harness.chaos.faults import FaultInjector
+from harness.chaos.faults import FaultInjector, stall_bound_s
 from harness.chaos.proxy import FaultProxy
 from harness.chaos.runtime import live_runtimes, sigkill
 from harness.load.model import PipelineTarget
@@ -75,7 +75,7 @@ class FaultInjection:
         exchanges: list[Any] = []
         if self._proxy is not None:
             # a stalled exchange is recorded when its stall ends: let what the proxy still holds be answered first
-            bound_s = max((r.delay_s for r in self.plan.rules), default=0.0) + 30.0
+            bound_s = stall_bound_s(self.plan.rules)
             if not self._proxy.wait_quiet(QUIET_S, bound_s):
                 self.log(f"warning: the fault proxy still had requests in flight {bound_s:.0f} s after the drain")
             exchanges = self._proxy.snapshot()

@@ -49,3 +49,23 @@ def test_without_a_save_marker_the_grace_period_ends_in_sigkill(tmp_path: Path) 
     emulator._terminate_group(proc.pid, timeout=0.5, saving=tmp_path / "another-marker")
     assert proc.wait(timeout=5) == -9
     assert not done.exists()
+
+
+def test_the_stop_waits_on_the_marker_the_plugin_writes() -> None:
+    # the plugin runs in the emulator's venv and cannot be imported here: read its constants from its source
+    import ast
+    from pathlib import Path
+
+    from harness import emulator as emulator_module
+
+    source = Path(emulator_module.__file__).parent / "executor" / "local_executor" / "persistence.py"
+    tree = ast.parse(source.read_text())
+    assigned = {
+        t.id: node.value.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant)
+        for t in node.targets
+        if isinstance(t, ast.Name)
+    }
+    assert '/ "persist"' in source.read_text()  # the plugin's state folder under HARNESS_HOME
+    assert f"persist/{assigned['SAVING_MARKER']}" == emulator_module.SAVING_MARKER
