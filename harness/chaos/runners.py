@@ -25,6 +25,7 @@ from harness.chaos.session import ChaosSession, deploy
 from harness.chaos.triggers import MidBatchTrigger, on_exchange
 from harness.chaos.verdict import Expectation, ProxyEvidence, judge, proxy_evidence
 from harness.load.observe import Accounting, Outcome, PipelineTarget, UploadOutcome, collect, settle
+from harness.load.storage import AwsProbe
 
 QUIET_S = 3.0
 
@@ -180,6 +181,12 @@ def _consume_dlq(session: ChaosSession, run_id: str) -> int:
     return storage.delete(session.sqs, session.target.dlq_url, mine)
 
 
+def _test_events_since(session: ChaosSession, since_ms: float) -> None:
+    """The stack's s3:TestEvent, dead-lettered by the seed at deploy, belongs to no scenario run after it."""
+    if isinstance(session.probe, AwsProbe):
+        session.probe.test_events_since_ms = since_ms
+
+
 def _stall_bound_s(scenario: Scenario) -> float:
     return stall_bound_s(scenario.rules)
 
@@ -225,7 +232,13 @@ def run_scenario(session: ChaosSession, scenario: Scenario, *, keep_dlq: bool = 
                 depths = session.probe.depths()
                 return depths.visible + depths.in_flight > total - completed
 
-            trigger = MidBatchTrigger(target, run_id, _kill_action(session, killed), gate=completed_record_in_flight)
+            kill = _kill_action(session, killed)
+            if target.flat:
+                # the seed replica reads only Records[0] of a batch and deletes the rest without output: a whole
+                # burst may be one batch and one read, so the kill comes at the run's first source read
+                trigger = MidBatchTrigger(target, run_id, kill, after_completed=False)
+            else:
+                trigger = MidBatchTrigger(target, run_id, kill, gate=completed_record_in_flight)
             levers.enter_context(on_exchange(proxy, trigger))
         log(
             f"[{scenario.name}] run {run_id}: {len(kinds)} uploads ({len(scenario.poison)} poison), "
@@ -243,6 +256,7 @@ def run_scenario(session: ChaosSession, scenario: Scenario, *, keep_dlq: bool = 
             peer_uuid = _warm_peer(session, peer)
         started = time.time()
         since_ms = int(started * 1000) - 1000
+        _test_events_since(session, since_ms)
         with ExitStack() as burst:
             if scenario.burst_delay_s:
                 burst.enter_context(storage.queue_delay(session.sqs, target.queue_url, scenario.burst_delay_s))
@@ -386,6 +400,7 @@ def run_restart(session: ChaosSession, scenario: Scenario, *, keep_dlq: bool = F
     trigger = MidBatchTrigger(target, run_id, restart)
     proxy.set_rules([localize(r, target, run_id) for r in scenario.rules])
     started = time.time()
+    _test_events_since(session, int(started * 1000) - 1000)
     with on_exchange(proxy, trigger):
         for seq in range(before_n):
             item = payload("image", seed=seq)

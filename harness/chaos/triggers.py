@@ -31,6 +31,8 @@ class MidBatchTrigger:
         run_id: str,
         action: Callable[[], str],
         gate: Callable[[int], bool] = lambda completed: True,
+        *,
+        after_completed: bool = True,
     ) -> None:
         self._sources = target.run_prefix(run_id)
         self._outputs = target.run_output_prefixes(run_id)
@@ -38,6 +40,7 @@ class MidBatchTrigger:
         self._written: dict[str, int] = {}
         self._action = action
         self._gate = gate
+        self._after_completed = after_completed  # False: the first source read of the run will do
         self._lock = threading.Lock()
         self.fired = threading.Event()
         self.result = ""
@@ -51,6 +54,7 @@ class MidBatchTrigger:
                 self._written[stem] = self._written.get(stem, 0) + 1
                 return
             completed = sum(1 for n in self._written.values() if n >= self._sizes)
-            if completed and e.method == "GET" and e.key.startswith(self._sources) and self._gate(completed):
+            ready = completed or not self._after_completed
+            if ready and e.method == "GET" and e.key.startswith(self._sources) and self._gate(completed):
                 self.fired.set()
                 self.result = self._action()

@@ -139,6 +139,9 @@ class AwsProbe:
     # flat layout (the seed: thumbnails/<size>/<file name>, no run in the key): outputs modified before this epoch ms
     # belong to earlier runs (set by the runner at the start of a run)
     not_before_ms: float | None = None
+    # an s3:TestEvent in the DLQ sent before this epoch ms is not this run's (chaos runs many scenarios on one stack,
+    # whose bucket sent its test event once, at deploy); None: every one counts (a load run deploys its own stack)
+    test_events_since_ms: float | None = None
     sniff: bool = True  # read each thumbnail's first bytes to check its Content-Type against its content
 
     @classmethod
@@ -189,6 +192,10 @@ class AwsProbe:
                     out.append((obj, parsed[0], parsed[1]))
         return out
 
+    def _this_runs(self, o: DlqObservation) -> bool:
+        since = self.test_events_since_ms
+        return not (o.code == S3_TEST_EVENT and since is not None and o.sent_ms is not None and o.sent_ms < since)
+
     def thumbnails(self, run_id: str, *, with_metadata: bool = True) -> list[ThumbnailObservation]:
         listed = self._listed(run_id)
         heads: list[tuple[dict[str, str], str | None, str | None] | None] = [None] * len(listed)
@@ -228,7 +235,7 @@ class AwsProbe:
                 empty = 0 if messages else empty + 1
                 for m in messages:
                     handles.append((m["MessageId"], m["ReceiptHandle"]))
-                    out.extend(with_raw_keys(m, self.target.input_prefix))
+                    out.extend(o for o in with_raw_keys(m, self.target.input_prefix) if self._this_runs(o))
         finally:
             for i in range(0, len(handles), 10):
                 entries = [
