@@ -43,6 +43,7 @@ WRONG_CONTENT_TYPE = "wrong content type"  # complete, but a thumbnail's Content
 DLQ_PREFIX = "dlq: "
 DLQ_ENCODED_KEY = DLQ_PREFIX + "redriven, URL-encoded key"  # a handler that does not decode keys cannot find them
 DLQ_TEST_EVENT = DLQ_PREFIX + "s3:TestEvent"
+SECOND_MS = 1000  # S3's LastModified granularity
 S3_TEST_EVENT = "S3_TEST_EVENT"  # harness.load.storage's code for an s3:TestEvent in the DLQ
 # always reported (0 included), so a side-by-side report shows the zero of the design that does not lose
 STANDARD_CAUSES = (LOST_DELETED, OVERWRITTEN, MISSING_QUEUED, WRONG_CONTENT_TYPE, DLQ_TEST_EVENT)
@@ -195,8 +196,9 @@ def account(
         elif complete and last is not None and last.handler_start_ms is not None and last.total_ms is not None:
             done = last.handler_start_ms + last.total_ms  # without logs: fetch + resize, output PUTs not included
         elif complete and any(t.last_modified_ms is not None for t in sizes.values()):
-            # no logs or metadata of ours (the seed replica): the last thumbnail's LastModified (1 s granularity)
-            done = max(t.last_modified_ms for t in sizes.values() if t.last_modified_ms is not None)
+            # no logs or metadata of ours (the seed replica): the last thumbnail's LastModified, which S3 keeps to
+            # the second; the end of that second is an upper bound (its start could precede the upload itself)
+            done = max(t.last_modified_ms for t in sizes.values() if t.last_modified_ms is not None) + SECOND_MS - 1
         elif outcome is Outcome.DLQ:
             done = msgs[-1].sent_ms
         outcomes.append(

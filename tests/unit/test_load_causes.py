@@ -104,3 +104,14 @@ def test_content_is_sniffed_from_the_first_bytes() -> None:
     assert sniff_type(b"\x89PNG\r\n\x1a\n....") == "image/png"
     assert sniff_type(b"RIFF\x00\x00\x00\x00WEBPVP8 ") == "image/webp"
     assert sniff_type(b"hello") is None
+
+
+def test_a_flat_outputs_done_time_is_the_end_of_its_last_modified_second() -> None:
+    # S3 keeps LastModified to the second: an upload at 5.4 s whose thumbnails are stamped 5 s finished by 5.999 s at
+    # the latest, and never before it was sent (the seed replica writes no metadata and logs nothing of ours)
+    thumbs = [
+        dataclasses.replace(flat("000001-x.jpg", s), last_modified_ms=5000.0 - 1000 * (s == "50")) for s in FLAT.sizes
+    ]
+    acc = account(RUN, [f"uploads/{RUN}/000001-x.jpg"], FLAT, thumbs, [], queue_drained=True)
+    assert acc.outcomes[0].outcome is Outcome.COMPLETE
+    assert acc.outcomes[0].done_ms == 5999.0
