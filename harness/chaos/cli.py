@@ -102,7 +102,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     _out(f"report: {folder}/report.md  (JSON: report.json), {doc['wall_s']:.0f} s")
     if args.stack_profile == "seed":  # the seed replica is run to show what its design loses: reported, not gated
         _out("seed replica: its FAILED scenarios are what its design loses under each fault (reported, not gated)")
-        return 0
+        errored = [r["name"] for r in results if r.get("status") == "FAILED (scenario errored)"]
+        if errored:  # a scenario that could not run says nothing about the seed: that still fails the run
+            _out(f"error: scenario(s) that could not run: {', '.join(errored)}")
+        return 1 if errored else 0
     return 0 if doc["all_passed"] else 1  # any FAILED scenario (a limitation too) fails the run
 
 
