@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +13,7 @@ from pathlib import Path
 from common.errors import CodedError
 from common.paths import ROOT
 from common.waiting import WaitTimeout, wait_until
+from harness.emulator import SAVE_TIMEOUT_S, SAVING_MARKER
 from harness.probe import health, port_in_use
 from harness.settings import HarnessSettings
 
@@ -19,7 +21,10 @@ COMPOSE_FILE = ROOT / "docker-compose.yml"
 SERVICE = "localstack"  # the compose service of our image (the upstream one is the opt-in profile `upstream`)
 IMAGE = "thumbnail-harness-emulator:local"
 CONTAINER_HOME = "/var/lib/harness"  # HARNESS_HOME inside the container (the state mount)
-STOP_TIMEOUT_S = 15  # compose's stop grace: LocalStack stops in 2-6 s, then the container is killed
+# LocalStack stops in 2-6 s; after this grace the container is killed (compose down), unless LocalStack is saving
+# its state (the executor plugin's persist/.saving under the state mount): that save is waited for, as in embedded
+# mode (harness.emulator SAVE_TIMEOUT_S), so a large save is not cut short by the SIGKILL
+STOP_TIMEOUT_S = 15
 DOCKER_CMD_TIMEOUT_S = 120.0
 START_TIMEOUT_S = 90.0
 
@@ -220,12 +225,16 @@ def stop(settings: HarnessSettings, project: DockerCompose | None = None) -> lis
         container = project.container_id()
         if container is None:
             return [f"no emulator container of project {project_name(settings)}"]
+        waited = _stop_saving_container(project, container, state_dir(settings) / SAVING_MARKER)
         down = project.run("down", "--remove-orphans", "--timeout", str(STOP_TIMEOUT_S))
     except DockerEmulatorError as exc:
         return [f"warning: {exc}"]
     if down.returncode != 0:
         return [f"warning: compose down failed: {_error_text(down)}"]
-    done = [f"stopped and removed the emulator container {container[:12]} (project {project_name(settings)})"]
+    done = [
+        f"stopped and removed the emulator container {container[:12]} (project {project_name(settings)})"
+        + (f" after a {waited:.0f} s state save" if waited else "")
+    ]
     if project.container_id() is not None:
         done.append("warning: the emulator container is still there")
     try:
@@ -233,6 +242,42 @@ def stop(settings: HarnessSettings, project: DockerCompose | None = None) -> lis
     except WaitTimeout:
         done.append(f"warning: something still listens on port {settings.port}")
     return done
+
+
+def _stop_saving_container(project: DockerCompose, container: str, saving: Path) -> float:
+    """SIGTERM LocalStack in the container (docker-init forwards it) and wait STOP_TIMEOUT_S for it to exit; while
+    `saving` (the state save's marker, seen through the state mount) is there, wait for the save too, at most
+    SAVE_TIMEOUT_S. Returns the seconds waited for the save; `compose down` then removes the container (and kills
+    it if it still runs)."""
+    if project.state(container) != "running":
+        return 0.0
+    project.docker("kill", "--signal", "TERM", container)
+    return wait_for_exit_or_save(lambda: project.state(container) == "running", saving)
+
+
+def wait_for_exit_or_save(
+    running: Callable[[], bool],
+    saving: Path,
+    *,
+    grace: float = STOP_TIMEOUT_S,
+    save_timeout: float = SAVE_TIMEOUT_S,
+) -> float:
+    """Wait `grace` s for `running()` to turn false; then, while `saving` exists, up to `save_timeout` s for the save
+    to end and `grace` s more for the exit. Returns the seconds waited beyond the grace for the save (0.0: none)."""
+    try:
+        wait_until(lambda: not running(), grace, interval=0.1, what="the emulator container to exit")
+        return 0.0
+    except WaitTimeout:
+        pass
+    if not saving.exists():
+        return 0.0
+    t0 = time.monotonic()
+    try:
+        wait_until(lambda: not running() or not saving.exists(), save_timeout, interval=0.2, what="the state save")
+        wait_until(lambda: not running(), grace, interval=0.1, what="the emulator container to exit")
+    except WaitTimeout:
+        pass
+    return time.monotonic() - t0
 
 
 def container_processes(settings: HarnessSettings, project: DockerCompose | None = None) -> list[ContainerProcess]:
