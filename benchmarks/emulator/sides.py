@@ -1,7 +1,8 @@
 """The emulators the bench compares: LocalStack with the lean path off ("before") and on ("after"), and MiniStack.
 
 Each side runs in its own state folder under the bench's home and gets our stack deployed, unchanged, with
-`python -m harness up` (MiniStack through HARNESS_ENDPOINT). The bench stops what it started.
+`python -m harness up` (MiniStack through HARNESS_ENDPOINT; LocalStack embedded, also under EMULATOR=docker). The
+bench stops what it started.
 """
 
 from __future__ import annotations
@@ -41,7 +42,9 @@ class Side:
 
     def harness_env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if k not in ("HARNESS_ENDPOINT", "HARNESS_LEAN")}
-        env.update({"HARNESS_PORT": str(self.port), "HARNESS_HOME": str(self.home)})
+        # the LocalStack sides are embedded emulators whatever EMULATOR the caller runs with: the bench reads their
+        # host process's CPU (its pid file), which a docker-mode emulator has not
+        env.update({"HARNESS_PORT": str(self.port), "HARNESS_HOME": str(self.home), "EMULATOR": "embedded"})
         if self.name == "ministack":
             env["HARNESS_ENDPOINT"] = self.endpoint
         else:
