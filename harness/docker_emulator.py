@@ -13,9 +13,9 @@ from pathlib import Path
 from common.errors import CodedError
 from common.paths import ROOT
 from common.waiting import WaitTimeout, wait_until
-from harness.emulator import SAVE_TIMEOUT_S, SAVING_MARKER
 from harness.probe import health, port_in_use
 from harness.settings import HarnessSettings
+from harness.state_save import SAVE_TIMEOUT_S, SAVING_MARKER
 
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 SERVICE = "localstack"  # the compose service of our image (the upstream one is the opt-in profile `upstream`)
@@ -23,7 +23,7 @@ IMAGE = "thumbnail-harness-emulator:local"
 CONTAINER_HOME = "/var/lib/harness"  # HARNESS_HOME inside the container (the state mount)
 # LocalStack stops in 2-6 s; after this grace the container is killed (compose down), unless LocalStack is saving
 # its state (the executor plugin's persist/.saving under the state mount): that save is waited for, as in embedded
-# mode (harness.emulator SAVE_TIMEOUT_S), so a large save is not cut short by the SIGKILL
+# mode (harness.state_save), so a large save is not cut short by the SIGKILL
 STOP_TIMEOUT_S = 15
 DOCKER_CMD_TIMEOUT_S = 120.0
 START_TIMEOUT_S = 90.0
@@ -152,6 +152,13 @@ class DockerCompose:
     def logs_tail(self, lines: int = 25) -> str:
         result = self.run("logs", "--no-color", "--tail", str(lines), SERVICE)
         return (result.stdout + result.stderr).strip() or "(no log)"
+
+
+def log_text(settings: HarnessSettings, project: DockerCompose | None = None) -> str:
+    """The whole log of our container for these settings ('' when there is none): LocalStack's and the executor's."""
+    project = project or DockerCompose(settings)
+    result = project.run("logs", "--no-color", SERVICE)
+    return result.stdout + result.stderr if result.returncode == 0 else ""
 
 
 def _error_text(result: subprocess.CompletedProcess[str]) -> str:

@@ -15,6 +15,7 @@ from harness import paths
 from harness.probe import HEALTH_PATH, health, port_in_use  # noqa: F401 (part of this module's API)
 from harness.runtimes import RUNTIMES_DIRNAME, RuntimeRecord, read_records, runtimes_dir
 from harness.settings import HarnessSettings
+from harness.state_save import SAVE_TIMEOUT_S, SAVING_MARKER
 
 SERVICES = "s3,sqs,lambda,logs,iam,sts,cloudwatch,cloudformation,ssm"  # cloudformation+ssm: `cdk bootstrap|deploy`
 
@@ -34,10 +35,7 @@ START_TIMEOUT_S = 90.0
 # LocalStack stops in 2-6 s; after chaos runs (killed runtimes, changed configs) it can hang in its service
 # shutdown: there is no state to save, so SIGKILL the group after this grace period.
 STOP_TIMEOUT_S = 10.0
-# ...unless it is saving its state (the executor plugin's persistence.SAVING_MARKER in HARNESS_HOME/persist): a large
-# S3 (thousands of objects after a soak) takes longer than the grace period, and a SIGKILL then loses the save
-SAVE_TIMEOUT_S = 600.0
-SAVING_MARKER = "persist/.saving"
+# ...unless it is saving its state (harness.state_save: the plugin's marker, waited for at most SAVE_TIMEOUT_S)
 
 
 class EmulatorError(CodedError):
@@ -258,6 +256,22 @@ def tail(path: Path, lines: int = 25) -> str:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
     except OSError:
         return "(no log)"
+
+
+def log_text(settings: HarnessSettings) -> str:
+    """The emulator's log in either mode: the embedded one's file (HARNESS_HOME/localstack.log), the container's log
+    in docker mode; '' when there is none."""
+    if settings.emulator == "docker" and not settings.endpoint_override:
+        from harness import docker_emulator
+
+        try:
+            return docker_emulator.log_text(settings)
+        except docker_emulator.DockerEmulatorError:
+            return ""
+    try:
+        return StatePaths(settings.home).log.read_text(errors="replace")
+    except OSError:
+        return ""
 
 
 def live_runtimes(folder: Path, function_name: str | None = None) -> list[RuntimeRecord]:

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
+from harness import emulator as emu
 from harness.executor.local_executor.cpushare import PERIOD_US, quota_us
 from harness.settings import HarnessSettings
 from tests.lambdas import create_function, unique_name
@@ -86,8 +86,7 @@ def test_the_share_is_off_by_default_and_a_function_can_ask_for_its_memory_share
 
     # THEN the one that asked runs under 128/1769 of a vCPU, the other is not limited
     if auto["quota"] is None:
-        log = Path(harness_settings.home) / "localstack.log"
-        said = [ln for ln in log.read_text(errors="replace").splitlines() if "cpu share: unavailable" in ln]
+        said = [ln for ln in emu.log_text(harness_settings).splitlines() if "cpu share: unavailable" in ln]
         if said:
             pytest.skip(f"no writable cpu controller for the executor here: {said[-1].strip()[-200:]}")
         pytest.fail(f"the function that asked for its CPU share is not limited: {auto}")
