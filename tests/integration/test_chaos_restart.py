@@ -19,8 +19,11 @@ pytestmark = [pytest.mark.emulator, pytest.mark.slow]
 
 @pytest.fixture(scope="module")
 def chaos(emulator: emu.EmulatorHandle, harness_settings: HarnessSettings) -> Iterator[ChaosSession]:
-    if harness_settings.emulator == "docker" or harness_settings.endpoint_override:
-        pytest.skip("restarts the embedded emulator this harness runs")
+    if harness_settings.endpoint_override:
+        pytest.skip("restarts the emulator this harness runs")
+    if harness_settings.emulator == "docker":
+        # the restart itself works in docker mode (test_persistence.py, test_target.py run there)
+        pytest.skip("docker mode: the scenario proves the restart by the emulator's host pid, which a container lacks")
     session = open_session(harness_settings, stack="chaos-it", deploy_stack=True)
     with session:
         yield session
