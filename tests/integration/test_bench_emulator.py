@@ -15,7 +15,8 @@ from tests.ports import free_port_block
 def test_quick_bench_measures_every_call_on_localstack(tmp_path: Path) -> None:
     port = free_port_block(3)  # its own LocalStack (and MiniStack at +1): never the session's emulator's port
     home = Path(os.environ.get("HARNESS_HOME", str(tmp_path))) / "bench-emulator-test"
-    report = bench.run(["after"], port=port, home=home, rounds=1, calls=5, images=1, keep=False)
+    # CPU is read in clock ticks (10 ms): a lean sqs_send costs ~1 ms, so 5 calls often read 0 ticks; 40 span several
+    report = bench.run(["after"], port=port, home=home, rounds=1, calls=40, images=1, keep=False)
     row = report["table"]
     for op in (*bench.OPS, "per_image"):
         assert row[op]["ms"]["after"] is not None and row[op]["ms"]["after"] > 0, op
