@@ -31,10 +31,6 @@ from infra.deploy.destroy import destroy
 from infra.deploy.outputs import StackOutputs
 from infra.seed_artifact import build_seed, default_output, host_arch
 
-pytestmark = pytest.mark.skipif(
-    HarnessSettings.from_env().emulator == "docker",
-    reason="docker mode: the emulator image carries the Python layer only, no Node.js binary (docs/docker.md)",
-)
 BURST = 10
 
 
