@@ -362,7 +362,9 @@ docker-engine-stop: ## stop the Docker engine `make docker-engine` started (and 
 	if [ -n "$$pid" ] && kill -0 $$pid 2>/dev/null; then \
 	  kill $$pid; for i in $$(seq 1 120); do kill -0 $$pid 2>/dev/null || break; sleep 0.25; done; \
 	  if kill -0 $$pid 2>/dev/null; then kill -9 $$pid; echo "docker engine (pid $$pid) killed after 30 s"; else echo "stopped docker engine (pid $$pid)"; fi; \
-	else echo "no docker engine of ours is running"; fi
+	else echo "no docker engine of ours is running"; fi; \
+	for m in $$(awk -v d="$(DOCKER_ENGINE_DIR)/" 'index($$2, d) == 1 {print $$2}' /proc/mounts | sort -r); do \
+	  umount "$$m" 2>/dev/null && echo "unmounted $$m (left by dockerd: the folder can be removed)"; done; true
 
 docker-base: ## (docker mode, no registry) a local base image: Debian trixie (Python 3.13) via mmdebstrap + docker import
 	@if docker image inspect $(DOCKER_LOCAL_BASE) >/dev/null 2>&1; then echo "base image $(DOCKER_LOCAL_BASE): present"; exit 0; fi; \
