@@ -198,3 +198,30 @@ def test_an_artifact_stack_deploys_the_packaged_zip_of_its_architecture(
         deploy_code.stack_code(build_stack("thumbs", overrides={"code": "artifact"}))
     assert err.value.code == "PACKAGE_FAILED" and "make package" in err.value.message
     assert deploy_code.stack_code(build_stack("thumbs")).startswith(b"PK")  # venv: the code-only zip
+
+
+def test_two_environments_of_one_function_can_record_its_mode_at_the_same_time(tmp_path: Path) -> None:
+    # two lanes start two environments of a function at once, both in LocalStack's process: a temp file named by
+    # the pid alone was renamed away by one writer under the other (FileNotFoundError, the start failed)
+    import threading
+
+    s = _settings(tmp_path)
+    record = ModeRecord("fn", "venv", "x86_64", str(VENV_PYTHON), False)
+    errors: list[BaseException] = []
+    start = threading.Barrier(4)
+
+    def writer() -> None:
+        start.wait()
+        try:
+            for _ in range(300):
+                artifact.write_mode_record(s, record)
+        except BaseException as exc:  # noqa: BLE001 - collected for the assertion
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert json.loads((s.state_dir / "code-modes" / "fn.json").read_text())["function_name"] == "fn"

@@ -302,7 +302,7 @@ def write_mode_record(s: ArtifactSettings, record: ModeRecord) -> None:
     folder = s.state_dir / "code-modes"
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{record.function_name}.json"
-    tmp = path.with_suffix(f".json.tmp{os.getpid()}")
+    tmp = path.with_suffix(f".json.tmp{os.getpid()}-{threading.get_ident()}")  # one per writing thread
     tmp.write_text(json.dumps(asdict(record)))
     os.replace(tmp, path)
 

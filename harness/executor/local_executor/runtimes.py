@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -25,7 +26,7 @@ def write_record(folder: Path | None, record: RuntimeRecord) -> Path | None:
         return None
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{record.executor_id}.json"
-    tmp = path.with_suffix(f".json.tmp{os.getpid()}")
+    tmp = path.with_suffix(f".json.tmp{os.getpid()}-{threading.get_ident()}")  # one per writing thread
     tmp.write_text(json.dumps(asdict(record)))
     os.replace(tmp, path)
     return path
