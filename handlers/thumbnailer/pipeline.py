@@ -189,8 +189,8 @@ RUNTIME_BASELINE_MB = 96  # a warm environment before any source: interpreter, b
 SOURCE_BUDGET_SHARE = 0.5  # of the memory above the baseline; the rest is the codecs' working memory and slack
 DECODED_BYTES_PER_PIXEL = 4  # RGBA, 8 bits per channel
 UNKNOWN_DECODE_FACTOR = 16  # decoded / encoded bytes when the header gives no dimensions (and before the fetch)
-DEFAULT_MAX_IN_FLIGHT = 3  # one source being fetched, one being resized, one uploading
-DEFAULT_UPLOAD_WORKERS = 2
+DEFAULT_MAX_IN_FLIGHT = 8  # sources between fetch start and result taken; the memory budget usually binds first
+DEFAULT_UPLOAD_WORKERS = 4  # objects whose PUTs run at once (one object's PUTs stay in order)
 DEFAULT_MEMORY_MB = 512  # outside Lambda (AWS_LAMBDA_FUNCTION_MEMORY_SIZE unset)
 
 
