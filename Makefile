@@ -221,6 +221,8 @@ bench-pipeline: install fixtures ## pipeline Power Tuning: billed ms/image seq v
 # The emulator's CPU per call and per image: LocalStack defaults (HARNESS_LEAN=0) vs our lean path, beside MiniStack,
 # interleaved in one run (issue 16). Ports HARNESS_PORT (lean), +1 (MiniStack), +2 (defaults); ~10 min.
 MINISTACK_VERSION := 1.5.33
+# MiniStack 1.5.33 pins botocore==1.43.106: its venv gets the matching boto3 (the project's 1.44.8 cannot go beside it)
+MINISTACK_BOTO3 := 1.43.106
 MVENV := .venv-ministack
 BENCH_EMULATOR_ARGS ?=
 .PHONY: bench-emulator ministack-venv
@@ -228,7 +230,7 @@ $(MVENV)/.installed: $(LOCK_DIR)/lambda-x86_64.txt | venv uv-tool
 	@echo "==> MiniStack $(MINISTACK_VERSION) venv ($(MVENV)) with the Lambda dependencies (its workers run this Python)"
 	@test -x $(MVENV)/bin/python || $(EMULATOR_PYTHON) -m venv $(MVENV)
 	@$(UV) pip install $(UV_QUIET) --python $(MVENV)/bin/python "ministack==$(MINISTACK_VERSION)" \
-	  -r $(LOCK_DIR)/lambda-x86_64.txt "boto3==$$(sed -n 's/^boto3==\([^ ]*\).*/\1/p' $(LOCK_DIR)/project.txt)"
+	  -r $(LOCK_DIR)/lambda-x86_64.txt "boto3==$(MINISTACK_BOTO3)"
 	@touch $@
 ministack-venv: $(MVENV)/.installed ## MiniStack (the peer emulator of bench-emulator) in its own venv
 bench-emulator: install ministack-venv fixtures ## emulator CPU per call/image: LocalStack before/after lean vs MiniStack
