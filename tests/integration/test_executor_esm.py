@@ -215,3 +215,27 @@ def test_a_disabled_mapping_invokes_nothing_it_receives_after_the_disable(pipeli
     got: list[dict] = []
     wait_until(lambda: got.extend(pipeline.drain(results)) or len(got) >= 10, 20, what="10 results")
     assert sorted(r["id"] for r in got) == sorted(b["id"] for b in batch)
+
+
+def test_a_disabled_mapping_is_removed_when_deleted(pipeline: Pipeline) -> None:
+    # GIVEN a mapping that was disabled (its poller loop has ended)
+    pipeline.build("esm-deldis", work_s=0, batch_size=10, visibility_s=10)
+    uuid = pipeline.mappings.pop()  # deleted here, not by the fixture
+    pipeline.lam.update_event_source_mapping(UUID=uuid, Enabled=False)
+    wait_until(lambda: pipeline.lam.get_event_source_mapping(UUID=uuid)["State"] == "Disabled", 30, what="Disabled")
+
+    # WHEN it is deleted
+    pipeline.lam.delete_event_source_mapping(UUID=uuid)
+
+    # THEN it is gone, as on AWS (LocalStack alone leaves it "Deleting" for ever: the store entry is removed only by
+    # the poller loop's exit, and a disabled mapping has none; a redeploy or destroy then waits on it)
+    def gone() -> bool:
+        try:
+            pipeline.lam.get_event_source_mapping(UUID=uuid)
+        except pipeline.lam.exceptions.ResourceNotFoundException:
+            return True
+        return False
+
+    wait_until(gone, 20, what=f"mapping {uuid} removed after its delete")
+    listed = pipeline.lam.list_event_source_mappings(FunctionName=pipeline.functions[-1])["EventSourceMappings"]
+    assert [m["UUID"] for m in listed] == []

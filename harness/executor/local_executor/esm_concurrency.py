@@ -85,10 +85,28 @@ def _give_back(worker: EsmWorker, poller: SqsPoller, messages: list[dict]) -> No
     )
 
 
+def _delete_without_a_loop(original_delete):
+    """LocalStack removes a deleted mapping from its store only when the worker's poller loop exits; a disabled
+    mapping has no loop any more, so its entry stayed listed as "Deleting" for ever (persisted, and a stack update or
+    destroy waited on it). When no running loop is left to do it, the entry is removed here; a loop that is still
+    running removes it itself (an enabled worker's exit path; a disabled worker's would only log an invalid state)."""
+
+    def delete(self: EsmWorker) -> None:
+        original_delete(self)
+        thread = self._poller_thread
+        if not self.enabled or thread is None or not thread.is_alive():
+            self.delete_esm_in_store()
+            LOG.info("event-source mapping %s deleted (no poller loop was running)", self.uuid)
+
+    return delete
+
+
 def install() -> None:
-    """Patch EsmWorker.poller_loop once: SQS mappings get extra lanes and long polling when not batching."""
+    """Patch EsmWorker once: SQS mappings get extra lanes and long polling when not batching; deleting a mapping
+    whose poller loop has ended removes it (`_delete_without_a_loop`)."""
     if getattr(EsmWorker, _PATCHED, False):
         return
+    EsmWorker.delete = _delete_without_a_loop(EsmWorker.delete)  # type: ignore[method-assign]
     original_loop = EsmWorker.poller_loop
     s = settings()
 
