@@ -8,6 +8,7 @@ to the (small) outputs, never to the full image.
 
 from __future__ import annotations
 
+import ctypes
 import math
 import time
 from typing import Any
@@ -32,8 +33,35 @@ _LOAD = {"access": "sequential", "fail_on": "error"}
 _THUMBNAIL_FORMATS = frozenset({"png", "gif", "webp", "tiff", "heif", "avif"})
 
 
+# glibc mallopt parameters (malloc.h) and the values _keep_freed_heap sets
+_M_TRIM_THRESHOLD = -1
+_M_MMAP_THRESHOLD = -3
+_M_ARENA_MAX = -8
+_MALLOPT = ((_M_ARENA_MAX, 1), (_M_MMAP_THRESHOLD, 32 << 20), (_M_TRIM_THRESHOLD, 32 << 20))
+
+
 def _ms(t0: float) -> float:
     return (time.perf_counter() - t0) * 1000.0
+
+
+def _keep_freed_heap() -> bool:
+    """glibc only: one malloc arena for every thread, and freed buffers of up to 32 MB kept for the next image.
+
+    With glibc's defaults a job's buffers (input bytes, decode strips, the resized copies, encoder buffers) are
+    unmapped or trimmed when freed and page-faulted back by the next job (warm process: 12.6k minor faults per job on
+    the 12 MP RGBA PNG, 1.9k on an 1800x1200 JPEG: up to 20 ms and 4 ms of system time, which sharp's process does
+    not pay), and the libvips worker thread's own arena keeps memory the main thread cannot reuse. Measured with
+    these settings (fresh process, 4 jobs): faults per warm job ~0 (PNG) and 340 (1800x1200 JPEG); peak RSS lower,
+    not higher: 180 -> 116 MB (RGBA PNG), 152 -> 123 MB (24 MP progressive JPEG), 198 -> 160 MB over 8 inputs.
+    Buffers above 32 MB are still mapped per use. False where there is no glibc (musl, macOS): nothing changes.
+    """
+    try:
+        libc = ctypes.CDLL(None)
+        if not hasattr(libc, "gnu_get_libc_version"):
+            return False
+        return all([libc.mallopt(param, value) == 1 for param, value in _MALLOPT])
+    except (OSError, AttributeError):
+        return False
 
 
 class VipsResizer:
@@ -48,6 +76,7 @@ class VipsResizer:
         cache: bool = False,
         shrink_on_load: bool = True,
         kernel: str = "lanczos3",
+        keep_heap: bool = True,
         **_ignored: Any,
     ) -> None:
         if threads is not None:
@@ -56,6 +85,8 @@ class VipsResizer:
             pyvips.concurrency_set(threads)
         if not cache:
             pyvips.cache_set_max(0)  # every call decodes its own input (honest timings, bounded memory)
+        if keep_heap:
+            _keep_freed_heap()  # process-wide, as the two settings above
         self.shrink_on_load = shrink_on_load
         self.kernel = kernel
 
