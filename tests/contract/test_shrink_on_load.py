@@ -103,14 +103,14 @@ def test_vips_decodes_non_jpeg_inputs_through_thumbnail(
     import pyvips
 
     calls: list[tuple[int, int]] = []
-    real = pyvips.Image.thumbnail_buffer
+    real = pyvips.Image.thumbnail_source  # the input is read in place from a memory source (no copy)
 
-    def spy(data: bytes, width: int, **kw: object) -> pyvips.Image:
+    def spy(source: pyvips.Source, width: int, **kw: object) -> pyvips.Image:
         calls.append((width, int(kw["height"])))  # type: ignore[call-overload]
         assert kw.get("no_rotate") is True and kw.get("size") == "force"
-        return real(data, width, **kw)
+        return real(source, width, **kw)
 
-    monkeypatch.setattr(pyvips.Image, "thumbnail_buffer", staticmethod(spy))
+    monkeypatch.setattr(pyvips.Image, "thumbnail_source", staticmethod(spy))
     buf = io.BytesIO()
     _quadrants(2048, 1536).convert("P" if fmt == "GIF" else "RGB").save(buf, fmt)
     result = get_resizer("vips").resize(buf.getvalue(), ResizeSpec())

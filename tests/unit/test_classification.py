@@ -99,15 +99,15 @@ def _break_pillow_decode(monkeypatch: pytest.MonkeyPatch, exc: Exception) -> Non
 
 
 def _break_vips_decode(monkeypatch: pytest.MonkeyPatch, exc: Exception) -> None:
-    """Make libvips' buffer loader raise `exc` (after really reading the header), as a damaged file would."""
+    """Make libvips' loader raise `exc` (after really reading the header), as a damaged file would."""
     pyvips = pytest.importorskip("pyvips")
-    real = pyvips.Image.new_from_buffer
+    real = pyvips.Image.new_from_source  # the resizer reads its input in place from a memory source
 
-    def new_from_buffer(data: bytes, options: str, **kwargs: Any) -> Any:
-        real(data, options, **kwargs)
+    def new_from_source(source: Any, options: str, **kwargs: Any) -> Any:
+        real(source, options, **kwargs)
         raise exc
 
-    monkeypatch.setattr(pyvips.Image, "new_from_buffer", staticmethod(new_from_buffer))
+    monkeypatch.setattr(pyvips.Image, "new_from_source", staticmethod(new_from_source))
 
 
 BREAKERS: dict[str, Callable[[pytest.MonkeyPatch, Exception], None]] = {

@@ -111,6 +111,7 @@ def _dimensions(fmt: str, data: bytes) -> tuple[int, int]:
 def _png(data: bytes) -> tuple[int, int]:
     """Walk every chunk: IHDR first and valid, CRCs correct, at least one IDAT, IEND present."""
     pos, n = 8, len(data)
+    view = memoryview(data)  # chunk bodies are checked in place: a slice of bytes would copy every IDAT
     width = height = 0
     seen_idat = seen_iend = False
     first = True
@@ -123,9 +124,9 @@ def _png(data: bytes) -> tuple[int, int]:
             )
         if not ctype.isalpha():
             raise CorruptImage(f"Expected a PNG chunk type of 4 letters at offset {pos} but received {ctype!r}")
-        body = data[pos + 8 : pos + 8 + length]
+        body = view[pos + 8 : pos + 8 + length]
         (crc,) = struct.unpack(">I", data[pos + 8 + length : end])
-        if zlib.crc32(ctype + body) & 0xFFFFFFFF != crc:
+        if zlib.crc32(body, zlib.crc32(ctype)) & 0xFFFFFFFF != crc:
             raise CorruptImage(
                 f"Expected a matching CRC for PNG chunk {ctype.decode('latin-1')} at offset {pos} "
                 f"but received 0x{crc:08x}"
