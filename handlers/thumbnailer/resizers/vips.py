@@ -17,7 +17,7 @@ import pyvips
 
 from ..errors import CorruptImage, InvalidSpec, UnsupportedFormat, cause_text, decode_guard, expected
 from .base import CONTENT_TYPES, Limits, ResizeResult, ResizeSpec, SizeSpec, SourceInfo, Thumbnail, Timings, fit_box
-from .sniff import check_input, check_pixels, format_name
+from .sniff import Sniffed, check_input, check_pixels, format_name
 
 LOADERS = {
     "jpegload": "jpeg",
@@ -92,7 +92,10 @@ class VipsResizer:
 
     # ---- header ------------------------------------------------------------------------------------------------
     def _load(self, data: bytes, limits: Limits, **opts: Any) -> tuple[pyvips.Image, SourceInfo]:
-        sniffed = check_input(data, limits)
+        return self._open(data, check_input(data, limits), limits, **opts)
+
+    def _open(self, data: bytes, sniffed: Sniffed, limits: Limits, **opts: Any) -> tuple[pyvips.Image, SourceInfo]:
+        """The libvips header of checked bytes (opts: loader options, e.g. a JPEG shrink) and the source's facts."""
         try:
             img = pyvips.Image.new_from_source(_source(data), "", **_LOAD, **opts)
             loader = str(img.get("vips-loader")).removesuffix("_buffer").removesuffix("_source")
@@ -104,14 +107,17 @@ class VipsResizer:
         fmt = LOADERS.get(loader)
         if fmt is None:
             raise UnsupportedFormat(expected("JPEG, PNG, GIF, WebP, TIFF or AVIF/HEIF", "the source format", loader))
-        check_pixels(img.width, img.height, limits)
+        width, height = img.width, img.height
+        if opts.get("shrink", 1) > 1:  # a shrunk JPEG reports its shrunk size: the source's is the sniffed SOF's
+            width, height = sniffed.width, sniffed.height
+        check_pixels(width, height, limits)
         orientation = int(img.get("orientation")) if img.get_typeof("orientation") else 1
         if orientation not in range(1, 9):
             orientation = 1
         frames = int(img.get("n-pages")) if img.get_typeof("n-pages") else 1
         if fmt == "heif" and sniffed.format == "heif":
             fmt = "avif" if b"avi" in data[8:12] else "heif"
-        return img, SourceInfo(fmt, img.width, img.height, orientation, bool(img.hasalpha()), frames)
+        return img, SourceInfo(fmt, width, height, orientation, bool(img.hasalpha()), frames)
 
     def probe(self, data: bytes, limits: Limits) -> SourceInfo:
         with decode_guard(format_name(data), "libvips"):
@@ -125,18 +131,19 @@ class VipsResizer:
 
     def _resize(self, data: bytes, spec: ResizeSpec) -> ResizeResult:
         t_start = time.perf_counter()
-        img, info = self._load(data, spec.limits)
-        swap = info.orientation >= 5
-        oriented_w, oriented_h = (info.height, info.width) if swap else (info.width, info.height)
-        first = spec.sizes[0]
-        tw0, th0, _ = fit_box(oriented_w, oriented_h, first.width, first.height, spec.fit, spec.upscale)
-        sw0, sh0 = (th0, tw0) if swap else (tw0, th0)
+        sniffed = check_input(data, spec.limits)
         load_opts: dict[str, Any] = {}
-        if info.format == "jpeg" and self.shrink_on_load:
+        early = self._early_jpeg_shrink(sniffed, spec)
+        if early > 1:  # one header read instead of two: the header, then the shrunk load
+            load_opts["shrink"] = early
+        img, info = self._open(data, sniffed, spec.limits, **load_opts)
+        swap = info.orientation >= 5
+        sw0, sh0 = _stored_box(info.width, info.height, swap, spec.sizes[0], spec)
+        if info.format == "jpeg" and self.shrink_on_load and not load_opts:
             shrink = _jpeg_shrink(info.width, info.height, sw0, sh0, spec.fit)
             if shrink > 1:
                 load_opts["shrink"] = shrink
-                img, _ = self._load(data, spec.limits, **load_opts)
+                img, _ = self._open(data, sniffed, spec.limits, **load_opts)
         if (
             info.format in _THUMBNAIL_FORMATS
             and spec.fit == "inside"
@@ -156,28 +163,26 @@ class VipsResizer:
 
         t_resize = time.perf_counter()
         outputs: list[tuple[SizeSpec, pyvips.Image]] = []
+        # The largest output, in the stored orientation and in memory: the next sizes are made from it and each output
+        # is rotated on its way into its encoder (a lazy rotation of a memory image: no second copy of the largest).
+        base: pyvips.Image | None = None
         try:
             for size in spec.sizes:
-                tw, th, _ = fit_box(oriented_w, oriented_h, size.width, size.height, spec.fit, spec.upscale)
-                largest = outputs[0] if outputs else None
-                if largest is not None and _can_reuse(largest[1], largest[0], size, tw, th, spec.fit):
-                    out = _resize_to(largest[1], tw, th, spec.fit, self.kernel)
+                sw, sh = _stored_box(info.width, info.height, swap, size, spec)
+                if base is not None and _can_reuse(base, spec.sizes[0], size, sw, sh, spec.fit):
+                    stored = _resize_to(base, sw, sh, spec.fit, self.kernel)
                 else:
-                    sw, sh = (th, tw) if swap else (tw, th)
                     source = fresh.pop() if fresh else self._load(data, spec.limits, **load_opts)[0]
-                    # the pixels are decoded here; orientation is applied to the (small) output
-                    out = _orient(
-                        _to_srgb(_resize_to(source, sw, sh, spec.fit, self.kernel)).copy_memory(), info.orientation
-                    )
-                # only the largest output is read more than once (encode, the next sizes): render it once when it is
-                # a lazy rotation of the copy above; the others are read once by their encoder (no extra copy)
-                outputs.append((size, out.copy_memory() if largest is None and info.orientation != 1 else out))
+                    # the pixels are decoded here
+                    stored = _to_srgb(_resize_to(source, sw, sh, spec.fit, self.kernel)).copy_memory()
+                    base = stored if base is None else base
+                outputs.append((size, _orient(stored, info.orientation)))
         except pyvips.Error as exc:
             raise CorruptImage(
                 f"Expected a complete, decodable {info.format.upper()} for the source object but "
                 f"libvips raised {cause_text(exc)}"
             ) from exc
-        if outputs and _opaque_alpha(outputs[0][1]):
+        if base is not None and _opaque_alpha(base):
             outputs = [(s, o.extract_band(0, n=o.bands - 1) if o.hasalpha() else o) for s, o in outputs]
         resize_ms = _ms(t_resize)
 
@@ -186,6 +191,17 @@ class VipsResizer:
         thumbs = tuple(_encode(size.name, out, fmt, spec.quality) for size, out in outputs)
         encode_ms = _ms(t_encode)
         return ResizeResult(thumbs, info, Timings(decode_ms, resize_ms, encode_ms, _ms(t_start)), self.name)
+
+    def _early_jpeg_shrink(self, sniffed: Sniffed, spec: ResizeSpec) -> int:
+        """The JPEG shrink before any libvips header, when the EXIF orientation cannot change it (square boxes
+        always); 1 when it is 1 or depends on the orientation (then it is chosen once the header is read)."""
+        w, h = sniffed.width, sniffed.height
+        if sniffed.format != "jpeg" or not self.shrink_on_load or w <= 0 or h <= 0:
+            return 1
+        shrinks = {
+            _jpeg_shrink(w, h, *_stored_box(w, h, swap, spec.sizes[0], spec), spec.fit) for swap in (False, True)
+        }
+        return shrinks.pop() if len(shrinks) == 1 else 1
 
 
 def _source(data: bytes) -> pyvips.Source:
@@ -198,6 +214,13 @@ def _source(data: bytes) -> pyvips.Source:
 def _first_line(exc: Exception) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _stored_box(width: int, height: int, swap: bool, size: SizeSpec, spec: ResizeSpec) -> tuple[int, int]:
+    """Output size of `size` in the source's stored orientation (swap: EXIF orientations 5-8 turn it by 90 degrees)."""
+    oriented_w, oriented_h = (height, width) if swap else (width, height)
+    tw, th, _ = fit_box(oriented_w, oriented_h, size.width, size.height, spec.fit, spec.upscale)
+    return (th, tw) if swap else (tw, th)
 
 
 def _jpeg_shrink(w: int, h: int, need_w: int, need_h: int, fit: str) -> int:
