@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from .languages import PYTHON_BOOTSTRAP, Launch, RuntimeUnavailable
+from .runtimes import write_json_atomic
 
 LOG = logging.getLogger("localstack.harness.local_executor")
 
@@ -299,12 +300,7 @@ class ModeRecord:
 
 
 def write_mode_record(s: ArtifactSettings, record: ModeRecord) -> None:
-    folder = s.state_dir / "code-modes"
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{record.function_name}.json"
-    tmp = path.with_suffix(f".json.tmp{os.getpid()}-{threading.get_ident()}")  # one per writing thread
-    tmp.write_text(json.dumps(asdict(record)))
-    os.replace(tmp, path)
+    write_json_atomic(s.state_dir / "code-modes" / f"{record.function_name}.json", asdict(record))
 
 
 def artifact_launch(function_name: str, config: Any, s: ArtifactSettings, *, venv_python: Path) -> Launch | None:

@@ -7,6 +7,7 @@ import os
 import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -20,16 +21,22 @@ class RuntimeRecord:
     localstack_pid: int
 
 
+def write_json_atomic(path: Path, data: dict[str, Any]) -> Path:
+    """Write `data` as JSON to `path` through a temp file of the writing thread's own, then rename it into place:
+    readers see the old or the new file, never a partial one, and two threads writing one path at once (two
+    environments of a function starting together in LocalStack's process) never rename each other's temp file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f"{path.suffix}.tmp{os.getpid()}-{threading.get_ident()}")
+    tmp.write_text(json.dumps(data))
+    os.replace(tmp, path)
+    return path
+
+
 def write_record(folder: Path | None, record: RuntimeRecord) -> Path | None:
     """Write (atomically) the record of one live environment; None when there is no state folder."""
     if folder is None:
         return None
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{record.executor_id}.json"
-    tmp = path.with_suffix(f".json.tmp{os.getpid()}-{threading.get_ident()}")  # one per writing thread
-    tmp.write_text(json.dumps(asdict(record)))
-    os.replace(tmp, path)
-    return path
+    return write_json_atomic(folder / f"{record.executor_id}.json", asdict(record))
 
 
 def remove_record(folder: Path | None, executor_id: str) -> None:
