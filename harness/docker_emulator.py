@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +14,7 @@ from common.paths import ROOT
 from common.waiting import WaitTimeout, wait_until
 from harness.probe import health, port_in_use
 from harness.settings import HarnessSettings
-from harness.state_save import SAVE_TIMEOUT_S, SAVING_MARKER
+from harness.state_save import SAVING_MARKER, wait_for_exit_or_save
 
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 SERVICE = "localstack"  # the compose service of our image (the upstream one is the opt-in profile `upstream`)
@@ -259,32 +258,7 @@ def _stop_saving_container(project: DockerCompose, container: str, saving: Path)
     if project.state(container) != "running":
         return 0.0
     project.docker("kill", "--signal", "TERM", container)
-    return wait_for_exit_or_save(lambda: project.state(container) == "running", saving)
-
-
-def wait_for_exit_or_save(
-    running: Callable[[], bool],
-    saving: Path,
-    *,
-    grace: float = STOP_TIMEOUT_S,
-    save_timeout: float = SAVE_TIMEOUT_S,
-) -> float:
-    """Wait `grace` s for `running()` to turn false; then, while `saving` exists, up to `save_timeout` s for the save
-    to end and `grace` s more for the exit. Returns the seconds waited beyond the grace for the save (0.0: none)."""
-    try:
-        wait_until(lambda: not running(), grace, interval=0.1, what="the emulator container to exit")
-        return 0.0
-    except WaitTimeout:
-        pass
-    if not saving.exists():
-        return 0.0
-    t0 = time.monotonic()
-    try:
-        wait_until(lambda: not running() or not saving.exists(), save_timeout, interval=0.2, what="the state save")
-        wait_until(lambda: not running(), grace, interval=0.1, what="the emulator container to exit")
-    except WaitTimeout:
-        pass
-    return time.monotonic() - t0
+    return wait_for_exit_or_save(lambda: project.state(container) == "running", saving, grace=STOP_TIMEOUT_S)
 
 
 def container_processes(settings: HarnessSettings, project: DockerCompose | None = None) -> list[ContainerProcess]:

@@ -15,7 +15,7 @@ from harness import paths
 from harness.probe import HEALTH_PATH, health, port_in_use  # noqa: F401 (part of this module's API)
 from harness.runtimes import RUNTIMES_DIRNAME, RuntimeRecord, read_records, runtimes_dir
 from harness.settings import HarnessSettings
-from harness.state_save import SAVE_TIMEOUT_S, SAVING_MARKER
+from harness.state_save import SAVING_MARKER, wait_for_exit_or_save
 
 SERVICES = "s3,sqs,lambda,logs,iam,sts,cloudwatch,cloudformation,ssm"  # cloudformation+ssm: `cdk bootstrap|deploy`
 
@@ -290,32 +290,17 @@ def _terminate_group(pid: int, timeout: float = STOP_TIMEOUT_S, *, saving: Path 
     saves its state) has gone, at most SAVE_TIMEOUT_S later; returns the seconds waited for the save."""
     try:
         pgid = os.getpgid(pid)
+        os.killpg(pgid, signal.SIGTERM)
     except ProcessLookupError:
         return 0.0
-    waited_for_save = 0.0
-    for sig, wait_s in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
+    waited = wait_for_exit_or_save(lambda: _alive(pid), saving, grace=timeout)
+    if _alive(pid):
         try:
-            os.killpg(pgid, sig)
-        except ProcessLookupError:
-            return waited_for_save
-        try:
-            wait_until(lambda: not _alive(pid), wait_s, interval=0.1, what=f"pid {pid} to exit")
-            return waited_for_save
-        except WaitTimeout:
+            os.killpg(pgid, signal.SIGKILL)
+            wait_until(lambda: not _alive(pid), 5.0, interval=0.1, what=f"pid {pid} to exit")
+        except (ProcessLookupError, WaitTimeout):
             pass
-        if sig == signal.SIGTERM and saving is not None and saving.exists():
-            t0 = time.monotonic()
-            try:
-                wait_until(
-                    lambda: not _alive(pid) or not saving.exists(), SAVE_TIMEOUT_S, interval=0.2, what="the state save"
-                )
-                if not _alive(pid):
-                    return time.monotonic() - t0
-                wait_until(lambda: not _alive(pid), timeout, interval=0.1, what=f"pid {pid} to exit")
-                return time.monotonic() - t0
-            except WaitTimeout:
-                waited_for_save = time.monotonic() - t0
-    return waited_for_save
+    return waited
 
 
 def stop(settings: HarnessSettings) -> list[str]:

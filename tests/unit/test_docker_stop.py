@@ -96,7 +96,7 @@ def test_stop_signals_waits_for_the_save_then_removes_the_container(tmp_path: Pa
 
 
 def _short_grace(wait: Any) -> Any:
-    def short(running: Any, saving: Path) -> float:
+    def short(running: Any, saving: Path, **_kw: Any) -> float:  # the stop's own grace and bound, made short
         return float(wait(running, saving, grace=0.3, save_timeout=10))
 
     return short
