@@ -191,7 +191,22 @@ DECODED_BYTES_PER_PIXEL = 4  # RGBA, 8 bits per channel
 UNKNOWN_DECODE_FACTOR = 16  # decoded / encoded bytes when the header gives no dimensions (and before the fetch)
 DEFAULT_MAX_IN_FLIGHT = 8  # sources between fetch start and result taken; the memory budget usually binds first
 DEFAULT_UPLOAD_WORKERS = 4  # objects whose PUTs run at once (one object's PUTs stay in order)
+# GETs at once from one full vCPU up: there a GET (tens of ms to its first byte) outlasts a resize and one fetcher
+# left the resizer waiting; below it the resize is the longer step and one fetcher keeps up
+DEFAULT_FETCH_WORKERS = 4
+FULL_VCPU_MB = 1769  # Lambda: one full vCPU at 1769 MB, proportionally less below
 DEFAULT_MEMORY_MB = 512  # outside Lambda (AWS_LAMBDA_FUNCTION_MEMORY_SIZE unset)
+
+
+def fetch_workers_for(memory_mb: int | None) -> int:
+    """Concurrent GETs of an overlapped batch: DEFAULT_FETCH_WORKERS from one full vCPU up, else 1.
+
+    One fetcher also keeps the memory rule exact: the next fetch is admitted on the real cost of every earlier one.
+    With several, fetches under way are admitted on their event sizes (encoded bytes exact, pixels estimated), so
+    a source that decodes larger than estimated can have others' encoded bytes beside it (never a second decode);
+    at 1769 MB and up the budget leaves room for that.
+    """
+    return DEFAULT_FETCH_WORKERS if (memory_mb or DEFAULT_MEMORY_MB) >= FULL_VCPU_MB else 1
 
 
 def source_budget_bytes(memory_mb: int | None) -> int:
@@ -272,10 +287,11 @@ class BatchClosed(Exception):
 
 
 class OverlappedBatch:
-    """fetch -> resize -> put for `refs` in order, on three stages that overlap (one fetcher, one resizer, uploaders).
+    """fetch -> resize -> put for `refs` in order, on three stages that overlap (fetchers, one resizer, uploaders).
 
-    A source is in flight from the start of its fetch until its result is taken (`result(i)`, in order). A fetch
-    starts only when the sources in flight plus the new one fit `source_budget_bytes(memory_mb)` (see `fits`), and
+    A source is in flight from the start of its fetch until its result is taken (`result(i)`, in order). Fetches
+    are admitted in order, up to `fetch_workers` at once (`fetch_workers_for`); the resizer takes them in order. A
+    fetch starts only when the sources in flight plus the new one fit `source_budget_bytes(memory_mb)` (see `fits`), and
     at most `max_in_flight` are in flight; a source alone is always admitted, as on the sequential path. Each
     object's steps and their order are the sequential ones (PUTs of one source in order, stopping at the first
     failure), so every object ends with the same thumbnails or the same exception. Use as a context manager:
@@ -294,6 +310,7 @@ class OverlappedBatch:
         memory_mb: int | None,
         max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
         upload_workers: int = DEFAULT_UPLOAD_WORKERS,
+        fetch_workers: int | None = None,
     ) -> None:
         self.refs = tuple(refs)
         self.store, self.resizer, self.spec, self.settings = store, resizer, spec, settings
@@ -309,8 +326,11 @@ class OverlappedBatch:
         self._taken = 0  # every index below has been released
         self._closed = False
         self._uploads = ThreadPoolExecutor(max_workers=max(1, upload_workers), thread_name_prefix="thumb-upload")
+        self._fetch_workers = fetch_workers_for(memory_mb) if fetch_workers is None else max(1, fetch_workers)
+        self._pending = 0  # fetches admitted whose real cost is not known yet (< _fetch_workers)
+        self._fetches = ThreadPoolExecutor(max_workers=self._fetch_workers, thread_name_prefix="thumb-fetch")
         self._threads = (
-            threading.Thread(target=self._fetch_all, name="thumb-fetch", daemon=True),
+            threading.Thread(target=self._fetch_all, name="thumb-admit", daemon=True),
             threading.Thread(target=self._resize_all, name="thumb-resize", daemon=True),
         )
 
@@ -349,6 +369,7 @@ class OverlappedBatch:
         for t in self._threads:
             if t.is_alive():
                 t.join()
+        self._fetches.shutdown(wait=True)  # the resizer waited for every admitted fetch: these are done already
         self._uploads.shutdown(wait=True)
         with self._cond:
             self._live.clear()
@@ -362,22 +383,36 @@ class OverlappedBatch:
             want = expected_cost(ref, self.budget)
             with self._cond:
                 while not self._closed and not (
-                    len(self._live) < self.max_in_flight and fits(list(self._live.values()), want, self.budget)
+                    self._pending < self._fetch_workers
+                    and len(self._live) < self.max_in_flight
+                    and fits(list(self._live.values()), want, self.budget)
                 ):
                     self._cond.wait()
                 if self._closed:
                     self._abandon(i)
                     return
                 self._reserve(i, want)
-            attempt.started = time.perf_counter()
+                self._pending += 1
             try:
-                attempt.src = fetch(ref, self.store, self.settings)
+                self._fetches.submit(self._fetch_one, i, ref, attempt)
+            except RuntimeError:  # the pool is shut down: closed under us
                 with self._cond:
-                    self._reserve(i, source_cost(attempt.src.data))
-            except Exception as exc:  # noqa: BLE001 - handed to the record's handler, which classifies it
-                attempt.error = exc
-                with self._cond:
-                    self._reserve(i, SourceCost(0, 0))
+                    self._pending -= 1
+                    self._abandon(i)
+                return
+
+    def _fetch_one(self, i: int, ref: ObjectRef, attempt: Attempt) -> None:
+        attempt.started = time.perf_counter()
+        cost = SourceCost(0, 0)  # a failed fetch holds nothing
+        try:
+            attempt.src = fetch(ref, self.store, self.settings)
+            cost = source_cost(attempt.src.data)
+        except Exception as exc:  # noqa: BLE001 - handed to the record's handler, which classifies it
+            attempt.error = exc
+        finally:
+            with self._cond:
+                self._pending -= 1
+                self._reserve(i, cost)
             self._fetched[i].set()
 
     def _resize_all(self) -> None:

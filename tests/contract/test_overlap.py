@@ -23,7 +23,9 @@ from thumbnailer.config import Settings
 from thumbnailer.errors import ConfigError, SourceMissing, Throttled, UpstreamError
 from thumbnailer.events import ObjectRef
 from thumbnailer.pipeline import (
+    DEFAULT_FETCH_WORKERS,
     DEFAULT_MAX_IN_FLIGHT,
+    FULL_VCPU_MB,
     OverlappedBatch,
     SourceCost,
     SourceObject,
@@ -294,6 +296,44 @@ def test_the_next_source_is_fetched_while_the_current_one_is_resized() -> None:
     # THEN the second GET happened during the first resize, and every source was thumbnailed
     assert response == {"batchItemFailures": []}
     assert "uploads/1.jpg" in seen[b"image-0"] and len(store.puts) == 8
+
+
+@dataclass
+class SlowGets(FakeS3):
+    """A FakeS3 whose GETs take a while and that records how many were under way at once."""
+
+    get_s: float = 0.05
+    active: int = 0
+    peak_active: int = 0
+
+    def get(self, bucket: str, key: str, *, version_id: str = "", max_bytes: int | None = None) -> SourceObject:
+        with self.lock:
+            self.active += 1
+            self.peak_active = max(self.peak_active, self.active)
+        try:
+            threading.Event().wait(self.get_s)  # the GET's time to first byte
+            return super().get(bucket, key, version_id=version_id, max_bytes=max_bytes)
+        finally:
+            with self.lock:
+                self.active -= 1
+
+
+@pytest.mark.parametrize(("memory_mb", "concurrent"), [(FULL_VCPU_MB, True), (FULL_VCPU_MB - 1, False)])
+def test_gets_run_concurrently_from_one_full_vcpu_up(memory_mb: int, concurrent: bool) -> None:
+    # GIVEN GETs that take 50 ms each and a batch of eight small sources
+    objects = {f"uploads/{i}.jpg": f"image-{i}".encode() for i in range(8)}
+    store = SlowGets(objects=objects)
+    app = make_app(store, FakeDlq(), StubResizer(), overlap="on", memory_mb=memory_mb)
+
+    # WHEN the batch is handled
+    assert app.handle(event_of([one(k, 10) for k in objects])) == {"batchItemFailures": []}
+
+    # THEN from 1769 MB several GETs were under way at once (a GET outlasts a resize there), below it one at a time
+    assert len(store.puts) == 16
+    if concurrent:
+        assert 2 <= store.peak_active <= DEFAULT_FETCH_WORKERS
+    else:
+        assert store.peak_active == 1
 
 
 def test_uploads_do_not_hold_up_the_next_resize() -> None:
