@@ -14,6 +14,16 @@ def _verdict(t: Mapping[str, Any]) -> str:
     return "n/a" if t.get("met") is None else ("met" if t["met"] else "MISSED")
 
 
+def _vs_cpu(seq: Mapping[str, Any], ovl: Mapping[str, Any]) -> float | None:
+    """Overlapped billed ms/image over the resize's CPU ms at the point's CPU share (model.resize_floor_ms)."""
+    from benchmarks.pipeline.model import vcpus
+
+    cpu, billed, mem = seq.get("resize_cpu_ms_per_image"), ovl.get("billed_ms_per_image_p50"), seq.get("memory_mb")
+    if not cpu or not billed or not mem:
+        return None
+    return float(billed) / (float(cpu) / min(1.0, vcpus(int(mem))))
+
+
 def summary(results: Mapping[str, Any]) -> str:
     """A few lines for the terminal: the recommendations and the target verdicts."""
     lines = []
@@ -21,6 +31,12 @@ def summary(results: Mapping[str, Any]) -> str:
         lines.append(
             f"{b}: recommended {r['memory_mb']} MB at ${_f(r['usd_per_million'], 2)} per million images ({r['arch']});"
             f" knee {r['knee_mb'] or 'none'}"
+            + (
+                f"; cheapest below the {r['floor_mb']} MB floor: {r['cheapest_any_mb']} MB "
+                f"(${_f(r.get('cheapest_any_usd'), 2)})"
+                if r.get("floor_mb") and r.get("cheapest_any_mb") and r["cheapest_any_mb"] < r["floor_mb"]
+                else ""
+            )
         )
     for t in results.get("targets", []):
         lines.append(f"  [{_verdict(t)}] {t['backend']}: {t['target']}: {_f(t['measured'], 3)} (limit {t['limit']})")
@@ -47,6 +63,12 @@ def markdown(results: Mapping[str, Any], *, chart_name: str = "power-tuning.png"
     else:
         out.append("S3 latency model: none (a deployed target: its S3 is what it is).")
     out.append(f"CPU share: {results.get('cpu_share')}.")
+    if results.get("memory_floor_mb"):
+        out.append(
+            f"Memory floor: {results['memory_floor_mb']} MB, what the largest image the function accepts needs "
+            f"(THUMB_MAX_PIXELS {results.get('max_pixels', 0):,}; the stack linter's estimate): smaller sizes are "
+            "measured and charted, not recommended."
+        )
     out += ["", f"![Power Tuning chart]({chart_name})", "", "## Recommendation per backend", ""]
     out.append("| backend | memory | USD / million images | p50 billed ms/image | knee | reason |")
     out.append("|---|---|---|---|---|---|")
@@ -59,9 +81,10 @@ def markdown(results: Mapping[str, Any], *, chart_name: str = "power-tuning.png"
     out += ["", "## Billed ms per image, sequential vs overlapped (same run, paired rounds)", ""]
     out.append(
         "| backend | memory MB | seq p50 | seq p99 | overlap p50 | overlap p99 | overlap/seq (paired) | "
-        "resize ms/image (seq) | USD/M seq | USD/M overlap | max memory used MB (overlap) |"
+        "resize ms/image (seq) | resize CPU ms/image (seq) | overlap / resize CPU ms at the share | "
+        "USD/M seq | USD/M overlap | max memory used MB (overlap) |"
     )
-    out.append("|---|---|---|---|---|---|---|---|---|---|---|")
+    out.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     arch = results.get("arch", "x86_64")
     ratios = results.get("paired_ratio_overlap_vs_sequential", {})
     for b, modes in results.get("curves", {}).items():
@@ -73,6 +96,7 @@ def markdown(results: Mapping[str, Any], *, chart_name: str = "power-tuning.png"
                 f"| {b} | {m} | {_f(s.get('billed_ms_per_image_p50'))} | {_f(s.get('billed_ms_per_image_p99'))} | "
                 f"{_f(o.get('billed_ms_per_image_p50'))} | {_f(o.get('billed_ms_per_image_p99'))} | "
                 f"{_f(ratios.get(b, {}).get(str(m)), 3)} | {_f(s.get('resize_ms_per_image'))} | "
+                f"{_f(s.get('resize_cpu_ms_per_image'))} | {_f(_vs_cpu(s, o), 2)} | "
                 f"{_f((s.get('usd_per_million') or {}).get(arch), 2)} | "
                 f"{_f((o.get('usd_per_million') or {}).get(arch), 2)} | "
                 f"{o.get('max_memory_used_mb', 'n/a')} |"

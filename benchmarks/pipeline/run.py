@@ -38,6 +38,7 @@ from benchmarks.pipeline.model import (
     PipelineBenchError,
     Recommendation,
     evaluate_targets,
+    memory_floor_mb,
     parse_report,
     recommend,
     summarise,
@@ -54,6 +55,7 @@ from harness.target import (
     resolve,
     session_for,
 )
+from thumbnailer.config import Settings
 
 STACK = "benchpipe"
 DEFAULT_MEMORY = (128, 256, 512, 1024, 1769, 3008)
@@ -65,6 +67,7 @@ OVERLAP_ENV = {"sequential": "off", "overlap": "on"}
 ARCH_LOCAL = "x86_64"
 STACK_OVERRIDES: dict[str, Any] = {"function_timeout_s": 300, "visibility_timeout_s": 1800, "batch_size": 10}
 INVOKE_READ_TIMEOUT_S = 600
+DEFAULT_MAX_PIXELS = Settings().max_pixels  # a function without THUMB_MAX_PIXELS in its environment has this
 
 
 @dataclass
@@ -80,6 +83,7 @@ class Invocation:
     request_id: str
     failures: int
     resize_ms: list[float] = field(default_factory=list)
+    resize_cpu_ms: list[float] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -152,6 +156,7 @@ class Bench:
         self.keys: list[str] = []
         self.invocations: list[Invocation] = []
         self.function = target.outputs.function_name
+        self.max_pixels = DEFAULT_MAX_PIXELS  # the function's THUMB_MAX_PIXELS, read in run()
 
     # ---- set-up / tear-down ---------------------------------------------------------------------------------
     def mappings(self) -> list[str]:
@@ -262,8 +267,11 @@ class Bench:
                 failures = n
         return parse_report(tail), failures, tail
 
-    def resize_by_request(self, since_ms: int, request_ids: set[str]) -> dict[str, list[float]]:
-        """request id -> the handler's resize_ms per object, read off the function's log group (CloudWatch Logs)."""
+    def resize_by_request(
+        self, since_ms: int, request_ids: set[str], name: str = "resize_ms"
+    ) -> dict[str, list[float]]:
+        """request id -> the handler's `name` (resize_ms, resize_cpu_ms) per object, read off the function's log
+        group (CloudWatch Logs)."""
         group = f"/aws/lambda/{self.function}"
         found: dict[str, list[float]] = {}
 
@@ -273,7 +281,7 @@ class Bench:
             for _ in range(50):
                 page = self.logs.filter_log_events(**kwargs)
                 for e in page.get("events", []):
-                    rid, values = resize_of_line(e.get("message", ""))
+                    rid, values = resize_of_line(e.get("message", ""), name)
                     if rid in request_ids:
                         found.setdefault(rid, []).extend(values)
                 token = page.get("nextToken")
@@ -310,14 +318,16 @@ class Bench:
                     rep.request_id,
                     failures,
                     resize_from_log(tail),
+                    resize_from_log(tail, "resize_cpu_ms"),
                 )
             )
         mine = self.invocations[first:]
-        if any(len(i.resize_ms) != i.images for i in mine):
-            by_request = self.resize_by_request(since_ms, {i.request_id for i in mine})
-            for i in mine:
-                if len(by_request.get(i.request_id, [])) == i.images:
-                    i.resize_ms = by_request[i.request_id]
+        for name in ("resize_ms", "resize_cpu_ms"):  # the log tail is 4 KB: the rest from the log group
+            if any(len(getattr(i, name)) != i.images for i in mine):
+                by_request = self.resize_by_request(since_ms, {i.request_id for i in mine}, name)
+                for i in mine:
+                    if len(by_request.get(i.request_id, [])) == i.images:
+                        setattr(i, name, by_request[i.request_id])
         last = self.invocations[-1]
         self.log(
             f"  {backend:6} {memory_mb:5} MB {mode:10} round {rnd}: {last.billed_ms / last.images:7.1f} billed ms/image"
@@ -327,6 +337,10 @@ class Bench:
     def run(self) -> None:
         original = self.original_config()
         base_env = dict(original["Environment"].get("Variables") or {})
+        try:
+            self.max_pixels = int(base_env.get("THUMB_MAX_PIXELS") or DEFAULT_MAX_PIXELS)
+        except ValueError:
+            self.log(f"warning: THUMB_MAX_PIXELS {base_env.get('THUMB_MAX_PIXELS')!r} is not a number; the default")
         paused = self.mappings() if self.pause_mapping else []
         self.set_mappings(paused, False)
         try:
@@ -342,10 +356,10 @@ class Bench:
             self.set_mappings(paused, True)
 
 
-def resize_of_line(line: str) -> tuple[str, list[float]]:
-    """(request id, resize_ms per object) of one handler log line ('' and [] for any other line)."""
+def resize_of_line(line: str, name: str = "resize_ms") -> tuple[str, list[float]]:
+    """(request id, `name` per object) of one handler log line ('' and [] for any other line)."""
     start = line.find("{")
-    if start < 0 or "resize_ms" not in line:
+    if start < 0 or name not in line:
         return "", []
     try:
         doc = json.loads(line[start:])
@@ -355,27 +369,24 @@ def resize_of_line(line: str) -> tuple[str, list[float]]:
         return "", []
     nested = doc.get("objects")
     items: list[Any] = nested if isinstance(nested, list) else [doc]
-    values = [
-        float(i["resize_ms"]) for i in items if isinstance(i, dict) and isinstance(i.get("resize_ms"), (int, float))
-    ]
+    values = [float(i[name]) for i in items if isinstance(i, dict) and isinstance(i.get(name), (int, float))]
     return str(doc.get("request_id") or ""), values
 
 
-def resize_from_log(tail: str) -> list[float]:
-    """The handler's per-object resize_ms from an invocation's log text (JSON lines; objects nested under 'objects')."""
+def resize_from_log(tail: str, name: str = "resize_ms") -> list[float]:
+    """The handler's per-object `name` (resize_ms, resize_cpu_ms) from an invocation's log text (JSON lines;
+    objects nested under 'objects')."""
     out: list[float] = []
     for line in tail.splitlines():
         start = line.find("{")
-        if start < 0 or "resize_ms" not in line:
+        if start < 0 or name not in line:
             continue
         try:
             doc = json.loads(line[start:])
         except ValueError:
             continue
         items = doc.get("objects") if isinstance(doc.get("objects"), list) else [doc]
-        out += [
-            float(i["resize_ms"]) for i in items if isinstance(i, dict) and isinstance(i.get("resize_ms"), (int, float))
-        ]
+        out += [float(i[name]) for i in items if isinstance(i, dict) and isinstance(i.get(name), (int, float))]
     return out
 
 
@@ -386,6 +397,7 @@ def curves_of(invocations: Sequence[Invocation], arch: str) -> dict[str, dict[st
     for backend, mode, mem in keys:
         mine = [i for i in invocations if (i.backend, i.mode, i.memory_mb) == (backend, mode, mem)]
         resize = [sum(i.resize_ms) / i.images for i in mine if len(i.resize_ms) == i.images]
+        resize_cpu = [sum(i.resize_cpu_ms) / i.images for i in mine if len(i.resize_cpu_ms) == i.images]
         point = summarise(
             mem,
             [i.billed_ms for i in mine],
@@ -394,6 +406,7 @@ def curves_of(invocations: Sequence[Invocation], arch: str) -> dict[str, dict[st
             [i.max_memory_used_mb for i in mine],
             resize,
             failures=sum(1 for i in mine if i.failures),
+            resize_cpu_ms_per_image=resize_cpu,
         )
         out.setdefault(backend, {}).setdefault(mode, []).append(point)
     return out
@@ -417,12 +430,16 @@ def paired_ratios(invocations: Sequence[Invocation]) -> dict[str, dict[int, floa
 def build_results(bench: Bench, meta: dict[str, Any]) -> dict[str, Any]:
     arch = meta["arch"]
     curves = curves_of(bench.invocations, arch)
+    floor = memory_floor_mb(bench.max_pixels)
     recs: dict[str, Recommendation] = {
-        b: recommend(b, modes.get("overlap") or modes.get("sequential") or [], arch) for b, modes in curves.items()
+        b: recommend(b, modes.get("overlap") or modes.get("sequential") or [], arch, floor_mb=floor)
+        for b, modes in curves.items()
     }
     ratios = paired_ratios(bench.invocations)
     return {
         **meta,
+        "max_pixels": bench.max_pixels,
+        "memory_floor_mb": floor,
         "curves": {b: {m: [p.to_dict() for p in pts] for m, pts in modes.items()} for b, modes in curves.items()},
         "paired_ratio_overlap_vs_sequential": {b: {str(k): v for k, v in r.items()} for b, r in ratios.items()},
         "recommendations": {b: r.to_dict() for b, r in recs.items()},

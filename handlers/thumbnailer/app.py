@@ -180,6 +180,7 @@ class Thumbnailer:
                 {c.LOG_OUTCOME: c.OUTCOME_OK},
                 ms=round(done.total_ms, 1),
                 resize_ms=round(done.result.timings.total_ms, 1),
+                resize_cpu_ms=round(done.result.timings.cpu_ms, 1),
                 outputs={t.size: f"{t.width}x{t.height}" for t in done.thumbnails},
                 source_bytes=len(src.data),
                 source_format=done.result.source.format,

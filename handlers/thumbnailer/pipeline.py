@@ -11,11 +11,11 @@ import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from . import contract as c
-from .config import Settings
+from .config import MB_PER_VCPU, Settings
 from .errors import ErrorCode, ThumbnailError, decode_guard
 from .events import ObjectRef
 from .resizers.base import Resizer, ResizeResult, ResizeSpec
@@ -119,8 +119,11 @@ def make_thumbnails(
 def resize_source(src: SourceObject, resizer: Resizer, spec: ResizeSpec) -> ResizeResult:
     """The CPU part: every size of `src`; a failure on the source bytes is permanent, whatever the resizer raised."""
     # a failure on the source bytes repeats on every attempt: permanent, whatever the resizer raised
+    cpu0 = time.process_time()
     with decode_guard(format_name(src.data), f"the {resizer.name} resizer"):
-        return resizer.resize(src.data, spec)
+        result = resizer.resize(src.data, spec)
+    cpu_ms = (time.process_time() - cpu0) * 1000.0
+    return replace(result, timings=replace(result.timings, cpu_ms=cpu_ms))
 
 
 def upload_thumbnails(
@@ -194,7 +197,7 @@ DEFAULT_UPLOAD_WORKERS = 4  # objects whose PUTs run at once (one object's PUTs 
 # GETs at once from one full vCPU up: there a GET (tens of ms to its first byte) outlasts a resize and one fetcher
 # left the resizer waiting; below it the resize is the longer step and one fetcher keeps up
 DEFAULT_FETCH_WORKERS = 4
-FULL_VCPU_MB = 1769  # Lambda: one full vCPU at 1769 MB, proportionally less below
+FULL_VCPU_MB = MB_PER_VCPU  # Lambda: one full vCPU at 1769 MB, proportionally less below
 DEFAULT_MEMORY_MB = 512  # outside Lambda (AWS_LAMBDA_FUNCTION_MEMORY_SIZE unset)
 
 

@@ -11,9 +11,12 @@ from benchmarks.pipeline.model import (
     evaluate_targets,
     is_flat,
     knee,
+    max_pixels_for,
+    memory_floor_mb,
     parse_report,
     percentile,
     recommend,
+    resize_floor_ms,
     summarise,
     usd_per_million_images,
 )
@@ -26,9 +29,11 @@ REPORT = (
 )
 
 
-def point(mem: int, ms: float, *, peak: int = 90, failures: int = 0, resize: float | None = None) -> CurvePoint:
+def point(
+    mem: int, ms: float, *, peak: int = 90, failures: int = 0, resize: float | None = None, cpu: float | None = None
+) -> CurvePoint:
     usd = {a: usd_per_million_images(ms * 10, mem, 10, a) for a in PRICES}
-    return CurvePoint(mem, 3, ms, ms * 1.1, ms * 10, ms * 11, usd, peak, resize, failures)
+    return CurvePoint(mem, 3, ms, ms * 1.1, ms * 10, ms * 11, usd, peak, resize, failures, cpu)
 
 
 def test_report_line_is_parsed() -> None:
@@ -84,7 +89,7 @@ def test_sizes_with_failures_or_a_peak_over_the_memory_are_never_recommended() -
 
 
 def test_targets_have_measured_value_and_verdict_at_the_recommended_size() -> None:
-    seq = [point(128, 1400, resize=1000), point(512, 500, resize=300), point(1769, 300, resize=120)]
+    seq = [point(128, 1400, cpu=100), point(512, 500, cpu=90), point(1769, 300, cpu=95)]
     ovl = [point(128, 1100), point(512, 320), point(1769, 130)]
     curves = {"pillow": {"sequential": seq, "overlap": ovl}}
     rec = {"pillow": recommend("pillow", ovl, "x86_64")}
@@ -93,10 +98,12 @@ def test_targets_have_measured_value_and_verdict_at_the_recommended_size() -> No
     by = {t["target"]: t for t in targets}
     assert len(targets) == 4 and all({"measured", "met", "limit", "margin_pct"} <= set(t) for t in targets)
     assert by["overlapped billed ms/image <= 0.7 x sequential"]["met"] is True
-    cpu = by["overlapped billed ms/image <= 1.15 x resize ms/image"]
-    resize = {p.memory_mb: p.resize_ms_per_image for p in seq}[mem]
+    cpu = by["overlapped billed ms/image <= 1.15 x resize CPU ms/image at the CPU share"]
+    resize_cpu = {p.memory_mb: p.resize_cpu_ms_per_image for p in seq}[mem]
+    assert resize_cpu is not None
+    at_share = resize_cpu / min(1.0, mem / 1769)  # below one vCPU a CPU ms takes 1769/mem ms
     ovl_ms = {p.memory_mb: p.billed_ms_per_image_p50 for p in ovl}[mem]
-    assert cpu["measured"] == pytest.approx(ovl_ms / resize, abs=1e-3) and cpu["met"] is (ovl_ms / resize <= 1.15)
+    assert cpu["measured"] == pytest.approx(ovl_ms / at_share, abs=1e-3) and cpu["met"] is (ovl_ms / at_share <= 1.15)
     assert by["memory curve not flat (slowest / fastest p50)"]["met"] is True
     assert by["peak RSS with overlap on <= memory ceiling"]["met"] is True
 
@@ -107,7 +114,7 @@ def test_missing_figures_are_not_applicable_rather_than_met() -> None:
     targets = evaluate_targets(curves, {"vips": recommend("vips", flat, "x86_64")}, paired_ratios={})
     by = {t["target"]: t for t in targets}
     assert by["overlapped billed ms/image <= 0.7 x sequential"]["met"] is None
-    assert by["overlapped billed ms/image <= 1.15 x resize ms/image"]["met"] is None  # no resize ms in the logs
+    assert by["overlapped billed ms/image <= 1.15 x resize CPU ms/image at the CPU share"]["met"] is None  # no CPU ms
     assert by["memory curve not flat (slowest / fastest p50)"]["met"] is False
 
 
@@ -125,3 +132,28 @@ def test_resize_ms_is_read_from_single_and_nested_log_lines() -> None:
     nested = '{"request_id": "r2", "objects": [{"resize_ms": 1.0}, {"resize_ms": 2.0}]}'
     assert resize_of_line(nested) == ("r2", [1.0, 2.0])
     assert resize_of_line("REPORT RequestId: x") == ("", [])
+
+
+def test_the_resize_floor_scales_the_cpu_ms_below_one_vcpu_only() -> None:
+    assert resize_floor_ms(point(1769, 100, cpu=50)) == pytest.approx(50.0)
+    assert resize_floor_ms(point(3008, 100, cpu=50)) == pytest.approx(50.0)  # one thread: more vCPU does not help
+    assert resize_floor_ms(point(512, 100, cpu=50)) == pytest.approx(50.0 * 1769 / 512)
+    assert resize_floor_ms(point(512, 100)) is None
+
+
+def test_the_recommendation_skips_sizes_below_the_memory_floor_and_names_the_cheaper_one() -> None:
+    # GIVEN a curve whose cheapest size (256 MB) is below what the largest accepted image needs (923 MB)
+    pts = [point(256, 300), point(512, 160), point(1024, 90), point(1769, 80)]
+    floor = memory_floor_mb(100_000_000)
+    assert floor == 923 and max_pixels_for(floor) >= 100_000_000 > max_pixels_for(floor - 1)
+
+    # WHEN recommending with and without the floor
+    with_floor, without = recommend("vips", pts, "x86_64", floor_mb=floor), recommend("vips", pts, "x86_64")
+
+    # THEN the floor moves it to the cheapest size at or above 923 MB, and the cheaper one is named with its limit
+    assert without.memory_mb == 256 and with_floor.memory_mb == 1024
+    assert (with_floor.floor_mb, with_floor.cheapest_any_mb) == (923, 256)
+    assert "256 MB is cheaper" in with_floor.reason and "at most 12.5 MP" in with_floor.reason
+    # a floor above every measured size: the cheapest clean one, said so
+    assert recommend("vips", pts, "x86_64", floor_mb=5000).memory_mb == 256
+    assert "none measured at or above" in recommend("vips", pts, "x86_64", floor_mb=5000).reason

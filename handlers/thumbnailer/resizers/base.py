@@ -152,6 +152,9 @@ class Timings:
     resize_ms: float = 0.0
     encode_ms: float = 0.0
     total_ms: float = 0.0
+    # process CPU over the call, every thread (libvips' workers too; on the overlapped path also the fetch and upload
+    # threads): the resize's own CPU when nothing else runs, as on the sequential path. Set by the pipeline.
+    cpu_ms: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
