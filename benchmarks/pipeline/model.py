@@ -93,6 +93,7 @@ class CurvePoint:
     resize_ms_per_image: float | None  # sum of the handler's resize_ms per image (None: not in the logs)
     failures: int = 0  # invocations that errored or returned batch item failures
     resize_cpu_ms_per_image: float | None = None  # the handler's resize_cpu_ms (process CPU over the resize)
+    cpu_ms_per_image: float | None = None  # the handler's InvocationCpuMs / images (process CPU of the invocation)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -107,6 +108,7 @@ def summarise(
     resize_ms_per_image: Sequence[float] = (),
     failures: int = 0,
     resize_cpu_ms_per_image: Sequence[float] = (),
+    cpu_ms_per_image: Sequence[float] = (),
 ) -> CurvePoint:
     """A CurvePoint from per-invocation measurements (same order in every list)."""
     if not billed_ms or not len(billed_ms) == len(durations_ms) == len(images) == len(max_used_mb):
@@ -130,6 +132,7 @@ def summarise(
         resize_cpu_ms_per_image=(
             round(statistics.median(resize_cpu_ms_per_image), 2) if resize_cpu_ms_per_image else None
         ),
+        cpu_ms_per_image=round(statistics.median(cpu_ms_per_image), 2) if cpu_ms_per_image else None,
     )
 
 

@@ -14,11 +14,11 @@ def _verdict(t: Mapping[str, Any]) -> str:
     return "n/a" if t.get("met") is None else ("met" if t["met"] else "MISSED")
 
 
-def _vs_cpu(seq: Mapping[str, Any], ovl: Mapping[str, Any]) -> float | None:
-    """Overlapped billed ms/image over the resize's CPU ms at the point's CPU share (model.resize_floor_ms)."""
+def _vs_cpu(seq: Mapping[str, Any], ovl: Mapping[str, Any], name: str = "resize_cpu_ms_per_image") -> float | None:
+    """Overlapped billed ms/image over `name` (CPU ms/image) at the point's CPU share (as model.resize_floor_ms)."""
     from benchmarks.pipeline.model import vcpus
 
-    cpu, billed, mem = seq.get("resize_cpu_ms_per_image"), ovl.get("billed_ms_per_image_p50"), seq.get("memory_mb")
+    cpu, billed, mem = seq.get(name), ovl.get("billed_ms_per_image_p50"), seq.get("memory_mb")
     if not cpu or not billed or not mem:
         return None
     return float(billed) / (float(cpu) / min(1.0, vcpus(int(mem))))
@@ -82,9 +82,10 @@ def markdown(results: Mapping[str, Any], *, chart_name: str = "power-tuning.png"
     out.append(
         "| backend | memory MB | seq p50 | seq p99 | overlap p50 | overlap p99 | overlap/seq (paired) | "
         "resize ms/image (seq) | resize CPU ms/image (seq) | overlap / resize CPU ms at the share | "
+        "CPU ms/image seq / overlap | overlap / its CPU ms at the share | "
         "USD/M seq | USD/M overlap | max memory used MB (overlap) |"
     )
-    out.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    out.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     arch = results.get("arch", "x86_64")
     ratios = results.get("paired_ratio_overlap_vs_sequential", {})
     for b, modes in results.get("curves", {}).items():
@@ -97,6 +98,8 @@ def markdown(results: Mapping[str, Any], *, chart_name: str = "power-tuning.png"
                 f"{_f(o.get('billed_ms_per_image_p50'))} | {_f(o.get('billed_ms_per_image_p99'))} | "
                 f"{_f(ratios.get(b, {}).get(str(m)), 3)} | {_f(s.get('resize_ms_per_image'))} | "
                 f"{_f(s.get('resize_cpu_ms_per_image'))} | {_f(_vs_cpu(s, o), 2)} | "
+                f"{_f(s.get('cpu_ms_per_image'))} / {_f(o.get('cpu_ms_per_image'))} | "
+                f"{_f(_vs_cpu(o, o, 'cpu_ms_per_image'), 2)} | "
                 f"{_f((s.get('usd_per_million') or {}).get(arch), 2)} | "
                 f"{_f((o.get('usd_per_million') or {}).get(arch), 2)} | "
                 f"{o.get('max_memory_used_mb', 'n/a')} |"

@@ -84,6 +84,7 @@ class Invocation:
     failures: int
     resize_ms: list[float] = field(default_factory=list)
     resize_cpu_ms: list[float] = field(default_factory=list)
+    cpu_ms: float | None = None  # the handler's InvocationCpuMs (process CPU over the invocation), None: not logged
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -319,6 +320,7 @@ class Bench:
                     failures,
                     resize_from_log(tail),
                     resize_from_log(tail, "resize_cpu_ms"),
+                    invocation_cpu_from_log(tail),
                 )
             )
         mine = self.invocations[first:]
@@ -390,6 +392,25 @@ def resize_from_log(tail: str, name: str = "resize_ms") -> list[float]:
     return out
 
 
+def invocation_cpu_from_log(tail: str) -> float | None:
+    """The handler's InvocationCpuMs metric from an invocation's log text (its EMF line), None when absent."""
+    from thumbnailer.app import METRIC_INVOCATION_CPU_MS
+
+    for line in reversed(tail.splitlines()):
+        start = line.find("{")
+        if start < 0 or METRIC_INVOCATION_CPU_MS not in line:
+            continue
+        try:
+            value = json.loads(line[start:]).get(METRIC_INVOCATION_CPU_MS)
+        except (ValueError, AttributeError):
+            continue
+        values = value if isinstance(value, list) else [value]
+        nums = [float(v) for v in values if isinstance(v, (int, float))]
+        if nums:
+            return sum(nums)
+    return None
+
+
 # ---- results --------------------------------------------------------------------------------------------------
 def curves_of(invocations: Sequence[Invocation], arch: str) -> dict[str, dict[str, list[CurvePoint]]]:
     out: dict[str, dict[str, list[CurvePoint]]] = {}
@@ -398,6 +419,7 @@ def curves_of(invocations: Sequence[Invocation], arch: str) -> dict[str, dict[st
         mine = [i for i in invocations if (i.backend, i.mode, i.memory_mb) == (backend, mode, mem)]
         resize = [sum(i.resize_ms) / i.images for i in mine if len(i.resize_ms) == i.images]
         resize_cpu = [sum(i.resize_cpu_ms) / i.images for i in mine if len(i.resize_cpu_ms) == i.images]
+        cpu = [i.cpu_ms / i.images for i in mine if i.cpu_ms is not None]
         point = summarise(
             mem,
             [i.billed_ms for i in mine],
@@ -407,6 +429,7 @@ def curves_of(invocations: Sequence[Invocation], arch: str) -> dict[str, dict[st
             resize,
             failures=sum(1 for i in mine if i.failures),
             resize_cpu_ms_per_image=resize_cpu,
+            cpu_ms_per_image=cpu,
         )
         out.setdefault(backend, {}).setdefault(mode, []).append(point)
     return out

@@ -20,7 +20,7 @@ from benchmarks.pipeline.model import (
     summarise,
     usd_per_million_images,
 )
-from benchmarks.pipeline.run import Invocation, paired_ratios, resize_of_line
+from benchmarks.pipeline.run import Invocation, invocation_cpu_from_log, paired_ratios, resize_of_line
 from infra.pricing import PRICES
 
 REPORT = (
@@ -157,3 +157,10 @@ def test_the_recommendation_skips_sizes_below_the_memory_floor_and_names_the_che
     # a floor above every measured size: the cheapest clean one, said so
     assert recommend("vips", pts, "x86_64", floor_mb=5000).memory_mb == 256
     assert "none measured at or above" in recommend("vips", pts, "x86_64", floor_mb=5000).reason
+
+
+def test_the_invocation_cpu_is_read_from_the_handlers_emf_line() -> None:
+    emf = '{"_aws": {"CloudWatchMetrics": []}, "InvocationCpuMs": [412.5], "service": "thumbnailer"}'
+    assert invocation_cpu_from_log(f"START RequestId: x\n{emf}\nEND RequestId: x\n") == 412.5
+    assert invocation_cpu_from_log(emf.replace("[412.5]", "12.0")) == 12.0
+    assert invocation_cpu_from_log("REPORT RequestId: x\tDuration: 1 ms") is None

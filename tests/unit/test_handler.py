@@ -9,10 +9,11 @@ import uuid
 from dataclasses import dataclass, field
 from urllib.parse import quote, quote_plus
 
+import pytest
 from aws_lambda_powertools import Logger
 from PIL import Image
 
-from thumbnailer.app import Thumbnailer
+from thumbnailer.app import METRIC_INVOCATION_CPU_MS, Thumbnailer
 from thumbnailer.config import Settings
 from thumbnailer.errors import SourceMissing, Throttled, UpstreamError
 from thumbnailer.pipeline import SourceObject
@@ -360,3 +361,23 @@ def test_output_bucket_setting_writes_elsewhere() -> None:
         {"Records": [sqs_record(s3_body("uploads/a.jpg"), "m1")]}
     )
     assert {b for b, _ in store.puts} == {"thumbs-out"}
+
+
+def test_each_invocation_reports_its_cpu_and_each_object_its_resize_cpu(capsys: pytest.CaptureFixture[str]) -> None:
+    # GIVEN two uploads
+    store = FakeStore()
+    for key in ("uploads/cpu/a.jpg", "uploads/cpu/b.jpg"):
+        store.add(key, jpeg(640, 480))
+    app = make_app(store, FakeDlq())
+    capsys.readouterr()
+
+    # WHEN a batch of both is handled
+    app.handle({"Records": [sqs_record(s3_body(f"uploads/cpu/{n}.jpg"), n) for n in ("a", "b")]})
+
+    # THEN the EMF metrics carry the invocation's process CPU, at least the CPU of its two resizes
+    emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    cpu = [doc[METRIC_INVOCATION_CPU_MS] for doc in emf if METRIC_INVOCATION_CPU_MS in doc]
+    cpu = [v for c in cpu for v in (c if isinstance(c, list) else [c])]  # EMF: one value or a list of them
+    resize_cpu = [float(ln["resize_cpu_ms"]) for ln in log_lines(app)]  # type: ignore[arg-type]
+    assert len(cpu) == 1 and len(resize_cpu) == 2 and all(c > 0 for c in resize_cpu)
+    assert float(cpu[0]) >= sum(resize_cpu)
