@@ -198,6 +198,7 @@ DEFAULT_UPLOAD_WORKERS = 4  # objects whose PUTs run at once (one object's PUTs 
 # left the resizer waiting; below it the resize is the longer step and one fetcher keeps up
 DEFAULT_FETCH_WORKERS = 4
 FULL_VCPU_MB = MB_PER_VCPU  # Lambda: one full vCPU at 1769 MB, proportionally less below
+MAX_RESIZE_WORKERS = 6  # Lambda's most vCPUs (10240 MB)
 DEFAULT_MEMORY_MB = 512  # outside Lambda (AWS_LAMBDA_FUNCTION_MEMORY_SIZE unset)
 
 
@@ -210,6 +211,13 @@ def fetch_workers_for(memory_mb: int | None) -> int:
     at 1769 MB and up the budget leaves room for that.
     """
     return DEFAULT_FETCH_WORKERS if (memory_mb or DEFAULT_MEMORY_MB) >= FULL_VCPU_MB else 1
+
+
+def resize_workers_for(memory_mb: int | None) -> int:
+    """Resizes at once: Lambda's vCPUs for `memory_mb`, rounded (1 up to 2653 MB, 2 at 3008 MB's 1.7 vCPU), at most
+    MAX_RESIZE_WORKERS. Both backends' decode, resample and encode run without the GIL, so each uses a vCPU."""
+    vcpus = (memory_mb or DEFAULT_MEMORY_MB) / FULL_VCPU_MB
+    return max(1, min(MAX_RESIZE_WORKERS, round(vcpus)))
 
 
 def source_budget_bytes(memory_mb: int | None) -> int:
@@ -249,13 +257,18 @@ def expected_cost(ref: ObjectRef, budget: int) -> SourceCost:
     return SourceCost(ref.size, ref.size * UNKNOWN_DECODE_FACTOR)
 
 
-def fits(live: Sequence[SourceCost], new: SourceCost, budget: int) -> bool:
-    """Only one source is decoded at a time: the peak is every source's encoded bytes plus the largest decode."""
+def fits(live: Sequence[SourceCost], new: SourceCost, budget: int, decoders: int = 1) -> bool:
+    """At most `decoders` sources are decoded at once: the peak is every source's encoded bytes plus the `decoders`
+    largest decodes."""
     if not live:
         return True  # the sequential path holds one source whatever its size: so may we
-    encoded = sum(c.encoded for c in live) + new.encoded
-    decoded = max(max(c.decoded for c in live), new.decoded)
-    return encoded + decoded <= budget
+    return reserved_bytes([*live, new], decoders) <= budget
+
+
+def reserved_bytes(live: Sequence[SourceCost], decoders: int = 1) -> int:
+    """Memory `live` may take at its peak: every encoded source plus the `decoders` largest decodes."""
+    largest = sorted((c.decoded for c in live), reverse=True)[: max(1, decoders)]
+    return sum(c.encoded for c in live) + sum(largest)
 
 
 @dataclass(slots=True)
@@ -283,6 +296,8 @@ class OverlapStats:
     max_in_flight: int = 0
     peak_in_flight: int = 0
     peak_reserved_bytes: int = 0
+    fetch_workers: int = 0
+    resize_workers: int = 0
 
 
 class BatchClosed(Exception):
@@ -290,12 +305,13 @@ class BatchClosed(Exception):
 
 
 class OverlappedBatch:
-    """fetch -> resize -> put for `refs` in order, on three stages that overlap (fetchers, one resizer, uploaders).
+    """fetch -> resize -> put for `refs` in order, on three stages that overlap (fetchers, resizers, uploaders).
 
     A source is in flight from the start of its fetch until its result is taken (`result(i)`, in order). Fetches
-    are admitted in order, up to `fetch_workers` at once (`fetch_workers_for`); the resizer takes them in order. A
-    fetch starts only when the sources in flight plus the new one fit `source_budget_bytes(memory_mb)` (see `fits`), and
-    at most `max_in_flight` are in flight; a source alone is always admitted, as on the sequential path. Each
+    are admitted in order, up to `fetch_workers` at once (`fetch_workers_for`); `resize_workers` resizers (one per
+    vCPU, `resize_workers_for`) take them in order and the budget holds that many decodes at once. A fetch starts
+    only when the sources in flight plus the new one fit `source_budget_bytes(memory_mb)` (see `fits`), and at most
+    `max_in_flight` are in flight; a source alone is always admitted, as on the sequential path. Each
     object's steps and their order are the sequential ones (PUTs of one source in order, stopping at the first
     failure), so every object ends with the same thumbnails or the same exception. Use as a context manager:
     closing waits for the threads, so nothing runs after the invocation returns.
@@ -314,6 +330,7 @@ class OverlappedBatch:
         max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
         upload_workers: int = DEFAULT_UPLOAD_WORKERS,
         fetch_workers: int | None = None,
+        resize_workers: int | None = None,
     ) -> None:
         self.refs = tuple(refs)
         self.store, self.resizer, self.spec, self.settings = store, resizer, spec, settings
@@ -332,9 +349,15 @@ class OverlappedBatch:
         self._fetch_workers = fetch_workers_for(memory_mb) if fetch_workers is None else max(1, fetch_workers)
         self._pending = 0  # fetches admitted whose real cost is not known yet (< _fetch_workers)
         self._fetches = ThreadPoolExecutor(max_workers=self._fetch_workers, thread_name_prefix="thumb-fetch")
+        self._resizers = resize_workers_for(memory_mb) if resize_workers is None else max(1, resize_workers)
+        self._next_resize = 0  # the next index a resizer takes (in order, under _cond)
+        self.stats.fetch_workers, self.stats.resize_workers = self._fetch_workers, self._resizers
         self._threads = (
             threading.Thread(target=self._fetch_all, name="thumb-admit", daemon=True),
-            threading.Thread(target=self._resize_all, name="thumb-resize", daemon=True),
+            *(
+                threading.Thread(target=self._resize_all, name=f"thumb-resize-{n}", daemon=True)
+                for n in range(self._resizers)
+            ),
         )
 
     def __enter__(self) -> OverlappedBatch:
@@ -388,7 +411,7 @@ class OverlappedBatch:
                 while not self._closed and not (
                     self._pending < self._fetch_workers
                     and len(self._live) < self.max_in_flight
-                    and fits(list(self._live.values()), want, self.budget)
+                    and fits(list(self._live.values()), want, self.budget, self._resizers)
                 ):
                     self._cond.wait()
                 if self._closed:
@@ -419,7 +442,11 @@ class OverlappedBatch:
             self._fetched[i].set()
 
     def _resize_all(self) -> None:
-        for i in range(len(self.refs)):
+        while True:
+            with self._cond:
+                i, self._next_resize = self._next_resize, self._next_resize + 1
+            if i >= len(self.refs):
+                return
             self._fetched[i].wait()
             attempt = self._attempts[i]
             if attempt is None or attempt.error is not None or attempt.src is None:
@@ -461,7 +488,7 @@ class OverlappedBatch:
             return  # already released (taken while still running: cannot happen in order, kept safe)
         self._live[i] = cost
         self.stats.peak_in_flight = max(self.stats.peak_in_flight, len(self._live))
-        reserved = sum(c.encoded for c in self._live.values()) + max(c.decoded for c in self._live.values())
+        reserved = reserved_bytes(list(self._live.values()), self._resizers)
         self.stats.peak_reserved_bytes = max(self.stats.peak_reserved_bytes, reserved)
         self._cond.notify_all()
 

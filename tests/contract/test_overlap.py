@@ -31,6 +31,8 @@ from thumbnailer.pipeline import (
     SourceObject,
     expected_cost,
     fits,
+    reserved_bytes,
+    resize_workers_for,
     source_budget_bytes,
     source_cost,
 )
@@ -200,7 +202,9 @@ def strip(value: Any) -> Any:
     return value
 
 
-def run(bodies: list[str | tuple[str, int]], objects: dict[str, bytes], resizer: Any, overlap: str) -> dict[str, Any]:
+def run(
+    bodies: list[str | tuple[str, int]], objects: dict[str, bytes], resizer: Any, overlap: str, memory_mb: int = 1024
+) -> dict[str, Any]:
     """Handle one batch; everything observable about it, with clock values removed."""
     store, dlq = FakeS3(objects=dict(objects)), FakeDlq()
     store.fail_get["uploads/faults/throttled.jpg"] = Throttled("Expected a successful get but received SlowDown (503)")
@@ -208,7 +212,7 @@ def run(bodies: list[str | tuple[str, int]], objects: dict[str, bytes], resizer:
     store.fail_put["thumbnails/small/faults/put-fails.jpg.jpg"] = UpstreamError(
         "Expected a successful put but received InternalError (500)", code="STORAGE_ERROR"
     )
-    app = make_app(store, dlq, resizer, overlap=overlap)
+    app = make_app(store, dlq, resizer, overlap=overlap, memory_mb=memory_mb)
     response = app.handle(event_of(bodies))
     lines = [json.loads(ln) for ln in app.log_buffer.getvalue().splitlines()]  # type: ignore[attr-defined]
     records = [strip(ln) for ln in lines if ln.get("message") == "thumbnail record"]
@@ -222,9 +226,10 @@ def run(bodies: list[str | tuple[str, int]], objects: dict[str, bytes], resizer:
 
 
 # ---- outcomes ------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("memory_mb", [1024, 3008])  # one resizer; two (and four fetchers) at 1.7 vCPU
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_every_outcome_is_the_same_with_overlap_on_and_off(
-    backend: str, generated_fixtures: Path, resize: Resize
+    backend: str, memory_mb: int, generated_fixtures: Path, resize: Resize
 ) -> None:
     # GIVEN the fixture corpus (good and poison inputs), faults on GET and PUT, and records of several shapes
     manifest = json.loads((generated_fixtures / "manifest.json").read_text())["fixtures"]
@@ -255,11 +260,12 @@ def test_every_outcome_is_the_same_with_overlap_on_and_off(
     resizer = CachedResizer(backend, shared)
 
     # WHEN the same batch is handled sequentially and overlapped
-    off = run(bodies, objects, resizer, "off")
-    on = run(bodies, objects, resizer, "on")
+    off = run(bodies, objects, resizer, "off", memory_mb)
+    on = run(bodies, objects, resizer, "on", memory_mb)
 
     # THEN the partial batch response, the DLQ messages, the thumbnails and every log line are the same
     assert off["stats"] is None and on["stats"] is not None and on["stats"].objects >= len(keys)
+    assert on["stats"].resize_workers == resize_workers_for(memory_mb) == (2 if memory_mb == 3008 else 1)
     assert on["response"] == off["response"]
     assert {f["itemIdentifier"] for f in off["response"]["batchItemFailures"]} == {
         f"m{len(keys) + i}" for i in (1, 3)
@@ -335,6 +341,35 @@ def test_gets_run_concurrently_from_one_full_vcpu_up(memory_mb: int, concurrent:
         assert 2 <= store.peak_active <= DEFAULT_FETCH_WORKERS
     else:
         assert store.peak_active == 1
+
+
+@pytest.mark.parametrize(("memory_mb", "parallel"), [(3008, True), (FULL_VCPU_MB, False)])
+def test_resizes_run_side_by_side_from_about_two_vcpus(memory_mb: int, parallel: bool) -> None:
+    # GIVEN a resizer that records how many resizes run at once, each waiting briefly for a second one to start
+    objects = {f"uploads/{i}.jpg": f"image-{i}".encode() for i in range(6)}
+    lock, state = threading.Lock(), {"now": 0, "peak": 0}
+
+    def hook(data: bytes) -> None:
+        with lock:
+            state["now"] += 1
+            state["peak"] = max(state["peak"], state["now"])
+        try:
+            if parallel:
+                wait_until(lambda: state["peak"] >= 2, timeout=10, interval=0.005)
+            else:
+                threading.Event().wait(0.02)  # room for a second resize to start, were there one
+        finally:
+            with lock:
+                state["now"] -= 1
+
+    store = FakeS3(objects=objects)
+    app = make_app(store, FakeDlq(), StubResizer(hook), overlap="on", memory_mb=memory_mb)
+
+    # WHEN a batch of six is handled
+    assert app.handle(event_of([one(k, 10) for k in objects])) == {"batchItemFailures": []}
+
+    # THEN at 3008 MB (1.7 vCPU) two resizes ran at once, at 1769 MB one at a time; every source was thumbnailed
+    assert state["peak"] == (2 if parallel else 1) and len(store.puts) == 12
 
 
 def test_uploads_do_not_hold_up_the_next_resize() -> None:
@@ -440,4 +475,7 @@ def test_budget_model() -> None:
     a, b = SourceCost(1_000_000, 8_000_000), SourceCost(2_000_000, 4_000_000)
     assert fits([], SourceCost(10**12, 10**12), 1) is True  # alone: always
     assert fits([a], b, 11_000_000) is True and fits([a], b, 10_999_999) is False
+    # two decoders: both decodes count
+    assert reserved_bytes([a, b], decoders=2) == 15_000_000 and fits([a], b, 15_000_000, decoders=2) is True
+    assert fits([a], b, 14_999_999, decoders=2) is False
     assert expected_cost(ObjectRef(BUCKET, "k", size=-1), 123) == SourceCost(123, 0)  # unknown size: alone
