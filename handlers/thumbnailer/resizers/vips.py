@@ -246,7 +246,12 @@ def _resize_to(img: pyvips.Image, out_w: int, out_h: int, fit: str, kernel: str)
         return img
     alpha = bool(img.hasalpha())
     fmt = img.format
-    work = img.premultiply() if alpha else img
+    # Premultiplied, then rounded back to the source's band format, so the resize runs on integer pixels (libvips'
+    # integer shrink/reduce paths; on float they cost 3-4x more: 18 -> 5 ms for the 256 px WebP made from a 1024 px
+    # RGBA output). vips_thumbnail (the largest output of PNG/WebP/...) and sharp do the same, but truncate. Cost in
+    # quality, that 256 px output against a full-decode reference: 43.58 -> 43.37 dB PSNR, SSIM 0.98166 -> 0.98141
+    # (sharp's: 43.11 dB, 0.98117); the largest output does not change (it is made by vips_thumbnail).
+    work = img.premultiply().rint().cast(fmt) if alpha else img
     if fit == "inside":
         work = work.resize(out_w / img.width, vscale=out_h / img.height, kernel=kernel)
     else:
