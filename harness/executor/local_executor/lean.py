@@ -16,7 +16,8 @@ see ENVIRONMENT), the rest is applied from our on_infra_start hook (`apply`), be
   the Content-Type of every POST through `email.message`, 31 us a request (timeit), ~3% of a lean SendMessage;
 - no access-log line from twisted's HTTPFactory (with no log path it formats a combined-log line per request for
   twisted's legacy log, which nothing here observes: 2% of a SendMessage's samples in py-spy);
-- no CloudWatch metrics per Lambda invocation (nothing reads them here; the logs still reach CloudWatch Logs).
+- no CloudWatch metrics per Lambda invocation (nothing reads them here; the logs still reach CloudWatch Logs);
+- how twisted hands the response to the socket: lean_transport (gathered writes).
 
 HARNESS_LEAN=0 gives LocalStack's plain defaults (the bench's "before").
 """
@@ -25,6 +26,8 @@ from __future__ import annotations
 
 import logging
 import os
+
+from . import lean_transport
 
 LOG = logging.getLogger("localstack.harness.local_executor.lean")
 
@@ -151,6 +154,7 @@ def apply() -> list[str]:
     changes.append("no twisted access-log line")
     _no_lambda_metrics()
     changes.append("no CloudWatch metrics per Lambda invocation")
+    changes += lean_transport.apply()
     changes += [f"{key}={os.environ.get(key)}" for key in ENVIRONMENT]
     LOG.info("lean request path: %s", "; ".join(changes))
     return changes
