@@ -17,7 +17,7 @@ see ENVIRONMENT), the rest is applied from our on_infra_start hook (`apply`), be
 - no access-log line from twisted's HTTPFactory (with no log path it formats a combined-log line per request for
   twisted's legacy log, which nothing here observes: 2% of a SendMessage's samples in py-spy);
 - no CloudWatch metrics per Lambda invocation (nothing reads them here; the logs still reach CloudWatch Logs);
-- how twisted hands the response to the socket: lean_transport (gathered writes).
+- how twisted hands the response to the socket: lean_transport (gathered writes, one reactor call per response).
 
 HARNESS_LEAN=0 gives LocalStack's plain defaults (the bench's "before").
 """
