@@ -17,6 +17,7 @@ see ENVIRONMENT), the rest is applied from our on_infra_start hook (`apply`), be
 - no access-log line from twisted's HTTPFactory (with no log path it formats a combined-log line per request for
   twisted's legacy log, which nothing here observes: 2% of a SendMessage's samples in py-spy);
 - no CloudWatch metrics per Lambda invocation (nothing reads them here; the logs still reach CloudWatch Logs);
+- S3's Last-Modified string parsed back (dateutil, in the response serializer) once per distinct value;
 - how twisted hands the response to the socket: lean_transport (gathered writes, one reactor call per response).
 
 HARNESS_LEAN=0 gives LocalStack's plain defaults (the bench's "before").
@@ -52,6 +53,8 @@ DROPPED_RESPONSE_HANDLERS = (
 S3_STREAM_CHUNK = 4 * 1024 * 1024
 # twisted sends at most SEND_LIMIT bytes per write-ready event (128 KiB): a 2 MB body took 16 reactor round trips
 SOCKET_SEND_LIMIT = 4 * 1024 * 1024
+# timestamp strings the response serializer has parsed, kept for the next response that carries the same one
+TIMESTAMP_CACHE_SIZE = 4096
 LEAN_DEFAULT = "1"  # HARNESS_LEAN when unset (harness/emulator.py passes it explicitly)
 
 
@@ -138,6 +141,29 @@ def _no_lambda_metrics() -> None:
     version_manager.record_cw_metric_error = skip
 
 
+def _memoized_header_timestamps() -> None:
+    """S3 keeps an object's LastModified as an RFC 1123 string; LocalStack's serializer parses it back with dateutil
+    (botocore's parse_to_aware_datetime, ~0.1 ms) on every GET/HEAD before formatting it again. The same string
+    always parses to the same (immutable) datetime: remember it."""
+    from localstack.aws.protocol import serializer
+
+    original = serializer.parse_to_aware_datetime
+    cache: dict[str, object] = {}
+
+    def parse_to_aware_datetime(value: object) -> object:
+        if type(value) is not str:
+            return original(value)
+        hit = cache.get(value)
+        if hit is None:
+            hit = original(value)
+            if len(cache) >= TIMESTAMP_CACHE_SIZE:
+                cache.clear()
+            cache[value] = hit
+        return hit
+
+    serializer.parse_to_aware_datetime = parse_to_aware_datetime
+
+
 def apply() -> list[str]:
     """Apply the in-process part of the lean path (no-op when HARNESS_LEAN=0); returns what was changed."""
     if not enabled():
@@ -154,6 +180,8 @@ def apply() -> list[str]:
     changes.append("no twisted access-log line")
     _no_lambda_metrics()
     changes.append("no CloudWatch metrics per Lambda invocation")
+    _memoized_header_timestamps()
+    changes.append("timestamp headers parsed once per distinct value")
     changes += lean_transport.apply()
     changes += [f"{key}={os.environ.get(key)}" for key in ENVIRONMENT]
     LOG.info("lean request path: %s", "; ".join(changes))
