@@ -18,6 +18,7 @@ see ENVIRONMENT), the rest is applied from our on_infra_start hook (`apply`), be
   twisted's legacy log, which nothing here observes: 2% of a SendMessage's samples in py-spy);
 - no CloudWatch metrics per Lambda invocation (nothing reads them here; the logs still reach CloudWatch Logs);
 - S3's Last-Modified string parsed back (dateutil, in the response serializer) once per distinct value;
+- a response's Content-Type (the serializer's Accept / Content-Type negotiation) worked out once per distinct pair;
 - how twisted hands the response to the socket: lean_transport (gathered writes, one reactor call per response).
 
 HARNESS_LEAN=0 gives LocalStack's plain defaults (the bench's "before").
@@ -55,6 +56,7 @@ S3_STREAM_CHUNK = 4 * 1024 * 1024
 SOCKET_SEND_LIMIT = 4 * 1024 * 1024
 # timestamp strings the response serializer has parsed, kept for the next response that carries the same one
 TIMESTAMP_CACHE_SIZE = 4096
+MIME_TYPE_CACHE_SIZE = 256  # (serializer, Accept, Content-Type) answers kept
 LEAN_DEFAULT = "1"  # HARNESS_LEAN when unset (harness/emulator.py passes it explicitly)
 
 
@@ -164,6 +166,37 @@ def _memoized_header_timestamps() -> None:
     serializer.parse_to_aware_datetime = parse_to_aware_datetime
 
 
+def _memoized_response_mime_types() -> None:
+    """Every response's serializer picks its Content-Type by parsing the request's Accept header (or its
+    Content-Type) with werkzeug's MIMEAccept and matching it against the types it supports: ~0.1 ms of pure
+    Python per request whose answer depends only on those two headers and the serializer class. Remember it per
+    (class, supported types, Accept, Content-Type). Only LocalStack's DEBUG lines about the fallback (logged while
+    the answer is worked out) then appear once per distinct pair instead of per request."""
+    from localstack.aws.protocol.serializer import ResponseSerializer
+
+    original = ResponseSerializer._get_mime_type
+    cache: dict[tuple[object, ...], str] = {}
+
+    def _get_mime_type(self: object, headers: object) -> str:
+        if not headers:
+            return original(self, headers)
+        key = (
+            type(self),
+            tuple(self.SUPPORTED_MIME_TYPES),  # type: ignore[attr-defined]
+            headers.get("Accept"),  # type: ignore[attr-defined]
+            headers.get("Content-Type"),  # type: ignore[attr-defined]
+        )
+        hit = cache.get(key)
+        if hit is None:
+            hit = original(self, headers)
+            if len(cache) >= MIME_TYPE_CACHE_SIZE:
+                cache.clear()
+            cache[key] = hit
+        return hit
+
+    ResponseSerializer._get_mime_type = _get_mime_type  # type: ignore[method-assign]
+
+
 def apply() -> list[str]:
     """Apply the in-process part of the lean path (no-op when HARNESS_LEAN=0); returns what was changed."""
     if not enabled():
@@ -182,6 +215,8 @@ def apply() -> list[str]:
     changes.append("no CloudWatch metrics per Lambda invocation")
     _memoized_header_timestamps()
     changes.append("timestamp headers parsed once per distinct value")
+    _memoized_response_mime_types()
+    changes.append("response Content-Type chosen once per distinct Accept/Content-Type")
     changes += lean_transport.apply()
     changes += [f"{key}={os.environ.get(key)}" for key in ENVIRONMENT]
     LOG.info("lean request path: %s", "; ".join(changes))
