@@ -19,6 +19,7 @@ see ENVIRONMENT), the rest is applied from our on_infra_start hook (`apply`), be
 - no CloudWatch metrics per Lambda invocation (nothing reads them here; the logs still reach CloudWatch Logs);
 - S3's Last-Modified string parsed back (dateutil, in the response serializer) once per distinct value;
 - a response's Content-Type (the serializer's Accept / Content-Type negotiation) worked out once per distinct pair;
+- requests that match no rule of the /_localstack or edge routers remembered as misses (per rule set);
 - how twisted hands the response to the socket: lean_transport (gathered writes, one reactor call per response).
 
 HARNESS_LEAN=0 gives LocalStack's plain defaults (the bench's "before").
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 import logging
 import os
+from typing import Any
 
 from . import lean_transport
 
@@ -57,6 +59,7 @@ SOCKET_SEND_LIMIT = 4 * 1024 * 1024
 # timestamp strings the response serializer has parsed, kept for the next response that carries the same one
 TIMESTAMP_CACHE_SIZE = 4096
 MIME_TYPE_CACHE_SIZE = 256  # (serializer, Accept, Content-Type) answers kept
+ROUTE_MISS_CACHE_SIZE = 8192  # (Host, raw path, method) that matched no rule of a router
 LEAN_DEFAULT = "1"  # HARNESS_LEAN when unset (harness/emulator.py passes it explicitly)
 
 
@@ -197,6 +200,46 @@ def _memoized_response_mime_types() -> None:
     ResponseSerializer._get_mime_type = _get_mime_type  # type: ignore[method-assign]
 
 
+def _remembered_route_misses(router: Any) -> None:
+    """Two routers see every request before the AWS parser: LocalStack's /_localstack resources and the edge ROUTER
+    (SQS queue URLs, Lambda function URLs, S3 websites...). Almost every request matches neither, and finding that
+    out (werkzeug's matcher, then a NotFound) cost ~100 us of a SendMessage. A miss depends only on the router's
+    rules, the Host, the raw path and the method; the router replaces its url_map on every add/remove, so misses
+    are remembered per url_map object. A hit, or a NotFound raised by a matched endpoint, goes the usual way."""
+    from rolo.request import get_raw_path
+    from werkzeug.exceptions import NotFound
+
+    state: dict[str, Any] = {"map": None, "misses": set()}
+
+    def dispatch(request: Any) -> Any:  # rolo's Router.dispatch, with the miss remembered
+        url_map = router.url_map
+        host, path, method = request.host, get_raw_path(request), request.method
+        key = (host, path, method)
+        if state["map"] is url_map and key in state["misses"]:
+            raise NotFound()
+        try:
+            handler, args = url_map.bind(server_name=host).match(path, method=method)
+        except NotFound:
+            if state["map"] is not url_map:
+                state["map"], state["misses"] = url_map, set()
+            if len(state["misses"]) >= ROUTE_MISS_CACHE_SIZE:
+                state["misses"].clear()
+            state["misses"].add(key)
+            raise
+        args.pop("__host__", None)
+        return router.dispatcher(request, handler, args)
+
+    router.dispatch = dispatch
+
+
+def _routers_remember_misses() -> None:
+    from localstack.services.edge import ROUTER
+    from localstack.services.internal import get_internal_apis
+
+    for router in (get_internal_apis(), ROUTER):
+        _remembered_route_misses(router)
+
+
 def apply() -> list[str]:
     """Apply the in-process part of the lean path (no-op when HARNESS_LEAN=0); returns what was changed."""
     if not enabled():
@@ -217,6 +260,8 @@ def apply() -> list[str]:
     changes.append("timestamp headers parsed once per distinct value")
     _memoized_response_mime_types()
     changes.append("response Content-Type chosen once per distinct Accept/Content-Type")
+    _routers_remember_misses()
+    changes.append("route misses of the /_localstack and edge routers remembered per rule set")
     changes += lean_transport.apply()
     changes += [f"{key}={os.environ.get(key)}" for key in ENVIRONMENT]
     LOG.info("lean request path: %s", "; ".join(changes))
