@@ -1,4 +1,4 @@
-"""The lean path's changes to how twisted hands a response to the socket (applied by lean.apply, HARNESS_LEAN=1).
+"""The lean path's changes to twisted's HTTP serving (applied by lean.apply, HARNESS_LEAN=1).
 
 - gathered socket writes: twisted joins its pending buffers (the header lines and the body) into one bytes object
   before each send, and copies what a partial send left over again before the next one: a 2 MB S3 GET paid a 2 MB
@@ -9,6 +9,10 @@
   body (its length is the response's Content-Length), it is written together with the finish in one call, and the
   WSGI thread does not wait for it. Anything else (streamed bodies, bodies of several chunks, no Content-Length)
   takes twisted's path chunk by chunk, as before.
+- per-connection facts asked per request, kept on the connection: whether it is TLS (rolo's channel asks its
+  transport, catches the AttributeError, then asks twisted, which adapts to ISSLTransport: ~5% of the reactor's
+  samples of a GET in py-spy) and the local address (a getsockname syscall). A connection's TLS is settled by
+  LocalStack's TLSMultiplexer before the HTTP channel is connected, and an accepted socket's address never changes.
 
 The bytes on the wire are the same: same headers, same body, same order.
 """
@@ -137,6 +141,32 @@ def coalescing_run(self: Any) -> None:
     self.started = True
 
 
+def _per_connection_facts() -> None:
+    from rolo.serving.twisted import HeaderPreservingHTTPChannel
+    from twisted.internet import tcp
+
+    is_secure = HeaderPreservingHTTPChannel.isSecure
+
+    def isSecure(self: Any) -> bool:  # noqa: N802 - twisted's method name
+        try:
+            return self._lean_is_secure  # type: ignore[no-any-return]
+        except AttributeError:
+            self._lean_is_secure = value = is_secure(self)
+            return value  # type: ignore[no-any-return]
+
+    get_host = tcp.Server.getHost
+
+    def getHost(self: Any) -> Any:  # noqa: N802
+        try:
+            return self._lean_host
+        except AttributeError:
+            self._lean_host = host = get_host(self)
+            return host
+
+    HeaderPreservingHTTPChannel.isSecure = isSecure  # type: ignore[method-assign]
+    tcp.Server.getHost = getHost  # type: ignore[method-assign]
+
+
 def apply() -> list[str]:
     """Install both changes in twisted's classes; returns what was changed."""
     from rolo.serving.twisted import HeaderPreservingWSGIResponse
@@ -144,7 +174,9 @@ def apply() -> list[str]:
 
     tcp.Connection.doWrite = gathered_doWrite(abstract.FileDescriptor.doWrite)  # type: ignore[method-assign]
     HeaderPreservingWSGIResponse.run = coalescing_run  # type: ignore[method-assign]
+    _per_connection_facts()
     return [
         f"socket writes of {GATHER_MIN}+ bytes gathered (sendmsg), not joined",
         "a whole-body response written with its finish in one reactor call",
+        "a connection's TLS flag and local address looked up once per connection",
     ]
