@@ -29,6 +29,9 @@ OPS = ("s3_get", "s3_put", "sqs_send", "sqs_receive_delete")
 BENCH_BUCKET = "emubench"
 BENCH_QUEUE = "emubench"
 OBJECT_BYTES = 2 * 1024 * 1024
+# uploads a second in the per-image sample: the steady load of issue 16's measurement (122.7 ms of LocalStack CPU
+# per upload at 3 uploads/s); a burst (0) leaves the pollers' CPU out of the window and measures the calls alone
+DEFAULT_RATE = 3.0
 LOG = logging.getLogger("benchmarks.emulator")
 IMAGE = FIXTURES_DIR / "generated" / "jpeg-12mp-baseline.jpg"
 
@@ -119,12 +122,16 @@ class Bench:
         ms = per_call_ms(c0, c1, calls)
         return Sample(self.side.name, name, rnd, calls, ms * calls / 1000, t1 - t0)
 
-    def images(self, count: int, rnd: int, timeout: float = 300.0) -> tuple[Sample, float]:
-        """Upload `count` images, wait for every thumbnail; emulator CPU (and its children's) per completed upload."""
+    def images(self, count: int, rnd: int, rate: float = 0.0, timeout: float = 300.0) -> tuple[Sample, float]:
+        """Upload `count` images (`rate` a second, 0: all at once), wait for every thumbnail; emulator CPU (and its
+        children's) per completed upload. Paced, the window holds what a steady load costs per image: the uploads'
+        own calls and the pollers running meanwhile (ESM receives, the executor), as a load run measures it."""
         tag = f"emubench-{self.side.name}-{rnd}-{time.time_ns()}"
         keys = [f"{self.input_prefix}{tag}-{i}.jpg" for i in range(count)]
         c0, k0, t0 = self.cpu(), _children_cpu_s(self.side.pid or -1), time.monotonic()
-        for key in keys:
+        for i, key in enumerate(keys):
+            if rate > 0:  # pacing the load (an open-loop schedule), not waiting for a condition
+                time.sleep(max(0.0, t0 + i / rate - time.monotonic()))
             self.s3.put_object(Bucket=self.input_bucket, Key=key, Body=self.image, ContentType="image/jpeg")
 
         def done() -> bool:
@@ -138,7 +145,15 @@ class Bench:
 
 
 def run(
-    side_names: Sequence[str], *, port: int, home: Path, rounds: int, calls: int, images: int, keep: bool
+    side_names: Sequence[str],
+    *,
+    port: int,
+    home: Path,
+    rounds: int,
+    calls: int,
+    images: int,
+    keep: bool,
+    rate: float = DEFAULT_RATE,
 ) -> dict[str, Any]:
     ports = {"after": port, "ministack": port + 1, "before": port + 2}
     skipped: dict[str, str] = {}
@@ -162,7 +177,7 @@ def run(
                     LOG.info("round %d %s %s: %.2f ms/call", rnd, b.side.name, op, samples[-1].ms_per_call)
             if images > 0:
                 for b in order:
-                    sample, kids = b.images(images, rnd)
+                    sample, kids = b.images(images, rnd, rate)
                     samples.append(sample)
                     LOG.info("round %d %s per image: %.1f ms", rnd, b.side.name, sample.ms_per_call)
                     children.setdefault(b.side.name, []).append(1000 * kids / images)
@@ -177,6 +192,7 @@ def run(
             "rounds": rounds,
             "calls_per_sample": calls,
             "images_per_sample": images,
+            "uploads_per_s": rate,
             "ports": ports,
             "object_bytes": OBJECT_BYTES,
             "image": IMAGE.name,
@@ -201,7 +217,13 @@ def markdown(report: dict[str, Any]) -> str:
         "",
         f"Median emulator-process CPU ms per call over {report['config']['rounds']} interleaved rounds of "
         f"{report['config']['calls_per_sample']} calls; per image: {report['config']['images_per_sample']} uploads of "
-        f"{report['config']['image']} per round. Ratios are medians of per-round (paired) ratios.",
+        f"{report['config']['image']} per round, "
+        + (
+            f"{rate:g} a second (the emulator's pollers run meanwhile, as in a steady load)"
+            if (rate := report["config"].get("uploads_per_s"))
+            else "all at once (a burst: the pollers' CPU barely enters the window)"
+        )
+        + ". Ratios are medians of per-round (paired) ratios.",
         "",
         "| call | LocalStack defaults (before) | LocalStack lean (after) | MiniStack | after/before "
         "| after/MiniStack |",
@@ -231,6 +253,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--rounds", type=int)
     p.add_argument("--calls", type=int)
     p.add_argument("--images", type=int, help="uploads per side per round (0: no per-image figure)")
+    p.add_argument(
+        "--rate",
+        type=float,
+        default=DEFAULT_RATE,
+        help=f"uploads a second in the per-image sample (default {DEFAULT_RATE:g}, issue 16's steady load; 0: a burst)",
+    )
     p.add_argument("--keep", action="store_true", help="leave the emulators running")
     p.add_argument("--out", type=Path, help="output folder (default benchmarks/results/emulator-<timestamp>)")
     a = p.parse_args(argv)
@@ -249,6 +277,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         calls=a.calls or (20 if a.quick else 100),
         images=a.images if a.images is not None else (2 if a.quick else 10),
         keep=a.keep,
+        rate=a.rate,
     )
     out = a.out or RESULTS_DIR / f"emulator-{time.strftime('%Y%m%d-%H%M%S')}"
     out.mkdir(parents=True, exist_ok=True)
