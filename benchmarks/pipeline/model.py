@@ -141,13 +141,27 @@ def vcpus(memory_mb: int) -> float:
     return memory_mb / FULL_VCPU_MB
 
 
-def resize_floor_ms(point: CurvePoint) -> float | None:
-    """The least a resize of `resize_cpu_ms_per_image` CPU ms can bill at the point's memory size: at s < 1 vCPU a
-    CPU ms takes 1/s ms (the resize is one thread at a time, so more than one vCPU does not shorten it)."""
-    cpu = point.resize_cpu_ms_per_image
-    if cpu is None or cpu <= 0:
+def resize_threads(backend: str, memory_mb: int) -> int:
+    """Threads one resize runs on: Pillow's one, libvips' THUMB_VIPS_THREADS default (one per whole vCPU)."""
+    if backend != "vips":
+        return 1
+    from thumbnailer.config import Settings
+
+    return Settings().effective_vips_threads(memory_mb)
+
+
+def cpu_floor_ms(cpu_ms: float | None, memory_mb: int, threads: int = 1) -> float | None:
+    """The least `cpu_ms` of CPU on `threads` threads can take at `memory_mb`: a CPU ms takes 1/s ms on s vCPUs,
+    and no more vCPUs than threads can be busy at once."""
+    if cpu_ms is None or cpu_ms <= 0:
         return None
-    return cpu / min(1.0, vcpus(point.memory_mb))
+    return cpu_ms / min(float(max(1, threads)), vcpus(memory_mb))
+
+
+def resize_floor_ms(point: CurvePoint, backend: str = "pillow") -> float | None:
+    """The least a resize of `resize_cpu_ms_per_image` CPU ms can bill at the point's memory size (cpu_floor_ms on
+    the resize's threads: below one vCPU a CPU ms takes 1769/MB ms; above it only libvips' extra threads help)."""
+    return cpu_floor_ms(point.resize_cpu_ms_per_image, point.memory_mb, resize_threads(backend, point.memory_mb))
 
 
 def is_flat(points: Sequence[CurvePoint]) -> bool:
@@ -311,7 +325,7 @@ def evaluate_targets(
             )
         )
         cpu_ratio, note = None, f"{at}; no resize_cpu_ms in the sequential runs' logs"
-        floor = resize_floor_ms(seq[mem]) if mem in seq else None
+        floor = resize_floor_ms(seq[mem], backend) if mem in seq else None
         if mem in ovl and floor:
             cpu = seq[mem].resize_cpu_ms_per_image or 0.0
             cpu_ratio = ovl[mem].billed_ms_per_image_p50 / floor

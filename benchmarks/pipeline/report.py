@@ -5,6 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from benchmarks.pipeline.model import cpu_floor_ms, resize_threads
+from thumbnailer.pipeline import resize_workers_for
+
 
 def _f(v: Any, digits: int = 1) -> str:
     return "n/a" if v is None else f"{v:.{digits}f}"
@@ -14,14 +17,13 @@ def _verdict(t: Mapping[str, Any]) -> str:
     return "n/a" if t.get("met") is None else ("met" if t["met"] else "MISSED")
 
 
-def _vs_cpu(seq: Mapping[str, Any], ovl: Mapping[str, Any], name: str = "resize_cpu_ms_per_image") -> float | None:
-    """Overlapped billed ms/image over `name` (CPU ms/image) at the point's CPU share (as model.resize_floor_ms)."""
-    from benchmarks.pipeline.model import vcpus
-
-    cpu, billed, mem = seq.get(name), ovl.get("billed_ms_per_image_p50"), seq.get("memory_mb")
-    if not cpu or not billed or not mem:
+def _vs_cpu(point: Mapping[str, Any], billed: Any, name: str, threads: int) -> float | None:
+    """Overlapped billed ms/image over `name` (CPU ms/image of `point`) at its CPU share on `threads` threads."""
+    mem = point.get("memory_mb")
+    if not billed or not mem:
         return None
-    return float(billed) / (float(cpu) / min(1.0, vcpus(int(mem))))
+    floor = cpu_floor_ms(point.get(name), int(mem), threads)
+    return None if floor is None else float(billed) / floor
 
 
 def summary(results: Mapping[str, Any]) -> str:
@@ -93,13 +95,15 @@ def markdown(results: Mapping[str, Any], *, chart_name: str = "power-tuning.png"
         ovl = {p["memory_mb"]: p for p in modes.get("overlap", [])}
         for m in sorted(set(seq) | set(ovl)):
             s, o = seq.get(m, {}), ovl.get(m, {})
+            billed = o.get("billed_ms_per_image_p50")
             out.append(
                 f"| {b} | {m} | {_f(s.get('billed_ms_per_image_p50'))} | {_f(s.get('billed_ms_per_image_p99'))} | "
                 f"{_f(o.get('billed_ms_per_image_p50'))} | {_f(o.get('billed_ms_per_image_p99'))} | "
                 f"{_f(ratios.get(b, {}).get(str(m)), 3)} | {_f(s.get('resize_ms_per_image'))} | "
-                f"{_f(s.get('resize_cpu_ms_per_image'))} | {_f(_vs_cpu(s, o), 2)} | "
+                f"{_f(s.get('resize_cpu_ms_per_image'))} | "
+                f"{_f(_vs_cpu(s, billed, 'resize_cpu_ms_per_image', resize_threads(b, m)), 2)} | "
                 f"{_f(s.get('cpu_ms_per_image'))} / {_f(o.get('cpu_ms_per_image'))} | "
-                f"{_f(_vs_cpu(o, o, 'cpu_ms_per_image'), 2)} | "
+                f"{_f(_vs_cpu(o, billed, 'cpu_ms_per_image', resize_workers_for(m) * resize_threads(b, m)), 2)} | "
                 f"{_f((s.get('usd_per_million') or {}).get(arch), 2)} | "
                 f"{_f((o.get('usd_per_million') or {}).get(arch), 2)} | "
                 f"{o.get('max_memory_used_mb', 'n/a')} |"

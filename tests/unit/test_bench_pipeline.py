@@ -8,6 +8,7 @@ import pytest
 from benchmarks.pipeline.model import (
     CurvePoint,
     PipelineBenchError,
+    cpu_floor_ms,
     evaluate_targets,
     is_flat,
     knee,
@@ -139,6 +140,11 @@ def test_the_resize_floor_scales_the_cpu_ms_below_one_vcpu_only() -> None:
     assert resize_floor_ms(point(3008, 100, cpu=50)) == pytest.approx(50.0)  # one thread: more vCPU does not help
     assert resize_floor_ms(point(512, 100, cpu=50)) == pytest.approx(50.0 * 1769 / 512)
     assert resize_floor_ms(point(512, 100)) is None
+    # libvips runs a resize on one thread per whole vCPU: from 3538 MB two, and the floor halves
+    assert resize_floor_ms(point(3008, 100, cpu=50), "vips") == pytest.approx(50.0)
+    assert resize_floor_ms(point(4096, 100, cpu=50), "vips") == pytest.approx(25.0)
+    assert resize_floor_ms(point(4096, 100, cpu=50), "pillow") == pytest.approx(50.0)
+    assert cpu_floor_ms(60.0, 3008, threads=2) == pytest.approx(60.0 * 1769 / 3008)  # 1.7 vCPU, two resizers
 
 
 def test_the_recommendation_skips_sizes_below_the_memory_floor_and_names_the_cheaper_one() -> None:
