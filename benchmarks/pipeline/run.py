@@ -378,18 +378,7 @@ def resize_of_line(line: str, name: str = "resize_ms") -> tuple[str, list[float]
 def resize_from_log(tail: str, name: str = "resize_ms") -> list[float]:
     """The handler's per-object `name` (resize_ms, resize_cpu_ms) from an invocation's log text (JSON lines;
     objects nested under 'objects')."""
-    out: list[float] = []
-    for line in tail.splitlines():
-        start = line.find("{")
-        if start < 0 or name not in line:
-            continue
-        try:
-            doc = json.loads(line[start:])
-        except ValueError:
-            continue
-        items = doc.get("objects") if isinstance(doc.get("objects"), list) else [doc]
-        out += [float(i[name]) for i in items if isinstance(i, dict) and isinstance(i.get(name), (int, float))]
-    return out
+    return [v for line in tail.splitlines() for v in resize_of_line(line, name)[1]]
 
 
 def invocation_cpu_from_log(tail: str) -> float | None:

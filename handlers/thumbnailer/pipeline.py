@@ -197,7 +197,6 @@ DEFAULT_UPLOAD_WORKERS = 4  # objects whose PUTs run at once (one object's PUTs 
 # GETs at once from one full vCPU up: there a GET (tens of ms to its first byte) outlasts a resize and one fetcher
 # left the resizer waiting; below it the resize is the longer step and one fetcher keeps up
 DEFAULT_FETCH_WORKERS = 4
-FULL_VCPU_MB = MB_PER_VCPU  # Lambda: one full vCPU at 1769 MB, proportionally less below
 MAX_RESIZE_WORKERS = 6  # Lambda's most vCPUs (10240 MB)
 DEFAULT_MEMORY_MB = 512  # outside Lambda (AWS_LAMBDA_FUNCTION_MEMORY_SIZE unset)
 
@@ -210,13 +209,13 @@ def fetch_workers_for(memory_mb: int | None) -> int:
     a source that decodes larger than estimated can have others' encoded bytes beside it (never a second decode);
     at 1769 MB and up the budget leaves room for that.
     """
-    return DEFAULT_FETCH_WORKERS if (memory_mb or DEFAULT_MEMORY_MB) >= FULL_VCPU_MB else 1
+    return DEFAULT_FETCH_WORKERS if (memory_mb or DEFAULT_MEMORY_MB) >= MB_PER_VCPU else 1
 
 
 def resize_workers_for(memory_mb: int | None) -> int:
     """Resizes at once: Lambda's vCPUs for `memory_mb`, rounded (1 up to 2653 MB, 2 at 3008 MB's 1.7 vCPU), at most
     MAX_RESIZE_WORKERS. Both backends' decode, resample and encode run without the GIL, so each uses a vCPU."""
-    vcpus = (memory_mb or DEFAULT_MEMORY_MB) / FULL_VCPU_MB
+    vcpus = (memory_mb or DEFAULT_MEMORY_MB) / MB_PER_VCPU
     return max(1, min(MAX_RESIZE_WORKERS, round(vcpus)))
 
 

@@ -19,13 +19,12 @@ from PIL import Image
 
 from common.waiting import wait_until
 from thumbnailer.app import Thumbnailer
-from thumbnailer.config import Settings
+from thumbnailer.config import MB_PER_VCPU, Settings
 from thumbnailer.errors import ConfigError, SourceMissing, Throttled, UpstreamError
 from thumbnailer.events import ObjectRef
 from thumbnailer.pipeline import (
     DEFAULT_FETCH_WORKERS,
     DEFAULT_MAX_IN_FLIGHT,
-    FULL_VCPU_MB,
     OverlappedBatch,
     SourceCost,
     SourceObject,
@@ -325,7 +324,7 @@ class SlowGets(FakeS3):
                 self.active -= 1
 
 
-@pytest.mark.parametrize(("memory_mb", "concurrent"), [(FULL_VCPU_MB, True), (FULL_VCPU_MB - 1, False)])
+@pytest.mark.parametrize(("memory_mb", "concurrent"), [(MB_PER_VCPU, True), (MB_PER_VCPU - 1, False)])
 def test_gets_run_concurrently_from_one_full_vcpu_up(memory_mb: int, concurrent: bool) -> None:
     # GIVEN GETs that take 50 ms each and a batch of eight small sources
     objects = {f"uploads/{i}.jpg": f"image-{i}".encode() for i in range(8)}
@@ -343,7 +342,7 @@ def test_gets_run_concurrently_from_one_full_vcpu_up(memory_mb: int, concurrent:
         assert store.peak_active == 1
 
 
-@pytest.mark.parametrize(("memory_mb", "parallel"), [(3008, True), (FULL_VCPU_MB, False)])
+@pytest.mark.parametrize(("memory_mb", "parallel"), [(3008, True), (MB_PER_VCPU, False)])
 def test_resizes_run_side_by_side_from_about_two_vcpus(memory_mb: int, parallel: bool) -> None:
     # GIVEN a resizer that records how many resizes run at once, each waiting briefly for a second one to start
     objects = {f"uploads/{i}.jpg": f"image-{i}".encode() for i in range(6)}

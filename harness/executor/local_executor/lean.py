@@ -146,6 +146,17 @@ def _no_lambda_metrics() -> None:
     version_manager.record_cw_metric_error = skip
 
 
+def _remember(cache: dict[Any, Any], key: Any, limit: int, compute: Any) -> Any:
+    """`cache[key]`, computed by `compute()` the first time; the cache is emptied when it holds `limit` answers."""
+    hit = cache.get(key)
+    if hit is None:
+        hit = compute()
+        if len(cache) >= limit:
+            cache.clear()
+        cache[key] = hit
+    return hit
+
+
 def _memoized_header_timestamps() -> None:
     """S3 keeps an object's LastModified as an RFC 1123 string; LocalStack's serializer parses it back with dateutil
     (botocore's parse_to_aware_datetime, ~0.1 ms) on every GET/HEAD before formatting it again. The same string
@@ -158,13 +169,7 @@ def _memoized_header_timestamps() -> None:
     def parse_to_aware_datetime(value: object) -> object:
         if type(value) is not str:
             return original(value)
-        hit = cache.get(value)
-        if hit is None:
-            hit = original(value)
-            if len(cache) >= TIMESTAMP_CACHE_SIZE:
-                cache.clear()
-            cache[value] = hit
-        return hit
+        return _remember(cache, value, TIMESTAMP_CACHE_SIZE, lambda: original(value))
 
     serializer.parse_to_aware_datetime = parse_to_aware_datetime
 
@@ -189,13 +194,7 @@ def _memoized_response_mime_types() -> None:
             headers.get("Accept"),  # type: ignore[attr-defined]
             headers.get("Content-Type"),  # type: ignore[attr-defined]
         )
-        hit = cache.get(key)
-        if hit is None:
-            hit = original(self, headers)
-            if len(cache) >= MIME_TYPE_CACHE_SIZE:
-                cache.clear()
-            cache[key] = hit
-        return hit
+        return str(_remember(cache, key, MIME_TYPE_CACHE_SIZE, lambda: original(self, headers)))
 
     ResponseSerializer._get_mime_type = _get_mime_type  # type: ignore[method-assign]
 
