@@ -104,6 +104,7 @@ def _cmdline(pid: int) -> str:
         return ""
 
 
+START_MARKER = "===== harness: starting LocalStack"  # opens each run's part of the embedded emulator's log
 # The LocalStack settings of the plugin's lean request path (harness/executor/local_executor/lean.py ENVIRONMENT;
 # the plugin runs in the emulator venv, so they are spelled twice; tests/unit/test_lean.py checks they agree).
 LEAN_ENV = {"SQS_DISABLE_CLOUDWATCH_METRICS": "1", "IN_MEMORY_CLIENT": "1"}
@@ -211,7 +212,7 @@ def _start_embedded(settings: HarnessSettings, state: StatePaths, timeout: float
         raise EmulatorError("EMULATOR_NOT_INSTALLED", f"{python} is missing: run 'make install' first")
     state.make()
     log = open(state.log, "ab", buffering=0)
-    log.write(f"\n===== harness: starting LocalStack at {time.strftime('%Y-%m-%dT%H:%M:%S')} =====\n".encode())
+    log.write(f"\n{START_MARKER} at {time.strftime('%Y-%m-%dT%H:%M:%S')} =====\n".encode())
     proc = subprocess.Popen(
         [str(python), "-m", "localstack.runtime.main"],
         env=emulator_environment(settings),

@@ -10,17 +10,25 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import io
+import json
 import os
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote_plus
 
 import pytest
+from PIL import Image
 
 from benchmarks.emulator import sides
+from common.waiting import wait_until
+from harness import emulator as emu
 from harness.aws import client
-from harness.executor.local_executor import lean
+from harness.executor.local_executor import lean, lean_clients
 from harness.settings import HarnessSettings
+from infra.deploy.outputs import StackOutputs
 from tests.ports import free_port_block
 
 BUCKET = "lean-parity"
@@ -143,3 +151,84 @@ def test_sqs_send_receive_md5s_are_the_same_on_the_lean_path(both: dict[str, Cal
     assert strip == [{k: v for k, v in e.items() if k != "MessageId"} for e in plain["batch"]["Successful"]]
     assert len(lean_["receive"]) == 5
     assert lean_["receive"] == plain["receive"]
+
+
+NOTIFIED = "lean-parity-notified"
+
+
+def _notification(s3: Any, sqs: Any, region: str) -> dict[str, Any]:
+    """S3 -> SQS: S3's notifier sends with LocalStack's own SQS client (answered directly on the lean side)."""
+    url = sqs.create_queue(QueueName=NOTIFIED)["QueueUrl"]
+    sqs.purge_queue(QueueUrl=url)
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    try:
+        s3.create_bucket(Bucket=NOTIFIED)
+    except s3.exceptions.ClientError:
+        pass  # there from an earlier run
+    s3.put_bucket_notification_configuration(
+        Bucket=NOTIFIED,
+        NotificationConfiguration={
+            "QueueConfigurations": [{"QueueArn": arn, "Events": ["s3:ObjectCreated:*"], "Id": "to-sqs"}]
+        },
+    )
+    s3.put_object(Bucket=NOTIFIED, Key="uploads/caf\u00e9 1.jpg", Body=SMALL)
+    messages: list[dict[str, Any]] = []
+
+    def created() -> bool:
+        got = sqs.receive_message(
+            QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1, MessageSystemAttributeNames=["All"]
+        )
+        messages.extend(m for m in got.get("Messages", []) if "ObjectCreated" in m["Body"])
+        return bool(messages)
+
+    wait_until(created, 30.0, interval=0.1, what="the S3 notification on the queue")
+    record = json.loads(messages[0]["Body"])["Records"][0]
+    volatile = {"eventTime", "responseElements", "requestParameters"}
+    attributes = messages[0]["Attributes"]
+    return {
+        "record": {k: v for k, v in record.items() if k not in volatile},
+        "object": {k: v for k, v in record["s3"]["object"].items() if k != "sequencer"},
+        "sender": attributes.get("SenderId"),
+        "receive_count": attributes.get("ApproximateReceiveCount"),
+        "md5_matches": messages[0]["MD5OfBody"] == hashlib.md5(messages[0]["Body"].encode()).hexdigest(),
+        "region": region,
+    }
+
+
+def test_s3_notifications_reach_sqs_the_same_on_the_lean_path(both: dict[str, Callable[..., Any]]) -> None:
+    # GIVEN a bucket notifying a queue on both emulators WHEN an object is put
+    got = {side: _notification(make("s3"), make("sqs"), "us-east-1") for side, make in both.items()}
+    # THEN the message S3 sent (through LocalStack's own SQS client) says the same on both sides
+    assert got["lean"]["md5_matches"] and got["defaults"]["md5_matches"]
+    assert unquote_plus(got["lean"]["object"]["key"]) == "uploads/caf\u00e9 1.jpg"
+    assert got["lean"] == got["defaults"]
+
+
+def test_the_pipelines_own_internal_calls_are_answered_by_the_provider(
+    emulator: Any, pipeline: StackOutputs, harness_settings: HarnessSettings, aws: Callable[..., Any]
+) -> None:
+    if not lean.enabled():
+        pytest.skip("the session's emulator runs with HARNESS_LEAN=0: no direct answers")
+    # GIVEN the deployed stack WHEN one image goes through it
+    s3 = aws("s3")
+    key = f"{pipeline.input_prefix}lean-direct/{uuid.uuid4().hex[:8]}.jpg"
+    buffer = io.BytesIO()
+    Image.new("RGB", (640, 480), (30, 120, 200)).save(buffer, "JPEG")
+    s3.put_object(Bucket=pipeline.input_bucket, Key=key, Body=buffer.getvalue(), ContentType="image/jpeg")
+    out = f"{pipeline.output_prefix}small/{key[len(pipeline.input_prefix) :]}.jpg"
+
+    def thumbnail() -> bool:
+        return bool(s3.list_objects_v2(Bucket=pipeline.output_bucket, Prefix=out).get("KeyCount"))
+
+    wait_until(thumbnail, 90.0, interval=0.2, what=f"the small thumbnail of {key}")
+
+    # THEN the notification, the poller's receive and delete and its invoke were each answered directly (logged
+    # once per operation by lean_clients), and the upload still became its thumbnails
+    def all_logged() -> bool:
+        text = emu.log_text(harness_settings).rpartition(emu.START_MARKER)[2]  # this emulator's run only
+        return all(lean_clients.DIRECT_LOG % op in text for op in WANTED_DIRECT)
+
+    wait_until(all_logged, 30.0, interval=0.2, what="the direct answers in the emulator's log")
+
+
+WANTED_DIRECT = [("sqs", "SendMessage"), ("sqs", "ReceiveMessage"), ("sqs", "DeleteMessageBatch"), ("lambda", "Invoke")]

@@ -20,7 +20,9 @@ see ENVIRONMENT), the rest is applied from our on_infra_start hook (`apply`), be
 - S3's Last-Modified string parsed back (dateutil, in the response serializer) once per distinct value;
 - a response's Content-Type (the serializer's Accept / Content-Type negotiation) worked out once per distinct pair;
 - requests that match no rule of the /_localstack or edge routers remembered as misses (per rule set);
-- how twisted hands the response to the socket: lean_transport (gathered writes, one reactor call per response).
+- how twisted hands the response to the socket: lean_transport (gathered writes, one reactor call per response);
+- LocalStack's own calls between services (the SQS poller, its Lambda sender, S3 notifications, the log shipper)
+  answered by the provider in the calling thread, without serialising them twice: lean_clients.
 
 HARNESS_LEAN=0 gives LocalStack's plain defaults (the bench's "before").
 """
@@ -31,7 +33,7 @@ import logging
 import os
 from typing import Any
 
-from . import lean_transport
+from . import lean_clients, lean_transport
 
 LOG = logging.getLogger("localstack.harness.local_executor.lean")
 
@@ -262,6 +264,7 @@ def apply() -> list[str]:
     _routers_remember_misses()
     changes.append("route misses of the /_localstack and edge routers remembered per rule set")
     changes += lean_transport.apply()
+    changes += lean_clients.apply()
     changes += [f"{key}={os.environ.get(key)}" for key in ENVIRONMENT]
     LOG.info("lean request path: %s", "; ".join(changes))
     return changes
