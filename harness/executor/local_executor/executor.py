@@ -45,6 +45,11 @@ LOG = logging.getLogger("localstack.harness.local_executor")
 
 WORKDIR_PREFIX = "harness-lambda-"
 LOG_TAIL_BYTES = 256 * 1024
+# LocalStack's retry of an invocation whose connection is refused: the first try at once, then 5 more, 0.1 s apart
+# and doubling up to 1 s (ExecutorEndpoint._perform_invoke)
+INVOKE_CONNECT_RETRIES = 5
+INVOKE_RETRY_FIRST_S, INVOKE_RETRY_MAX_S = 0.1, 1.0
+NO_PROXY = {"http": "", "https": ""}
 # what V8 prints when it aborts at its own heap limit (--max-old-space-size) before the memory ceiling is reached
 V8_HEAP_EXHAUSTED = "JavaScript heap out of memory"
 _mode_logged = threading.Event()
@@ -125,8 +130,34 @@ class _Endpoint(ExecutorEndpoint):
             return self.invocation_future
 
     def post_invoke(self, payload: dict) -> requests.Response:
+        """Hand the invocation to the runtime, with LocalStack's retry on a refused connection, over one keep-alive
+        session per environment: LocalStack's `requests.post` builds a session (reading proxy variables and
+        ~/.netrc) and opens a connection for every invocation. Environment proxies never apply: the runtime is a
+        local process."""
         url = f"http://{self.container_address}:{self.container_port}/invoke"
-        return self._perform_invoke(invocation_url=url, proxies={"http": "", "https": ""}, payload=payload)
+        delay, retries = INVOKE_RETRY_FIRST_S, INVOKE_CONNECT_RETRIES
+        while True:
+            try:
+                return self._session().post(url, json=payload, proxies=NO_PROXY)
+            except requests.exceptions.ConnectionError:
+                if retries == 0:
+                    raise
+                retries -= 1
+                time.sleep(delay)
+                delay = min(delay * 2, INVOKE_RETRY_MAX_S)
+
+    def _session(self) -> requests.Session:
+        session = getattr(self, "_http", None)
+        if session is None:
+            session = self._http = requests.Session()
+            session.trust_env = False
+        return session
+
+    def shutdown(self) -> None:
+        session, self._http = getattr(self, "_http", None), None
+        if session is not None:
+            session.close()
+        super().shutdown()
 
 
 class LocalProcessRuntimeExecutor(RuntimeExecutor):
