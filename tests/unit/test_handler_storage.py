@@ -130,3 +130,41 @@ def test_dlq_send_failure_is_retryable() -> None:
         with pytest.raises(UpstreamError) as info:
             SqsDeadLetter("http://q", sqs).send("{}", {"error_code": "X"})
     assert info.value.retryable and info.value.code in (ErrorCode.UPSTREAM_ERROR, ErrorCode.STORAGE_ERROR)
+
+
+def test_sdk_clients_skip_client_side_parameter_validation_but_keep_checksums(monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN the adapters' own clients (no endpoint is contacted to build them)
+    from botocore.validate import ParamValidationDecorator
+
+    from thumbnailer.storage import SDK_CONFIG
+
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    for client in (S3Store().client, SqsDeadLetter("https://sqs.example/q").client):
+        # THEN botocore's per-call walk of the input shape is off (the services validate) ...
+        assert not isinstance(client._serializer, ParamValidationDecorator)
+        # ... and the integrity checks and retries are botocore's defaults / ours
+        assert client.meta.config.request_checksum_calculation == "when_supported"
+        assert client.meta.config.response_checksum_validation == "when_supported"
+        assert client.meta.config.retries["mode"] == "standard"
+    assert SDK_CONFIG.parameter_validation is False
+
+
+def test_an_invalid_parameter_is_still_a_coded_error_without_client_side_validation() -> None:
+    # GIVEN a store whose client, like the adapter's, does not validate parameters
+    from thumbnailer.storage import SDK_CONFIG
+
+    client = boto3.client(
+        "s3",
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+        endpoint_url="http://127.0.0.1:9",
+        config=SDK_CONFIG,
+    )
+    with Stubber(client) as stub:
+        stub.add_client_error("put_object", service_error_code="InvalidArgument", http_status_code=400)
+        # WHEN S3 rejects the request
+        with pytest.raises(UpstreamError) as info:
+            S3Store(client).put("b", "k", b"x", content_type="image/jpeg", cache_control="c", metadata={"a": "1"})
+    # THEN it is the write's coded, retryable error, as before
+    assert info.value.code == UpstreamError.code and info.value.retryable
