@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import boto3
@@ -30,6 +31,11 @@ from .pipeline import SourceObject
 SDK_CONFIG = Config(
     retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5, read_timeout=30, parameter_validation=False
 )
+# boto3.client() builds on boto3's default session, which is not thread-safe: with overlap on, the first invocation's
+# fetchers and uploaders would otherwise build the client at the same time. One lock for every adapter's first use.
+_CLIENT_LOCK = threading.Lock()
+
+
 THROTTLING_CODES = {
     "SlowDown",
     "Throttling",
@@ -80,7 +86,9 @@ class S3Store:
     @property
     def client(self) -> Any:
         if self._client is None:
-            self._client = boto3.client("s3", config=SDK_CONFIG)
+            with _CLIENT_LOCK:
+                if self._client is None:
+                    self._client = boto3.client("s3", config=SDK_CONFIG)
         return self._client
 
     def get(self, bucket: str, key: str, *, version_id: str = "", max_bytes: int | None = None) -> SourceObject:
@@ -138,7 +146,9 @@ class SqsDeadLetter:
     @property
     def client(self) -> Any:
         if self._client is None:
-            self._client = boto3.client("sqs", config=SDK_CONFIG)
+            with _CLIENT_LOCK:
+                if self._client is None:
+                    self._client = boto3.client("sqs", config=SDK_CONFIG)
         return self._client
 
     def send(self, body: str, attributes: dict[str, str]) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import json
+import threading
+import time
 
 import boto3
 import pytest
@@ -168,3 +170,38 @@ def test_an_invalid_parameter_is_still_a_coded_error_without_client_side_validat
             S3Store(client).put("b", "k", b"x", content_type="image/jpeg", cache_control="c", metadata={"a": "1"})
     # THEN it is the write's coded, retryable error, as before
     assert info.value.code == UpstreamError.code and info.value.retryable
+
+
+def test_threads_that_first_use_a_store_at_once_build_one_client_one_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN boto3.client (its default session is not thread-safe) slow enough for builds to overlap, if allowed to
+    inside, peak, built = [0], [0], []
+    guard = threading.Lock()
+
+    def slow_client(service: str, **_kwargs: object) -> object:
+        with guard:
+            inside[0] += 1
+            peak[0] = max(peak[0], inside[0])
+        time.sleep(0.02)  # a build in progress while the other threads arrive (not a wait for a result)
+        with guard:
+            inside[0] -= 1
+        built.append(service)
+        return object()
+
+    monkeypatch.setattr(boto3, "client", slow_client)
+    store, dlq = S3Store(), SqsDeadLetter("http://q")
+    start = threading.Barrier(8)
+    got: list[object] = []
+
+    def first_use(adapter: object) -> None:
+        start.wait(timeout=10)
+        got.append(adapter.client)  # type: ignore[attr-defined]
+
+    threads = [threading.Thread(target=first_use, args=(store if i % 2 else dlq,)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=10)
+    # THEN each adapter built its client once, never two builds at the same time, and every thread got that client
+    assert sorted(built) == ["s3", "sqs"]
+    assert peak[0] == 1
+    assert len(got) == 8 and len({id(c) for c in got}) == 2
