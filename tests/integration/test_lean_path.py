@@ -222,8 +222,8 @@ def test_the_pipelines_own_internal_calls_are_answered_by_the_provider(
 
     wait_until(thumbnail, 90.0, interval=0.2, what=f"the small thumbnail of {key}")
 
-    # THEN the notification, the poller's receive and delete and its invoke were each answered directly (logged
-    # once per operation by lean_clients), and the upload still became its thumbnails
+    # THEN the notification, the poller's receive and delete, its invoke and the function's log lines were each
+    # answered directly (logged once per operation by lean_clients), and the upload still became its thumbnails
     def all_logged() -> bool:
         text = emu.log_text(harness_settings).rpartition(emu.START_MARKER)[2]  # this emulator's run only
         return all(lean_clients.DIRECT_LOG % op in text for op in WANTED_DIRECT)
@@ -231,4 +231,10 @@ def test_the_pipelines_own_internal_calls_are_answered_by_the_provider(
     wait_until(all_logged, 30.0, interval=0.2, what="the direct answers in the emulator's log")
 
 
-WANTED_DIRECT = [("sqs", "SendMessage"), ("sqs", "ReceiveMessage"), ("sqs", "DeleteMessageBatch"), ("lambda", "Invoke")]
+WANTED_DIRECT = [
+    ("sqs", "SendMessage"),
+    ("sqs", "ReceiveMessage"),
+    ("sqs", "DeleteMessageBatch"),
+    ("lambda", "Invoke"),
+    ("logs", "PutLogEvents"),
+]

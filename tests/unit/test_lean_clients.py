@@ -85,6 +85,7 @@ SCRIPT = textwrap.dedent(
     out["send"] = {
         "message_id": got["MessageId"],
         "internal": dict(context.internal_request_params or {}),
+        "body": json.loads(context.request.data),
         "copied": request["MessageSystemAttributes"] is not attributes
         and request["MessageSystemAttributes"] == attributes,
         "sent": len(sent),
@@ -146,6 +147,7 @@ def test_internal_call_parameters_reach_the_provider(answers: dict) -> None:
     assert send["message_id"] == "sent-1" and send["sent"] == 0
     assert send["internal"]["source_arn"] == "arn:aws:s3:::uploads"
     assert send["internal"]["service_principal"] == "s3"
+    assert send["body"]["MessageBody"] == "{}"  # the body as botocore serialised it (moto-backed providers parse it)
 
 
 def test_a_failed_direct_answer_goes_the_usual_way(answers: dict) -> None:

@@ -1,7 +1,8 @@
 """LocalStack's own clients, answered by the provider directly (part of the lean path, HARNESS_LEAN).
 
 LocalStack's services talk to each other through boto3 clients: the SQS event source poller (ReceiveMessage,
-DeleteMessageBatch), its Lambda sender (Invoke), and S3's notifications (SendMessage). With IN_MEMORY_CLIENT the
+DeleteMessageBatch), its Lambda sender (Invoke), S3's notifications (SendMessage) and Lambda's log shipper
+(PutLogEvents). With IN_MEMORY_CLIENT the
 request skips the socket, but nothing else: botocore serialises it, LocalStack's gateway parses it again and runs its
 whole handler chain, the provider answers, the answer is serialised and botocore parses it back. In a steady load
 run at 3 uploads/s those calls were a third of the emulator's CPU samples (py-spy), the providers' own work a third
@@ -36,8 +37,8 @@ LOG = logging.getLogger("localstack.harness.local_executor.lean_clients")
 DIRECT_OPERATIONS: dict[str, frozenset[str]] = {
     "sqs": frozenset({"ReceiveMessage", "DeleteMessageBatch", "SendMessage"}),
     "lambda": frozenset({"Invoke"}),
-    # not logs.PutLogEvents (the log shipper): LocalStack's logs provider hands calls to moto, which parses the HTTP
-    # body again, and the direct answer has none
+    # the log shipper; LocalStack's logs provider hands the call to moto, which parses the request's body itself
+    "logs": frozenset({"PutLogEvents"}),
 }
 # operations whose (input) member is a stream the provider reads (`payload.read()`), and whose output member is a
 # stream botocore hands out as a StreamingBody
@@ -87,12 +88,12 @@ def _skeleton_handler(service: str, operation: str) -> Any:
 
 
 def _request(service: str, request_dict: dict[str, Any], access_key: str, region: str) -> Any:
-    """The HTTP request the provider sees: the call's method, URL and headers, with the Authorization header a
-    signed call would carry (the gateway reads the account and region from it), and no body (the parameters are
-    already parsed)."""
+    """The HTTP request the provider sees: the call's method, URL, headers and body as botocore serialised them,
+    with the Authorization header a signed call would carry (the gateway reads the account and region from it).
+    Native providers read the parsed parameters; moto-backed ones (logs) parse the body again."""
     from localstack.http import Request
 
-    url = urlsplit(request_dict["url"])
+    url, body = urlsplit(request_dict["url"]), request_dict.get("body")
     headers = dict(request_dict.get("headers") or {})
     headers["Authorization"] = (
         f"AWS4-HMAC-SHA256 Credential={access_key}/20160623/{region}/{service}/aws4_request, "
@@ -103,20 +104,22 @@ def _request(service: str, request_dict: dict[str, Any], access_key: str, region
         path=url.path or "/",
         query_string=url.query,
         headers={k: v.decode() if isinstance(v, bytes) else str(v) for k, v in headers.items()},
-        body=b"",
+        body=body.encode() if isinstance(body, str) else bytes(body or b""),
         scheme=url.scheme or "http",
         server=(url.hostname or "localhost.localstack.cloud", url.port or (443 if url.scheme == "https" else 80)),
     )
 
 
-def _context(service: str, operation: str, request: Any, service_request: dict[str, Any]) -> Any:
-    """The RequestContext the gateway's chain would have built, from the same enrichers."""
+def _context(service: str, protocol: str, operation: str, request: Any, service_request: dict[str, Any]) -> Any:
+    """The RequestContext the gateway's chain would have built, from the same enrichers; `protocol` is the one
+    botocore serialised the call in."""
     from localstack.aws import handlers
     from localstack.aws.api import RequestContext
     from localstack.aws.spec import load_service
 
     context = RequestContext(request)
     context.service = load_service(service)
+    context.protocol = protocol
     context.operation = context.service.operation_model(operation)
     for enricher in (
         handlers.add_internal_request_params,
@@ -179,7 +182,8 @@ def _dispatch(
         body = service_request[stream_member]
         service_request[stream_member] = io.BytesIO(body.encode() if isinstance(body, str) else bytes(body))
     try:
-        request_context = _context(service, operation, _request(service, params, *identity), service_request)
+        request = _request(service, params, *identity)
+        request_context = _context(service, model.service_model.protocol, operation, request, service_request)
         result = handler(request_context, service_request)
     except Exception as error:  # a ServiceException or anything else: the gateway's path answers it
         kind = getattr(error, "code", None) or type(error).__name__
