@@ -1,0 +1,93 @@
+"""The vips backend's Pillow encoders (pil_encode.py) write the bytes libvips' own JPEG and WebP savers write."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from thumbnailer.resizers import ResizeSpec, SizeSpec, get_resizer
+from thumbnailer.resizers.pil_encode import can_encode, encode
+
+pytestmark = pytest.mark.vips
+
+SPEC = ResizeSpec(sizes=(SizeSpec("large", 1024, 1024), SizeSpec("small", 256, 256), SizeSpec("odd", 333, 77)))
+GENERATED = ("jpeg-12mp-exif6.jpg", "png-palette-trns.png", "webp-photo.webp", "gif-animated.gif", "jpeg-p3-icc.jpg")
+
+
+def _photo(w: int, h: int, mode: str) -> Image.Image:
+    rng = np.random.default_rng(16)
+    y, x = np.mgrid[0:h, 0:w]
+    rgb = np.stack([(x * 255 // w), (y * 255 // h), ((x + y) * 127 // (w + h))], axis=-1).astype(np.int16)
+    rgb = np.clip(rgb + rng.integers(-12, 12, rgb.shape), 0, 255).astype(np.uint8)
+    im = Image.fromarray(rgb, "RGB")
+    if mode == "RGBA":  # opaque centre, soft edge, clear corners
+        r = np.hypot((x - w / 2) / (w / 2), (y - h / 2) / (h / 2))
+        im.putalpha(Image.fromarray((np.clip((1.0 - r) / 0.2, 0, 1) * 255).astype(np.uint8), "L"))
+    return im.convert(mode) if mode == "L" else im
+
+
+def _encoded(im: Image.Image, fmt: str, **opts: object) -> bytes:
+    buf = io.BytesIO()
+    im.save(buf, fmt, **opts)  # type: ignore[arg-type]
+    return buf.getvalue()
+
+
+def _synthetic() -> dict[str, bytes]:
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    return {
+        "rgb jpeg, orientation 6": _encoded(_photo(1800, 1200, "RGB"), "JPEG", quality=92, exif=exif.tobytes()),
+        "rgba png -> webp": _encoded(_photo(1300, 900, "RGBA"), "PNG"),
+        "grey png -> grey jpeg (libvips' saver)": _encoded(_photo(900, 700, "L"), "PNG"),
+        "rgb png -> jpeg": _encoded(_photo(1100, 800, "RGB"), "PNG"),
+    }
+
+
+def _inputs(generated_fixtures: Path) -> dict[str, bytes]:
+    return {**_synthetic(), **{n: (generated_fixtures / n).read_bytes() for n in GENERATED}}
+
+
+def test_every_output_has_the_bytes_of_libvips_savers(generated_fixtures: Path) -> None:
+    # GIVEN the same resizer with Pillow's encoders (default) and with libvips' savers
+    fast, reference = get_resizer("vips"), get_resizer("vips", pil_encoders=False)
+    for name, data in _inputs(generated_fixtures).items():
+        # WHEN both make every size THEN every output is byte for byte the same (format, size and pixels follow)
+        a, b = fast.resize(data, SPEC), reference.resize(data, SPEC)
+        assert [(t.name, t.width, t.height, t.format) for t in a.outputs] == [
+            (t.name, t.width, t.height, t.format) for t in b.outputs
+        ], name
+        for x, y in zip(a.outputs, b.outputs, strict=True):
+            assert x.data == y.data, f"{name}: {x.name} ({len(x.data)} vs {len(y.data)} bytes)"
+
+
+def test_jpeg_has_no_jfif_segment_and_no_metadata() -> None:
+    rgb = np.asarray(_photo(64, 48, "RGB")).tobytes()
+    data = encode(rgb, 64, 48, 3, "jpeg", 80)
+    assert data[:2] == b"\xff\xd8" and data[2:4] != b"\xff\xe0"  # SOI, then straight to the tables
+    im = Image.open(io.BytesIO(data))
+    assert (im.size, im.mode, im.info.get("progressive", 0)) == ((64, 48), "RGB", 0)
+    assert "exif" not in im.info and "icc_profile" not in im.info
+    webp = Image.open(io.BytesIO(encode(np.asarray(_photo(64, 48, "RGBA")).tobytes(), 64, 48, 4, "webp", 80)))
+    assert (webp.size, webp.mode) == ((64, 48), "RGBA") and "exif" not in webp.info and "icc_profile" not in webp.info
+
+
+@pytest.mark.parametrize(
+    ("fmt", "bands", "band_format", "ok"),
+    [
+        ("jpeg", 3, "uchar", True),
+        ("webp", 3, "uchar", True),
+        ("webp", 4, "uchar", True),
+        ("jpeg", 1, "uchar", False),  # libvips writes a grey JPEG with other bytes: its own saver stays
+        ("jpeg", 4, "uchar", False),
+        ("webp", 2, "uchar", False),
+        ("jpeg", 3, "ushort", False),
+        ("png", 3, "uchar", False),
+        ("avif", 3, "uchar", False),
+    ],
+)
+def test_only_layouts_whose_bytes_match_go_to_pillow(fmt: str, bands: int, band_format: str, ok: bool) -> None:
+    assert can_encode(fmt, bands, band_format) is ok
