@@ -1,4 +1,5 @@
-"""The vips backend's Pillow encoders (pil_encode.py) write the bytes libvips' own JPEG and WebP savers write."""
+"""The vips backend's Pillow encoders (pil_encode.py) write the bytes libvips' own JPEG and WebP savers write, with
+every EXIF orientation applied the same way."""
 
 from __future__ import annotations
 
@@ -36,11 +37,21 @@ def _encoded(im: Image.Image, fmt: str, **opts: object) -> bytes:
     return buf.getvalue()
 
 
-def _synthetic() -> dict[str, bytes]:
+def _exif(orientation: int) -> bytes:
     exif = Image.Exif()
-    exif[0x0112] = 6
+    exif[0x0112] = orientation
+    return exif.tobytes()
+
+
+def _synthetic() -> dict[str, bytes]:
+    rotated = {
+        f"rgb jpeg, orientation {o}": _encoded(_photo(700, 500, "RGB"), "JPEG", quality=92, exif=_exif(o))
+        for o in range(1, 9)
+    }
     return {
-        "rgb jpeg, orientation 6": _encoded(_photo(1800, 1200, "RGB"), "JPEG", quality=92, exif=exif.tobytes()),
+        **rotated,
+        "rgb jpeg 1800x1200, orientation 6": _encoded(_photo(1800, 1200, "RGB"), "JPEG", quality=92, exif=_exif(6)),
+        "rgba webp, orientation 8 -> webp": _encoded(_photo(900, 700, "RGBA"), "WEBP", quality=90, exif=_exif(8)),
         "rgba png -> webp": _encoded(_photo(1300, 900, "RGBA"), "PNG"),
         "grey png -> grey jpeg (libvips' saver)": _encoded(_photo(900, 700, "L"), "PNG"),
         "rgb png -> jpeg": _encoded(_photo(1100, 800, "RGB"), "PNG"),

@@ -15,6 +15,16 @@ import io
 
 from PIL import Image
 
+# EXIF orientation -> the transpose that makes the stored pixels upright (Pillow's exif_transpose; vips.py's _orient)
+_TRANSPOSE = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
 # bands of a uchar image -> Pillow mode, per output format (other layouts stay with libvips' savers)
 _MODES = {"jpeg": {3: "RGB"}, "webp": {3: "RGB", 4: "RGBA"}}  # grey JPEG: libvips writes other bytes
 _JFIF_APP0 = b"\xff\xe0"
@@ -24,11 +34,13 @@ def can_encode(fmt: str, bands: int, band_format: str) -> bool:
     return band_format == "uchar" and bands in _MODES.get(fmt, {})
 
 
-def encode(pixels: bytes, width: int, height: int, bands: int, fmt: str, quality: int) -> bytes:
-    """Encode interleaved uchar pixels (can_encode() must hold): JPEG baseline 4:2:0 with optimised Huffman tables,
-    or lossy WebP effort 4, no metadata in either."""
+def encode(pixels: bytes, width: int, height: int, bands: int, fmt: str, quality: int, orientation: int = 1) -> bytes:
+    """Encode interleaved uchar pixels (can_encode() must hold), turned upright by their EXIF orientation (1-8):
+    JPEG baseline 4:2:0 with optimised Huffman tables, or lossy WebP effort 4, no metadata in either."""
     mode = _MODES[fmt][bands]
     im = Image.frombuffer(mode, (width, height), pixels, "raw", mode, 0, 1)
+    if orientation in _TRANSPOSE:
+        im = im.transpose(_TRANSPOSE[orientation])
     buf = io.BytesIO()
     if fmt == "jpeg":
         im.save(buf, "JPEG", quality=quality, subsampling=2, optimize=True, progressive=False)

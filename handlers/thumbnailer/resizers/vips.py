@@ -177,7 +177,8 @@ class VipsResizer:
         t_resize = time.perf_counter()
         outputs: list[tuple[SizeSpec, pyvips.Image]] = []
         # The largest output, in the stored orientation and in memory: the next sizes are made from it and each output
-        # is rotated on its way into its encoder (a lazy rotation of a memory image: no second copy of the largest).
+        # is rotated on its way into its encoder (by Pillow's transpose for its encoders, else a lazy rotation of the
+        # memory image: no second copy of the largest).
         base: pyvips.Image | None = None
         try:
             for size in spec.sizes:
@@ -189,7 +190,7 @@ class VipsResizer:
                     # the pixels are decoded here
                     stored = _to_srgb(_resize_to(source, sw, sh, spec.fit, self.kernel)).copy_memory()
                     base = stored if base is None else base
-                outputs.append((size, _orient(stored, info.orientation)))
+                outputs.append((size, stored))
         except pyvips.Error as exc:
             raise CorruptImage(
                 f"Expected a complete, decodable {info.format.upper()} for the source object but "
@@ -201,7 +202,9 @@ class VipsResizer:
 
         t_encode = time.perf_counter()
         fmt = spec.format if spec.format != "auto" else ("webp" if outputs[0][1].hasalpha() else "jpeg")
-        thumbs = tuple(_encode(size.name, out, fmt, spec.quality, self.pil_encoders) for size, out in outputs)
+        thumbs = tuple(
+            _encode(size.name, out, info.orientation, fmt, spec.quality, self.pil_encoders) for size, out in outputs
+        )
         encode_ms = _ms(t_encode)
         return ResizeResult(thumbs, info, Timings(decode_ms, resize_ms, encode_ms, _ms(t_start)), self.name)
 
@@ -324,15 +327,19 @@ def _opaque_alpha(img: pyvips.Image) -> bool:
     return bool(img.extract_band(img.bands - 1).min() >= 255)
 
 
-def _encode(name: str, img: pyvips.Image, fmt: str, quality: int, pil: bool = False) -> Thumbnail:
+def _encode(name: str, img: pyvips.Image, orientation: int, fmt: str, quality: int, pil: bool = False) -> Thumbnail:
+    """Encode an output made in the stored orientation, applying the EXIF orientation on the way."""
     try:
         if fmt == "jpeg" and img.hasalpha():
             img = img.flatten(background=[255] * (img.bands - 1))
         if pil and pil_encode.can_encode(fmt, img.bands, img.format):
-            # the pixels are computed here (rotation included); the encoder reads them in place
-            pixels = img.write_to_memory()
-            data = pil_encode.encode(pixels, img.width, img.height, img.bands, fmt, quality)
-        elif fmt == "jpeg":
+            # the pixels are computed here, unrotated: Pillow's transpose is the cheaper rotation (0.35 ms for a
+            # 1024x683 RGB output against 1.15 ms for libvips' rot of the memory image, the same pixels)
+            data = pil_encode.encode(img.write_to_memory(), img.width, img.height, img.bands, fmt, quality, orientation)
+            width, height = (img.height, img.width) if orientation >= 5 else (img.width, img.height)
+            return Thumbnail(name, width, height, fmt, CONTENT_TYPES[fmt], data)
+        img = _orient(img, orientation)
+        if fmt == "jpeg":
             data = img.jpegsave_buffer(
                 Q=quality, optimize_coding=True, subsample_mode="on", interlace=False, keep=KEEP_NONE
             )
