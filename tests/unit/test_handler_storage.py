@@ -19,13 +19,14 @@ from thumbnailer.resizers import get_resizer
 from thumbnailer.storage import S3Store, SqsDeadLetter
 
 
-def s3_client():  # type: ignore[no-untyped-def]
+def offline_client(service: str = "s3", **kwargs: object):  # type: ignore[no-untyped-def]
     return boto3.client(
-        "s3",
+        service,
         region_name="us-east-1",
         aws_access_key_id="test",
         aws_secret_access_key="test",
         endpoint_url="http://127.0.0.1:9",
+        **kwargs,
     )  # never contacted: the Stubber answers
 
 
@@ -40,7 +41,7 @@ def s3_client():  # type: ignore[no-untyped-def]
     ],
 )
 def test_get_errors_are_mapped_to_coded_errors(code: str, status: int, expected: type) -> None:
-    client = s3_client()
+    client = offline_client()
     with Stubber(client) as stub:
         stub.add_client_error("get_object", service_error_code=code, http_status_code=status)
         with pytest.raises(expected) as info:
@@ -51,7 +52,7 @@ def test_get_errors_are_mapped_to_coded_errors(code: str, status: int, expected:
 
 
 def test_oversized_object_is_rejected_before_download() -> None:
-    client = s3_client()
+    client = offline_client()
     body = StreamingBody(io.BytesIO(b"x" * 10), 10)
     with Stubber(client) as stub:
         stub.add_response(
@@ -62,7 +63,7 @@ def test_oversized_object_is_rejected_before_download() -> None:
 
 
 def test_throttled_s3_through_the_real_adapter_gives_a_batch_item_failure() -> None:
-    client = s3_client()
+    client = offline_client()
     record = {
         "messageId": "m1",
         "receiptHandle": "r",
@@ -93,13 +94,7 @@ def test_throttled_s3_through_the_real_adapter_gives_a_batch_item_failure() -> N
 
 
 def test_dlq_message_attributes_are_strings_and_empty_ones_are_omitted() -> None:
-    sqs = boto3.client(
-        "sqs",
-        region_name="us-east-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-        endpoint_url="http://127.0.0.1:9",
-    )
+    sqs = offline_client("sqs")
     with Stubber(sqs) as stub:
         stub.add_response(
             "send_message",
@@ -118,13 +113,7 @@ def test_dlq_message_attributes_are_strings_and_empty_ones_are_omitted() -> None
 
 
 def test_dlq_send_failure_is_retryable() -> None:
-    sqs = boto3.client(
-        "sqs",
-        region_name="us-east-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-        endpoint_url="http://127.0.0.1:9",
-    )
+    sqs = offline_client("sqs")
     with Stubber(sqs) as stub:
         stub.add_client_error(
             "send_message", service_error_code="AWS.SimpleQueueService.NonExistentQueue", http_status_code=400
@@ -155,14 +144,7 @@ def test_an_invalid_parameter_is_still_a_coded_error_without_client_side_validat
     # GIVEN a store whose client, like the adapter's, does not validate parameters
     from thumbnailer.storage import SDK_CONFIG
 
-    client = boto3.client(
-        "s3",
-        region_name="us-east-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-        endpoint_url="http://127.0.0.1:9",
-        config=SDK_CONFIG,
-    )
+    client = offline_client(config=SDK_CONFIG)
     with Stubber(client) as stub:
         stub.add_client_error("put_object", service_error_code="InvalidArgument", http_status_code=400)
         # WHEN S3 rejects the request

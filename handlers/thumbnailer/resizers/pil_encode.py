@@ -15,8 +15,9 @@ import io
 
 from PIL import Image
 
-# EXIF orientation -> the transpose that makes the stored pixels upright (Pillow's exif_transpose; vips.py's _orient)
-_TRANSPOSE = {
+# EXIF orientation -> the transpose that makes the stored pixels upright (Pillow's exif_transpose; vips.py's _orient);
+# the Pillow backend uses it too
+EXIF_TRANSPOSE: dict[int, Image.Transpose] = {
     2: Image.Transpose.FLIP_LEFT_RIGHT,
     3: Image.Transpose.ROTATE_180,
     4: Image.Transpose.FLIP_TOP_BOTTOM,
@@ -39,8 +40,8 @@ def encode(pixels: bytes, width: int, height: int, bands: int, fmt: str, quality
     JPEG baseline 4:2:0 with optimised Huffman tables, or lossy WebP effort 4, no metadata in either."""
     mode = _MODES[fmt][bands]
     im = Image.frombuffer(mode, (width, height), pixels, "raw", mode, 0, 1)
-    if orientation in _TRANSPOSE:
-        im = im.transpose(_TRANSPOSE[orientation])
+    if orientation in EXIF_TRANSPOSE:
+        im = im.transpose(EXIF_TRANSPOSE[orientation])
     buf = io.BytesIO()
     if fmt == "jpeg":
         im.save(buf, "JPEG", quality=quality, subsampling=2, optimize=True, progressive=False)

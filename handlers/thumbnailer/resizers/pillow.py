@@ -25,6 +25,7 @@ from .base import (
     Timings,
     fit_box,
 )
+from .pil_encode import EXIF_TRANSPOSE
 from .sniff import check_input, check_pixels, format_name
 
 ALLOWED_FORMATS = {"JPEG": "jpeg", "PNG": "png", "GIF": "gif", "WEBP": "webp", "TIFF": "tiff", "AVIF": "avif"}
@@ -42,16 +43,6 @@ _DECODE_ERRORS = (
     ZeroDivisionError,
 )
 _SRGB = ImageCms.createProfile("sRGB")
-# Orientation -> transpose method (same table as ImageOps.exif_transpose)
-_TRANSPOSE: dict[int, Image.Transpose] = {
-    2: Image.Transpose.FLIP_LEFT_RIGHT,
-    3: Image.Transpose.ROTATE_180,
-    4: Image.Transpose.FLIP_TOP_BOTTOM,
-    5: Image.Transpose.TRANSPOSE,
-    6: Image.Transpose.ROTATE_270,
-    7: Image.Transpose.TRANSVERSE,
-    8: Image.Transpose.ROTATE_90,
-}
 _PIL_SAVE = {"jpeg": "JPEG", "webp": "WEBP", "png": "PNG", "avif": "AVIF"}
 
 
@@ -152,8 +143,8 @@ class PillowResizer:
                 sw, sh = (th, tw) if swap else (tw, th)
                 out = _resize_to(base, sw, sh, spec.fit, self.resample, self.reducing_gap)
                 out = _to_srgb(out, icc)
-                if info.orientation in _TRANSPOSE:  # rotate the output, never the full image
-                    out = out.transpose(_TRANSPOSE[info.orientation])
+                if info.orientation in EXIF_TRANSPOSE:  # rotate the output, never the full image
+                    out = out.transpose(EXIF_TRANSPOSE[info.orientation])
             outputs.append((size, out))
         if outputs and _opaque_alpha(outputs[0][1]):
             outputs = [(s, o.convert("RGB") if o.mode == "RGBA" else o) for s, o in outputs]
