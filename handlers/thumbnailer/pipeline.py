@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
@@ -135,10 +135,15 @@ def upload_thumbnails(
     handler_start_ms: int,
     started: float,
     resized_ms: float | None = None,
+    puts: Executor | None = None,
 ) -> ObjectOutcome:
     """The output part: one PUT per thumbnail, in order, stopping at the first failure (it is raised).
 
     `resized_ms` is the time from `started` to the end of the resize (the `total-ms` metadata), now when omitted.
+    With `puts` (the overlapped path) the PUTs run at once, the first here and the others on that pool: an object's
+    upload takes one PUT's latency instead of one per size. Every PUT is then attempted, and the failure raised is
+    the first in size order, the one the sequential path stops at: the object's outcome is the same (only a
+    thumbnail after a failed one may be written, and the retry that follows writes it again).
     """
     out_bucket = settings.output_bucket or src.bucket
     total_ms = (time.perf_counter() - started) * 1000.0 if resized_ms is None else resized_ms
@@ -155,6 +160,7 @@ def upload_thumbnails(
     if src.run_id:
         base_meta[RUN_ID_METADATA] = src.run_id
     stored: list[StoredThumbnail] = []
+    calls = []
     for thumb in result.outputs:
         key = output_key(src.key, thumb.name, thumb.format, settings)
         meta = {
@@ -163,17 +169,30 @@ def upload_thumbnails(
             c.META_WIDTH: str(thumb.width),
             c.META_HEIGHT: str(thumb.height),
         }
-        store.put(
-            out_bucket,
-            key,
-            thumb.data,
-            content_type=thumb.content_type,
-            cache_control=settings.cache_control,
-            metadata={k: v for k, v in meta.items() if v != ""},
-        )
+        kwargs = {
+            "content_type": thumb.content_type,
+            "cache_control": settings.cache_control,
+            "metadata": {k: v for k, v in meta.items() if v != ""},
+        }
+        calls.append((out_bucket, key, thumb.data, kwargs))
         stored.append(
             StoredThumbnail(thumb.name, out_bucket, key, thumb.width, thumb.height, thumb.format, len(thumb.data))
         )
+    if puts is None or len(calls) < 2:
+        for bucket, key, data, kwargs in calls:
+            store.put(bucket, key, data, **kwargs)
+    else:
+        later = [puts.submit(store.put, bucket, key, data, **kwargs) for bucket, key, data, kwargs in calls[1:]]
+        first: Exception | None = None
+        try:
+            bucket, key, data, kwargs = calls[0]
+            store.put(bucket, key, data, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - raised below, once the PUTs under way are done
+            first = exc
+        errors = [first, *(f.exception() for f in later)]  # exception() waits for each
+        for err in errors:
+            if err is not None:
+                raise err
     return ObjectOutcome(src, tuple(stored), result, (time.perf_counter() - started) * 1000.0)
 
 
@@ -193,7 +212,7 @@ SOURCE_BUDGET_SHARE = 0.5  # of the memory above the baseline; the rest is the c
 DECODED_BYTES_PER_PIXEL = 4  # RGBA, 8 bits per channel
 UNKNOWN_DECODE_FACTOR = 16  # decoded / encoded bytes when the header gives no dimensions (and before the fetch)
 DEFAULT_MAX_IN_FLIGHT = 8  # sources between fetch start and result taken; the memory budget usually binds first
-DEFAULT_UPLOAD_WORKERS = 4  # objects whose PUTs run at once (one object's PUTs stay in order)
+DEFAULT_UPLOAD_WORKERS = 4  # objects being uploaded at once (each object's PUTs at once: upload_thumbnails)
 # GETs at once from one full vCPU up: there a GET (tens of ms to its first byte) outlasts a resize and one fetcher
 # left the resizer waiting; below it the resize is the longer step and one fetcher keeps up
 DEFAULT_FETCH_WORKERS = 4
@@ -311,9 +330,9 @@ class OverlappedBatch:
     vCPU, `resize_workers_for`) take them in order and the budget holds that many decodes at once. A fetch starts
     only when the sources in flight plus the new one fit `source_budget_bytes(memory_mb)` (see `fits`), and at most
     `max_in_flight` are in flight; a source alone is always admitted, as on the sequential path. Each
-    object's steps and their order are the sequential ones (PUTs of one source in order, stopping at the first
-    failure), so every object ends with the same thumbnails or the same exception. Use as a context manager:
-    closing waits for the threads, so nothing runs after the invocation returns.
+    object's steps are the sequential ones, its PUTs at once (`upload_thumbnails` with `puts`: the failure raised
+    is the first in size order), so every object ends with the same thumbnails or the same exception. Use as a
+    context manager: closing waits for the threads, so nothing runs after the invocation returns.
     """
 
     def __init__(
@@ -345,6 +364,9 @@ class OverlappedBatch:
         self._taken = 0  # every index below has been released
         self._closed = False
         self._uploads = ThreadPoolExecutor(max_workers=max(1, upload_workers), thread_name_prefix="thumb-upload")
+        # each upload runs its first PUT itself and the object's other sizes here (threads start only when used)
+        later_puts = max(1, upload_workers) * max(0, len(spec.sizes) - 1)
+        self._puts = ThreadPoolExecutor(max_workers=max(1, later_puts), thread_name_prefix="thumb-put")
         self._fetch_workers = fetch_workers_for(memory_mb) if fetch_workers is None else max(1, fetch_workers)
         self._pending = 0  # fetches admitted whose real cost is not known yet (< _fetch_workers)
         self._fetches = ThreadPoolExecutor(max_workers=self._fetch_workers, thread_name_prefix="thumb-fetch")
@@ -396,6 +418,7 @@ class OverlappedBatch:
                 t.join()
         self._fetches.shutdown(wait=True)  # the resizer waited for every admitted fetch: these are done already
         self._uploads.shutdown(wait=True)
+        self._puts.shutdown(wait=True)  # every upload waited for its PUTs: these are done already
         with self._cond:
             self._live.clear()
             self._attempts = [None] * len(self.refs)
@@ -475,6 +498,7 @@ class OverlappedBatch:
                 handler_start_ms=self.handler_start_ms,
                 started=attempt.started,
                 resized_ms=resized_ms,
+                puts=self._puts,
             )
         except Exception as exc:  # noqa: BLE001 - as above
             attempt.error = exc

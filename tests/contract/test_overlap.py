@@ -393,6 +393,61 @@ def test_uploads_do_not_hold_up_the_next_resize() -> None:
     assert response == {"batchItemFailures": []} and len(store.puts) == 6
 
 
+def test_an_objects_puts_run_at_once_with_overlap_on() -> None:
+    # GIVEN a store whose large PUT of each object waits until the small PUT of the same object has started
+    objects = {f"uploads/{i}.jpg": f"image-{i}".encode() for i in range(3)}
+    started: dict[str, threading.Event] = {k: threading.Event() for k in objects}
+
+    class PairedPuts(FakeS3):
+        def put(self, bucket: str, key: str, data: bytes, **kw: Any) -> None:
+            source = kw["metadata"]["source-key"]
+            if key.startswith("thumbnails/small/"):
+                started[source].set()
+            elif not started[source].wait(timeout=10):
+                raise UpstreamError(f"Expected the small PUT of {source} during its large one", code="STORAGE_ERROR")
+            super().put(bucket, key, data, **kw)
+
+    store = PairedPuts(objects=objects)
+    app = make_app(store, FakeDlq(), StubResizer(), overlap="on")
+
+    # WHEN the batch is handled
+    response = app.handle(event_of([one(k, 10) for k in objects]))
+
+    # THEN both PUTs of every object were under way at once and every thumbnail was written
+    assert response == {"batchItemFailures": []} and len(store.puts) == 6
+
+
+@pytest.mark.parametrize("failing", ["large", "small", "both"])
+def test_a_failed_put_ends_the_object_the_same_with_overlap_on_and_off(failing: str) -> None:
+    # GIVEN a batch whose second object's PUT of one size (or of both, with different errors) fails
+    objects = {f"uploads/{i}.jpg": f"image-{i}".encode() for i in range(3)}
+    errors = {
+        "large": UpstreamError("Expected a successful put but received InternalError (500)", code="STORAGE_ERROR"),
+        "small": Throttled("Expected a successful put but received SlowDown (503)"),
+    }
+    bodies: list[str | tuple[str, int]] = [one(k, 10) for k in objects]
+    seen = {}
+    for mode in ("off", "on"):
+        store = FakeS3(objects=dict(objects))
+        for size, err in errors.items():
+            if failing in (size, "both"):
+                store.fail_put[f"thumbnails/{size}/1.jpg.jpg"] = err
+        app = make_app(store, FakeDlq(), StubResizer(), overlap=mode)
+
+        # WHEN it is handled sequentially and overlapped
+        response = app.handle(event_of(bodies))
+        lines = [json.loads(ln) for ln in app.log_buffer.getvalue().splitlines()]  # type: ignore[attr-defined]
+        records = [strip(ln) for ln in lines if ln.get("message") == "thumbnail record"]
+        seen[mode] = (response, records, {k for k in store.puts if "/1.jpg" not in k})
+
+    # THEN the response and every record line are the same: the error of the first failing size in order
+    assert seen["on"] == seen["off"]
+    assert seen["on"][0] == {"batchItemFailures": [{"itemIdentifier": "m1"}]}
+    failed = next(r for r in seen["on"][1] if r.get("message_id") == "m1")
+    expected = "STORAGE_ERROR" if failing in ("large", "both") else "THROTTLED"
+    assert failed["outcome"] == "retry" and failed["code"] == expected, failed
+
+
 # ---- memory bound ----------------------------------------------------------------------------------------------------
 def noise_png(w: int, h: int, seed: int) -> bytes:
     rnd = random.Random(seed)
