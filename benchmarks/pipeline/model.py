@@ -94,6 +94,7 @@ class CurvePoint:
     failures: int = 0  # invocations that errored or returned batch item failures
     resize_cpu_ms_per_image: float | None = None  # the handler's resize_cpu_ms (process CPU over the resize)
     cpu_ms_per_image: float | None = None  # the handler's InvocationCpuMs / images (process CPU of the invocation)
+    s3_cpu_ms_per_image: float | None = None  # the handler's s3_cpu_ms: its S3 client's CPU (GET + PUTs) per image
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -109,6 +110,7 @@ def summarise(
     failures: int = 0,
     resize_cpu_ms_per_image: Sequence[float] = (),
     cpu_ms_per_image: Sequence[float] = (),
+    s3_cpu_ms_per_image: Sequence[float] = (),
 ) -> CurvePoint:
     """A CurvePoint from per-invocation measurements (same order in every list)."""
     if not billed_ms or not len(billed_ms) == len(durations_ms) == len(images) == len(max_used_mb):
@@ -133,6 +135,7 @@ def summarise(
             round(statistics.median(resize_cpu_ms_per_image), 2) if resize_cpu_ms_per_image else None
         ),
         cpu_ms_per_image=round(statistics.median(cpu_ms_per_image), 2) if cpu_ms_per_image else None,
+        s3_cpu_ms_per_image=round(statistics.median(s3_cpu_ms_per_image), 2) if s3_cpu_ms_per_image else None,
     )
 
 
@@ -333,6 +336,9 @@ def evaluate_targets(
                 f"{at} ({vcpus(mem):.2f} vCPU): the resize's {cpu:.1f} CPU ms (sequential runs) take at least "
                 f"{floor:.1f} ms there; {ovl[mem].billed_ms_per_image_p50 / cpu:.2f} x the CPU ms unscaled"
             )
+            s3 = ovl[mem].s3_cpu_ms_per_image
+            if s3 is not None:
+                note += f"; the S3 client's CPU beside it (overlapped): {s3:.1f} ms per image"
         out.append(
             verdict(
                 "overlapped billed ms/image <= 1.15 x resize CPU ms/image at the CPU share",

@@ -84,10 +84,10 @@ def markdown(results: Mapping[str, Any], *, chart_name: str = "power-tuning.png"
     out.append(
         "| backend | memory MB | seq p50 | seq p99 | overlap p50 | overlap p99 | overlap/seq (paired) | "
         "resize ms/image (seq) | resize CPU ms/image (seq) | overlap / resize CPU ms at the share | "
-        "CPU ms/image seq / overlap | overlap / its CPU ms at the share | "
+        "CPU ms/image seq / overlap | S3 client CPU ms/image seq / overlap | overlap / its CPU ms at the share | "
         "USD/M seq | USD/M overlap | max memory used MB (overlap) |"
     )
-    out.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    out.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     arch = results.get("arch", "x86_64")
     ratios = results.get("paired_ratio_overlap_vs_sequential", {})
     for b, modes in results.get("curves", {}).items():
@@ -103,6 +103,7 @@ def markdown(results: Mapping[str, Any], *, chart_name: str = "power-tuning.png"
                 f"{_f(s.get('resize_cpu_ms_per_image'))} | "
                 f"{_f(_vs_cpu(s, billed, 'resize_cpu_ms_per_image', resize_threads(b, m)), 2)} | "
                 f"{_f(s.get('cpu_ms_per_image'))} / {_f(o.get('cpu_ms_per_image'))} | "
+                f"{_f(s.get('s3_cpu_ms_per_image'))} / {_f(o.get('s3_cpu_ms_per_image'))} | "
                 f"{_f(_vs_cpu(o, billed, 'cpu_ms_per_image', resize_workers_for(m) * resize_threads(b, m)), 2)} | "
                 f"{_f((s.get('usd_per_million') or {}).get(arch), 2)} | "
                 f"{_f((o.get('usd_per_million') or {}).get(arch), 2)} | "

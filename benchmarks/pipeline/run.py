@@ -85,6 +85,7 @@ class Invocation:
     resize_ms: list[float] = field(default_factory=list)
     resize_cpu_ms: list[float] = field(default_factory=list)
     cpu_ms: float | None = None  # the handler's InvocationCpuMs (process CPU over the invocation), None: not logged
+    s3_cpu_ms: list[float] = field(default_factory=list)  # the handler's s3_cpu_ms per object (its S3 client's CPU)
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -321,10 +322,11 @@ class Bench:
                     resize_from_log(tail),
                     resize_from_log(tail, "resize_cpu_ms"),
                     invocation_cpu_from_log(tail),
+                    resize_from_log(tail, "s3_cpu_ms"),
                 )
             )
         mine = self.invocations[first:]
-        for name in ("resize_ms", "resize_cpu_ms"):  # the log tail is 4 KB: the rest from the log group
+        for name in ("resize_ms", "resize_cpu_ms", "s3_cpu_ms"):  # the log tail is 4 KB: the rest from the log group
             if any(len(getattr(i, name)) != i.images for i in mine):
                 by_request = self.resize_by_request(since_ms, {i.request_id for i in mine}, name)
                 for i in mine:
@@ -409,6 +411,7 @@ def curves_of(invocations: Sequence[Invocation], arch: str) -> dict[str, dict[st
         resize = [sum(i.resize_ms) / i.images for i in mine if len(i.resize_ms) == i.images]
         resize_cpu = [sum(i.resize_cpu_ms) / i.images for i in mine if len(i.resize_cpu_ms) == i.images]
         cpu = [i.cpu_ms / i.images for i in mine if i.cpu_ms is not None]
+        s3_cpu = [sum(i.s3_cpu_ms) / i.images for i in mine if len(i.s3_cpu_ms) == i.images]
         point = summarise(
             mem,
             [i.billed_ms for i in mine],
@@ -419,6 +422,7 @@ def curves_of(invocations: Sequence[Invocation], arch: str) -> dict[str, dict[st
             failures=sum(1 for i in mine if i.failures),
             resize_cpu_ms_per_image=resize_cpu,
             cpu_ms_per_image=cpu,
+            s3_cpu_ms_per_image=s3_cpu,
         )
         out.setdefault(backend, {}).setdefault(mode, []).append(point)
     return out

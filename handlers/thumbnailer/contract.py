@@ -94,6 +94,7 @@ LOG_CODE: Final = "code"  # error code of a failed object
 LOG_ERROR: Final = "error"
 LOG_OBJECTS: Final = "objects"  # per-object items when one record names several objects
 LOG_RECORD_MS: Final = "record_ms"
+LOG_S3_CPU_MS: Final = "s3_cpu_ms"  # CPU of the S3 client for an object: its GET and its PUTs (thread CPU)
 LOG_TIMESTAMP: Final = "timestamp"  # written by Powertools: when the record was done
 # outcome values
 OUTCOME_OK: Final = "ok"

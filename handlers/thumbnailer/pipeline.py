@@ -12,7 +12,7 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from typing import Protocol
+from typing import Any, Protocol
 
 from . import contract as c
 from .config import MB_PER_VCPU, Settings
@@ -35,6 +35,7 @@ class SourceObject:
     version_id: str = ""
     content_type: str = ""
     metadata: dict[str, str] = field(default_factory=dict)
+    get_cpu_ms: float = 0.0  # CPU of the thread that fetched it, over the store's get (the S3 client's share)
 
     @property
     def run_id(self) -> str:
@@ -78,6 +79,7 @@ class ObjectOutcome:
     thumbnails: tuple[StoredThumbnail, ...]
     result: ResizeResult
     total_ms: float
+    put_cpu_ms: float = 0.0  # CPU of the threads that uploaded the thumbnails, over the store's puts
 
 
 def output_key(source_key: str, size_name: str, fmt: str, settings: Settings) -> str:
@@ -98,7 +100,17 @@ def should_skip(ref: ObjectRef, settings: Settings) -> str:
 
 
 def fetch(ref: ObjectRef, store: ObjectStore, settings: Settings) -> SourceObject:
-    return store.get(ref.bucket, ref.key, version_id=ref.version_id, max_bytes=settings.max_input_bytes)
+    """The source, with the CPU its GET took on this thread (`get_cpu_ms`)."""
+    cpu0 = time.thread_time()
+    src = store.get(ref.bucket, ref.key, version_id=ref.version_id, max_bytes=settings.max_input_bytes)
+    return replace(src, get_cpu_ms=(time.thread_time() - cpu0) * 1000.0)
+
+
+def _timed_put(store: ObjectStore, bucket: str, key: str, data: bytes, kwargs: dict[str, Any]) -> float:
+    """store.put; the CPU ms it took on the calling thread."""
+    cpu0 = time.thread_time()
+    store.put(bucket, key, data, **kwargs)
+    return (time.thread_time() - cpu0) * 1000.0
 
 
 def make_thumbnails(
@@ -160,7 +172,7 @@ def upload_thumbnails(
     if src.run_id:
         base_meta[RUN_ID_METADATA] = src.run_id
     stored: list[StoredThumbnail] = []
-    calls = []
+    calls: list[tuple[str, str, bytes, dict[str, Any]]] = []
     for thumb in result.outputs:
         key = output_key(src.key, thumb.name, thumb.format, settings)
         meta = {
@@ -169,7 +181,7 @@ def upload_thumbnails(
             c.META_WIDTH: str(thumb.width),
             c.META_HEIGHT: str(thumb.height),
         }
-        kwargs = {
+        kwargs: dict[str, Any] = {
             "content_type": thumb.content_type,
             "cache_control": settings.cache_control,
             "metadata": {k: v for k, v in meta.items() if v != ""},
@@ -178,22 +190,23 @@ def upload_thumbnails(
         stored.append(
             StoredThumbnail(thumb.name, out_bucket, key, thumb.width, thumb.height, thumb.format, len(thumb.data))
         )
+    put_cpu_ms = 0.0
     if puts is None or len(calls) < 2:
         for bucket, key, data, kwargs in calls:
-            store.put(bucket, key, data, **kwargs)
+            put_cpu_ms += _timed_put(store, bucket, key, data, kwargs)
     else:
-        later = [puts.submit(store.put, bucket, key, data, **kwargs) for bucket, key, data, kwargs in calls[1:]]
+        later = [puts.submit(_timed_put, store, *call) for call in calls[1:]]
         first: Exception | None = None
         try:
-            bucket, key, data, kwargs = calls[0]
-            store.put(bucket, key, data, **kwargs)
+            put_cpu_ms += _timed_put(store, *calls[0])
         except Exception as exc:  # noqa: BLE001 - raised below, once the PUTs under way are done
             first = exc
         errors = [first, *(f.exception() for f in later)]  # exception() waits for each
         for err in errors:
             if err is not None:
                 raise err
-    return ObjectOutcome(src, tuple(stored), result, (time.perf_counter() - started) * 1000.0)
+        put_cpu_ms += sum(f.result() for f in later)
+    return ObjectOutcome(src, tuple(stored), result, (time.perf_counter() - started) * 1000.0, put_cpu_ms)
 
 
 def describe(exc: BaseException) -> tuple[str, str]:

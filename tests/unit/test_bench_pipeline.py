@@ -21,7 +21,8 @@ from benchmarks.pipeline.model import (
     summarise,
     usd_per_million_images,
 )
-from benchmarks.pipeline.run import Invocation, invocation_cpu_from_log, paired_ratios, resize_of_line
+from benchmarks.pipeline.report import markdown
+from benchmarks.pipeline.run import Invocation, curves_of, invocation_cpu_from_log, paired_ratios, resize_of_line
 from infra.pricing import PRICES
 
 REPORT = (
@@ -170,3 +171,22 @@ def test_the_invocation_cpu_is_read_from_the_handlers_emf_line() -> None:
     assert invocation_cpu_from_log(f"START RequestId: x\n{emf}\nEND RequestId: x\n") == 412.5
     assert invocation_cpu_from_log(emf.replace("[412.5]", "12.0")) == 12.0
     assert invocation_cpu_from_log("REPORT RequestId: x\tDuration: 1 ms") is None
+
+
+def test_the_s3_clients_cpu_per_image_comes_from_the_log_and_is_in_the_report() -> None:
+    # GIVEN two overlapped invocations of 2 objects whose log lines carry s3_cpu_ms (one nested), and one without
+    def inv(rnd: int, s3: list[float]) -> Invocation:
+        i = Invocation("vips", "overlap", 1024, rnd, 2, 200, 200.0, 90, f"r{rnd}", 0, [40.0, 40.0], [45.0, 45.0], 110.0)
+        i.s3_cpu_ms = s3
+        return i
+
+    lines = '{"request_id": "r0", "objects": [{"s3_cpu_ms": 7.5}, {"s3_cpu_ms": 8.5}]}'
+    invs = [inv(0, resize_of_line(lines, "s3_cpu_ms")[1]), inv(1, [9.0, 11.0]), inv(2, [6.0])]
+
+    # WHEN the curves are summarised and the report is written
+    point = curves_of(invs, "x86_64")["vips"]["overlap"][0]
+    report = markdown({"curves": {"vips": {"overlap": [point.to_dict()]}}, "recommendations": {}, "targets": []})
+
+    # THEN the S3 client's CPU per image is the median over the complete invocations (8.0 and 10.0 ms), in its column
+    assert point.s3_cpu_ms_per_image == pytest.approx(9.0)
+    assert "S3 client CPU ms/image seq / overlap" in report and "| n/a / 9.0 |" in report

@@ -5,8 +5,10 @@ from __future__ import annotations
 import io
 import json
 import logging
+import time
 import uuid
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import quote, quote_plus
 
 import pytest
@@ -381,3 +383,35 @@ def test_each_invocation_reports_its_cpu_and_each_object_its_resize_cpu(capsys: 
     resize_cpu = [float(ln["resize_cpu_ms"]) for ln in log_lines(app)]  # type: ignore[arg-type]
     assert len(cpu) == 1 and len(resize_cpu) == 2 and all(c > 0 for c in resize_cpu)
     assert float(cpu[0]) >= sum(resize_cpu)
+
+
+def _spin(ms: float) -> None:
+    """Burn `ms` of this thread's CPU (an SDK call's work, for the test)."""
+    end = time.thread_time() + ms / 1000.0
+    while time.thread_time() < end:
+        pass
+
+
+@pytest.mark.parametrize("overlap", ["off", "on"])
+def test_each_object_logs_its_s3_clients_cpu_from_the_threads_that_ran_the_calls(overlap: str) -> None:
+    # GIVEN a store whose GET and PUTs each take 4 ms of CPU on the calling thread, and two uploads
+    class BusyStore(FakeStore):
+        def get(self, bucket: str, key: str, **kw: Any) -> SourceObject:
+            _spin(4.0)
+            return super().get(bucket, key, **kw)
+
+        def put(self, bucket: str, key: str, data: bytes, **kw: Any) -> None:
+            _spin(4.0)
+            super().put(bucket, key, data, **kw)
+
+    store = BusyStore()
+    for key in ("uploads/s3cpu/a.jpg", "uploads/s3cpu/b.jpg"):
+        store.add(key, jpeg(640, 480))
+    app = make_app(store, FakeDlq(), overlap=overlap)
+
+    # WHEN a batch of both is handled, sequentially and overlapped (PUTs on pool threads)
+    app.handle({"Records": [sqs_record(s3_body(f"uploads/s3cpu/{n}.jpg"), n) for n in ("a", "b")]})
+
+    # THEN each record line has the CPU of its GET and its two PUTs (3 x 4 ms), whatever thread ran them
+    s3_cpu = [float(ln["s3_cpu_ms"]) for ln in log_lines(app)]  # type: ignore[arg-type]
+    assert len(s3_cpu) == 2 and all(12.0 <= v < 40.0 for v in s3_cpu), s3_cpu
