@@ -221,7 +221,7 @@ bench-pipeline: install fixtures ## pipeline Power Tuning: billed ms/image seq v
 # The emulator's CPU per call and per image: LocalStack defaults (HARNESS_LEAN=0) vs our lean path, beside MiniStack,
 # interleaved in one run (issue 16). Ports HARNESS_PORT (lean), +1 (MiniStack), +2 (defaults); ~10 min.
 MINISTACK_VERSION := 1.5.33
-# MiniStack 1.5.33 pins botocore==1.43.106: its venv gets the matching boto3 (the project's 1.44.8 cannot go beside it)
+# MiniStack 1.5.33 pins botocore==1.43.106: its venv gets the matching boto3 (the project's 1.44 cannot go beside it)
 MINISTACK_BOTO3 := 1.43.106
 MVENV := .venv-ministack
 BENCH_EMULATOR_ARGS ?=

@@ -111,6 +111,17 @@ def test_vips_decodes_non_jpeg_inputs_through_thumbnail(
         return real(source, width, **kw)
 
     monkeypatch.setattr(pyvips.Image, "thumbnail_source", staticmethod(spy))
+    from thumbnailer.resizers import vips as vips_backend
+
+    real_webp = vips_backend._webp_decode  # an opaque WebP is scaled by libwebp itself, as thumbnail would ask it to
+
+    def webp_spy(data: bytes, header: pyvips.Image, out_w: int, out_h: int) -> pyvips.Image | None:
+        img = real_webp(data, header, out_w, out_h)
+        if img is not None:
+            calls.append((out_w, out_h))
+        return img
+
+    monkeypatch.setattr(vips_backend, "_webp_decode", webp_spy)
     buf = io.BytesIO()
     _quadrants(2048, 1536).convert("P" if fmt == "GIF" else "RGB").save(buf, fmt)
     result = get_resizer("vips").resize(buf.getvalue(), ResizeSpec())

@@ -78,5 +78,5 @@ def test_only_storage_uses_boto3_and_only_resizers_use_image_libraries(path: Pat
     rel = path.relative_to(HANDLERS).as_posix()
     if imports & {"boto3", "botocore"}:
         assert path.stem == "storage" or rel.startswith("notifier/"), f"{rel} imports boto3"
-    if imports & {"PIL", "pyvips", "simplejpeg"}:
+    if imports & {"PIL", "pyvips", "simplejpeg", "webp"}:
         assert "/resizers/" in f"/{rel}", f"{rel} imports an image library"

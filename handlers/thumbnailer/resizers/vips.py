@@ -11,7 +11,10 @@ Baseline and progressive RGB/grey JPEGs are decoded by simplejpeg (libjpeg-turbo
 smallest M/8 DCT scale that still covers the largest output, then handed to libvips as a memory image: the libvips
 bundle's libjpeg only has the 1/2, 1/4 and 1/8 scales and a slower build, so a 12 MP photo for a 1024 px output was
 decoded at 1/2 (2000x1500) where 3/8 is enough. CMYK, 16-bit-free oddities, and anything simplejpeg rejects fall back
-to libvips' jpegload, which classifies the error as before. `turbo_jpeg=False` keeps jpegload for every JPEG.
+to libvips' jpegload, which classifies the error as before.
+Opaque still WebPs are decoded the same way by the `webp` package's libwebp, with libwebp's own scaler straight to the
+largest output: the pixels libvips' thumbnail makes (the same libwebp call), from an optimised build instead of the
+bundle's -Os one (`_webp_decode`). `fast_decoders=False` keeps libvips' loaders for every input.
 """
 
 from __future__ import annotations
@@ -27,6 +30,10 @@ try:  # the Lambda package and the dev venv carry it; without it every JPEG goes
     import simplejpeg
 except ImportError:  # pragma: no cover - exercised only where the wheel is missing
     simplejpeg = None
+try:  # the same for WebP (cffi bindings of libwebp)
+    import webp as pywebp
+except ImportError:  # pragma: no cover
+    pywebp = None  # type: ignore[assignment]
 
 from ..errors import CorruptImage, InvalidSpec, UnsupportedFormat, cause_text, decode_guard, expected
 from . import pil_encode
@@ -100,7 +107,7 @@ class VipsResizer:
         kernel: str = "lanczos3",
         keep_heap: bool = True,
         pil_encoders: bool = True,
-        turbo_jpeg: bool = True,
+        fast_decoders: bool = True,
         **_ignored: Any,
     ) -> None:
         if threads is not None:
@@ -114,7 +121,7 @@ class VipsResizer:
         self.shrink_on_load = shrink_on_load
         self.kernel = kernel
         self.pil_encoders = pil_encoders
-        self.turbo_jpeg = turbo_jpeg and simplejpeg is not None
+        self.fast_decoders = fast_decoders
 
     # ---- header ------------------------------------------------------------------------------------------------
     def _load(self, data: bytes, limits: Limits, **opts: Any) -> tuple[pyvips.Image, SourceInfo]:
@@ -170,7 +177,7 @@ class VipsResizer:
             if shrink > 1:
                 load_opts["shrink"] = shrink
                 img, _ = self._open(data, sniffed, spec.limits, **load_opts)
-        if info.format == "jpeg" and self.turbo_jpeg and self.shrink_on_load:
+        if info.format == "jpeg" and self.fast_decoders and self.shrink_on_load:
             img = _turbo_decode(data, img, *_jpeg_need(info.width, info.height, sw0, sh0, spec.fit)) or img
         if (
             info.format in _THUMBNAIL_FORMATS
@@ -182,8 +189,9 @@ class VipsResizer:
                 info.height,
             )
         ):
-            # decode + shrink in one libvips operation (scaled decode where the loader has one); exact dimensions
-            img = pyvips.Image.thumbnail_source(
+            # decode + shrink in one operation (scaled decode where the loader has one); exact dimensions
+            scaled = _webp_decode(data, img, sw0, sh0) if info.format == "webp" and self.fast_decoders else None
+            img = scaled or pyvips.Image.thumbnail_source(
                 _source(data), sw0, height=sh0, size="force", no_rotate=True, option_string="fail_on=error"
             )
         fresh = [img]  # a sequential image can be read once: reload for a size not made from the largest output
@@ -298,6 +306,58 @@ def _turbo_decode(data: bytes, header: pyvips.Image, need_w: int, need_h: int) -
     bands = 1 if pixels.ndim == 2 else int(pixels.shape[2])
     img = pyvips.Image.new_from_memory(pixels.data, width, height, bands, "uchar")
     img = img.copy(interpretation="b-w" if bands == 1 else "srgb")
+    if header.get_typeof("icc-profile-data"):
+        img.set_type(pyvips.GValue.blob_type, "icc-profile-data", header.get("icc-profile-data"))
+    return img
+
+
+def _webp_options_layout() -> bool:
+    """The `webp` package declares only `use_threads` of libwebp's WebPDecoderOptions; the scaling fields are set by
+    their place in the struct, which is libwebp's public ABI (decode.h: 10 ints before use_threads, 19 in all; the
+    same since libwebp 0.5). Checked against the compiled struct once: a different layout turns the path off."""
+    if pywebp is None:
+        return False
+    ffi = pywebp.ffi
+    return bool(
+        ffi.sizeof("struct WebPDecoderOptions") == 19 * 4
+        and ffi.offsetof("struct WebPDecoderOptions", "use_threads") == 40
+    )
+
+
+_WEBP_SCALING = _webp_options_layout()
+_USE_SCALING, _SCALED_WIDTH, _SCALED_HEIGHT = 7, 8, 9  # int indexes in WebPDecoderOptions (decode.h)
+
+
+def _webp_decode(data: bytes, header: pyvips.Image, out_w: int, out_h: int) -> pyvips.Image | None:
+    """An opaque still WebP decoded by libwebp's scaler straight to out_w x out_h (what libvips' thumbnail asks
+    libwebp for, so the same pixels), as a libvips memory image with the header's ICC profile; None for alpha,
+    animation, an unknown struct layout or a decode error: the caller keeps libvips' thumbnail, which then reports
+    any error in the bytes."""
+    if not _WEBP_SCALING or header.hasalpha() or header.bands != 3 or header.format != "uchar":
+        return None
+    ffi, lib = pywebp.ffi, pywebp.lib
+    src = ffi.from_buffer(data)
+    config = ffi.new("WebPDecoderConfig*")
+    if not lib.WebPInitDecoderConfig(config):
+        return None
+    if lib.WebPGetFeatures(src, len(data), ffi.addressof(config, "input")) != lib.VP8_STATUS_OK:
+        return None
+    if config.input.has_alpha or config.input.has_animation:
+        return None
+    options = ffi.cast("int*", ffi.addressof(config, "options"))
+    options[_USE_SCALING], options[_SCALED_WIDTH], options[_SCALED_HEIGHT] = 1, out_w, out_h
+    pixels = bytearray(out_w * out_h * 3)
+    out = config.output
+    out.colorspace = lib.MODE_RGB
+    out.u.RGBA.rgba = ffi.cast("uint8_t*", ffi.from_buffer(pixels))
+    out.u.RGBA.size = len(pixels)
+    out.u.RGBA.stride = out_w * 3
+    out.is_external_memory = 1
+    status = lib.WebPDecode(src, len(data), config)
+    lib.WebPFreeDecBuffer(ffi.addressof(config, "output"))
+    if status != lib.VP8_STATUS_OK:
+        return None
+    img = pyvips.Image.new_from_memory(pixels, out_w, out_h, 3, "uchar").copy(interpretation="srgb")
     if header.get_typeof("icc-profile-data"):
         img.set_type(pyvips.GValue.blob_type, "icc-profile-data", header.get("icc-profile-data"))
     return img

@@ -1,5 +1,6 @@
-"""The vips backend's libjpeg-turbo decode (simplejpeg): the smallest M/8 scale that covers the largest output, the
-same thumbnails as libvips' jpegload within rounding, and libvips' jpegload wherever it does not apply."""
+"""The vips backend's own decoders: libjpeg-turbo (simplejpeg) at the smallest M/8 scale that covers the largest
+output, the same thumbnails as libvips' jpegload within rounding; libwebp's scaler (the `webp` package) with the very
+bytes libvips' thumbnail makes; libvips' loaders wherever they do not apply."""
 
 from __future__ import annotations
 
@@ -51,7 +52,7 @@ def _pixels(data: bytes) -> np.ndarray:
 
 
 def _close_to_jpegload(data: bytes, spec: ResizeSpec) -> None:
-    ours, ref = get_resizer("vips").resize(data, spec), get_resizer("vips", turbo_jpeg=False).resize(data, spec)
+    ours, ref = get_resizer("vips").resize(data, spec), get_resizer("vips", fast_decoders=False).resize(data, spec)
     for a, b in zip(ours.outputs, ref.outputs, strict=True):
         assert (a.name, a.width, a.height, a.format) == (b.name, b.width, b.height, b.format)
         diff = np.abs(_pixels(a.data) - _pixels(b.data))
@@ -107,3 +108,60 @@ def test_truncated_jpeg_is_corrupt_not_a_partial_thumbnail(decoded: list) -> Non
     with pytest.raises(CorruptImage):
         get_resizer("vips").resize(data[: len(data) * 2 // 3], SPEC)
     assert decoded == [None]  # simplejpeg refused the bytes; jpegload's fail_on=error classified them
+
+
+@pytest.fixture
+def webp_decoded(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[int, int] | None]]:
+    seen: list[tuple[int, int] | None] = []
+    real = vips_backend._webp_decode
+
+    def spy(data: bytes, header: object, out_w: int, out_h: int) -> object:
+        img = real(data, header, out_w, out_h)  # type: ignore[arg-type]
+        seen.append(None if img is None else (img.width, img.height))
+        return img
+
+    monkeypatch.setattr(vips_backend, "_webp_decode", spy)
+    yield seen
+
+
+def _webp(w: int, h: int, mode: str = "RGB", **opts: object) -> bytes:
+    im = Image.open(io.BytesIO(_jpeg(w, h))).convert("RGB")
+    if mode == "RGBA":
+        im.putalpha(Image.linear_gradient("L").resize((w, h)))
+    buf = io.BytesIO()
+    im.save(buf, "WEBP", quality=85, **opts)  # type: ignore[arg-type]
+    return buf.getvalue()
+
+
+def test_the_webp_struct_layout_is_the_one_the_scaler_fields_are_set_in() -> None:
+    assert vips_backend._WEBP_SCALING, "webp's WebPDecoderOptions is not libwebp's 19-int layout: the path is off"
+
+
+@pytest.mark.parametrize("name", ["webp-photo.webp", "synthetic 1500x1000, ICC"])
+def test_opaque_webp_is_scaled_by_libwebp_to_the_bytes_libvips_makes(
+    name: str, webp_decoded: list, generated_fixtures: Path
+) -> None:
+    if name.endswith(".webp"):
+        data = (generated_fixtures / name).read_bytes()
+    else:
+        icc = Image.open(generated_fixtures / "jpeg-p3-icc.jpg").info["icc_profile"]
+        data = _webp(1500, 1000, icc_profile=icc)
+    ours = get_resizer("vips").resize(data, SPEC)
+    ref = get_resizer("vips", fast_decoders=False).resize(data, SPEC)
+    assert webp_decoded and webp_decoded[0] == (ours.outputs[0].width, ours.outputs[0].height)
+    for a, b in zip(ours.outputs, ref.outputs, strict=True):
+        assert (a.width, a.height, a.format) == (b.width, b.height, b.format)
+        assert a.data == b.data, f"{name} {a.name}: other bytes than libvips' thumbnail"
+
+
+def test_alpha_webp_stays_with_libvips(webp_decoded: list) -> None:
+    result = get_resizer("vips").resize(_webp(900, 600, "RGBA"), SPEC)
+    assert webp_decoded in ([], [None])  # declined (or never asked) for an image with alpha
+    assert result.outputs[0].format == "webp"
+
+
+def test_truncated_webp_is_corrupt(webp_decoded: list) -> None:
+    data = _webp(1500, 1000)
+    with pytest.raises(CorruptImage):
+        get_resizer("vips").resize(data[: len(data) // 2], SPEC)
+    assert webp_decoded in ([], [None])  # never a thumbnail from part of the bytes
