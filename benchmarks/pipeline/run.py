@@ -55,6 +55,7 @@ from harness.target import (
     resolve,
     session_for,
 )
+from thumbnailer import contract as c
 from thumbnailer.config import Settings
 
 STACK = "benchpipe"
@@ -270,7 +271,7 @@ class Bench:
         return parse_report(tail), failures, tail
 
     def resize_by_request(
-        self, since_ms: int, request_ids: set[str], name: str = "resize_ms"
+        self, since_ms: int, request_ids: set[str], name: str = c.LOG_RESIZE_MS
     ) -> dict[str, list[float]]:
         """request id -> the handler's `name` (resize_ms, resize_cpu_ms) per object, read off the function's log
         group (CloudWatch Logs)."""
@@ -320,13 +321,14 @@ class Bench:
                     rep.request_id,
                     failures,
                     resize_from_log(tail),
-                    resize_from_log(tail, "resize_cpu_ms"),
+                    resize_from_log(tail, c.LOG_RESIZE_CPU_MS),
                     invocation_cpu_from_log(tail),
-                    resize_from_log(tail, "s3_cpu_ms"),
+                    resize_from_log(tail, c.LOG_S3_CPU_MS),
                 )
             )
         mine = self.invocations[first:]
-        for name in ("resize_ms", "resize_cpu_ms", "s3_cpu_ms"):  # the log tail is 4 KB: the rest from the log group
+        # the log tail is 4 KB: the rest from the log group (Invocation's fields are named as the log's)
+        for name in (c.LOG_RESIZE_MS, c.LOG_RESIZE_CPU_MS, c.LOG_S3_CPU_MS):
             if any(len(getattr(i, name)) != i.images for i in mine):
                 by_request = self.resize_by_request(since_ms, {i.request_id for i in mine}, name)
                 for i in mine:
@@ -360,7 +362,7 @@ class Bench:
             self.set_mappings(paused, True)
 
 
-def resize_of_line(line: str, name: str = "resize_ms") -> tuple[str, list[float]]:
+def resize_of_line(line: str, name: str = c.LOG_RESIZE_MS) -> tuple[str, list[float]]:
     """(request id, `name` per object) of one handler log line ('' and [] for any other line)."""
     start = line.find("{")
     if start < 0 or name not in line:
@@ -371,13 +373,13 @@ def resize_of_line(line: str, name: str = "resize_ms") -> tuple[str, list[float]
         return "", []
     if not isinstance(doc, dict):
         return "", []
-    nested = doc.get("objects")
+    nested = doc.get(c.LOG_OBJECTS)
     items: list[Any] = nested if isinstance(nested, list) else [doc]
     values = [float(i[name]) for i in items if isinstance(i, dict) and isinstance(i.get(name), (int, float))]
-    return str(doc.get("request_id") or ""), values
+    return str(doc.get(c.LOG_REQUEST_ID) or ""), values
 
 
-def resize_from_log(tail: str, name: str = "resize_ms") -> list[float]:
+def resize_from_log(tail: str, name: str = c.LOG_RESIZE_MS) -> list[float]:
     """The handler's per-object `name` (resize_ms, resize_cpu_ms) from an invocation's log text (JSON lines;
     objects nested under 'objects')."""
     return [v for line in tail.splitlines() for v in resize_of_line(line, name)[1]]

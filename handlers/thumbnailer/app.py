@@ -182,11 +182,13 @@ class Thumbnailer:
                 item["ms"] = round((ended - t_obj) * 1000, 1)
                 continue
             item.update(
-                {c.LOG_OUTCOME: c.OUTCOME_OK},
+                {
+                    c.LOG_OUTCOME: c.OUTCOME_OK,
+                    c.LOG_RESIZE_MS: round(done.result.timings.total_ms, 1),
+                    c.LOG_RESIZE_CPU_MS: round(done.result.timings.cpu_ms, 1),
+                    c.LOG_S3_CPU_MS: round(src.get_cpu_ms + done.put_cpu_ms, 2),
+                },
                 ms=round(done.total_ms, 1),
-                resize_ms=round(done.result.timings.total_ms, 1),
-                resize_cpu_ms=round(done.result.timings.cpu_ms, 1),
-                **{c.LOG_S3_CPU_MS: round(src.get_cpu_ms + done.put_cpu_ms, 2)},
                 outputs={t.size: f"{t.width}x{t.height}" for t in done.thumbnails},
                 source_bytes=len(src.data),
                 source_format=done.result.source.format,

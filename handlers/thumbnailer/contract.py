@@ -94,6 +94,8 @@ LOG_CODE: Final = "code"  # error code of a failed object
 LOG_ERROR: Final = "error"
 LOG_OBJECTS: Final = "objects"  # per-object items when one record names several objects
 LOG_RECORD_MS: Final = "record_ms"
+LOG_RESIZE_MS: Final = "resize_ms"  # the resizer's wall time for an object (decode, resize, encode)
+LOG_RESIZE_CPU_MS: Final = "resize_cpu_ms"  # its CPU time (process CPU of the resize call)
 LOG_S3_CPU_MS: Final = "s3_cpu_ms"  # CPU of the S3 client for an object: its GET and its PUTs (thread CPU)
 LOG_TIMESTAMP: Final = "timestamp"  # written by Powertools: when the record was done
 # outcome values

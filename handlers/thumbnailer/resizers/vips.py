@@ -8,9 +8,9 @@ libwebp: the same bytes as libvips' savers, in less CPU than the libvips bundle'
 `pil_encoders=False` keeps libvips' savers.
 
 Baseline and progressive RGB/grey JPEGs are decoded by simplejpeg (libjpeg-turbo with its SIMD paths) at the
-smallest M/8 DCT scale that still covers the largest output, then handed to libvips as a memory image: the libvips
-bundle's libjpeg only has the 1/2, 1/4 and 1/8 scales and a slower build, so a 12 MP photo for a 1024 px output was
-decoded at 1/2 (2000x1500) where 3/8 is enough. CMYK, 16-bit-free oddities, and anything simplejpeg rejects fall back
+smallest M/8 DCT scale that still covers the largest output, then handed to libvips as a memory image: libvips' jpegload
+offers only shrink 2, 4 and 8 (from the bundle's slower mozjpeg build), so a 12 MP photo for a 1024 px output was
+decoded at 1/2 (2000x1500) where 3/8 is enough. CMYK/YCCK, other colour layouts and anything simplejpeg rejects go
 to libvips' jpegload, which classifies the error as before.
 Opaque still WebPs are decoded the same way by the `webp` package's libwebp, with libwebp's own scaler straight to the
 largest output: the pixels libvips' thumbnail makes (the same libwebp call), from an optimised build instead of the
