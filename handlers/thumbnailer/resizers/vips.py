@@ -172,13 +172,19 @@ class VipsResizer:
         img, info = self._open(data, sniffed, spec.limits, **load_opts)
         swap = info.orientation >= 5
         sw0, sh0 = _stored_box(info.width, info.height, swap, spec.sizes[0], spec)
-        if info.format == "jpeg" and self.shrink_on_load and not load_opts:
-            shrink = _jpeg_shrink(info.width, info.height, sw0, sh0, spec.fit)
-            if shrink > 1:
-                load_opts["shrink"] = shrink
+        if info.format == "jpeg" and self.shrink_on_load:
+            reopen = False
+            if not load_opts:
+                shrink = _jpeg_shrink(info.width, info.height, sw0, sh0, spec.fit)
+                if shrink > 1:
+                    load_opts["shrink"] = shrink  # also for any reload of the source below
+                    reopen = True
+            need = _jpeg_need(info.width, info.height, sw0, sh0, spec.fit)
+            turbo = _turbo_decode(data, img, *need) if self.fast_decoders else None
+            if turbo is not None:
+                img = turbo
+            elif reopen:  # the shrunk header only where libvips decodes (one header read less otherwise)
                 img, _ = self._open(data, sniffed, spec.limits, **load_opts)
-        if info.format == "jpeg" and self.fast_decoders and self.shrink_on_load:
-            img = _turbo_decode(data, img, *_jpeg_need(info.width, info.height, sw0, sh0, spec.fit)) or img
         if (
             info.format in _THUMBNAIL_FORMATS
             and spec.fit == "inside"
@@ -304,7 +310,13 @@ def _turbo_decode(data: bytes, header: pyvips.Image, need_w: int, need_h: int) -
     if width < need_w or height < need_h:
         return None
     bands = 1 if pixels.ndim == 2 else int(pixels.shape[2])
-    img = pyvips.Image.new_from_memory(pixels.data, width, height, bands, "uchar")
+    return _memory_image(pixels.data, width, height, bands, header)
+
+
+def _memory_image(pixels: Any, width: int, height: int, bands: int, header: pyvips.Image) -> pyvips.Image:
+    """8-bit pixels decoded outside libvips as a libvips image (grey or sRGB) with the header's ICC profile, which
+    the colour transform after the resize reads."""
+    img = pyvips.Image.new_from_memory(pixels, width, height, bands, "uchar")
     img = img.copy(interpretation="b-w" if bands == 1 else "srgb")
     if header.get_typeof("icc-profile-data"):
         img.set_type(pyvips.GValue.blob_type, "icc-profile-data", header.get("icc-profile-data"))
@@ -357,10 +369,7 @@ def _webp_decode(data: bytes, header: pyvips.Image, out_w: int, out_h: int) -> p
     lib.WebPFreeDecBuffer(ffi.addressof(config, "output"))
     if status != lib.VP8_STATUS_OK:
         return None
-    img = pyvips.Image.new_from_memory(pixels, out_w, out_h, 3, "uchar").copy(interpretation="srgb")
-    if header.get_typeof("icc-profile-data"):
-        img.set_type(pyvips.GValue.blob_type, "icc-profile-data", header.get("icc-profile-data"))
-    return img
+    return _memory_image(pixels, out_w, out_h, 3, header)
 
 
 def _can_reuse(prev: pyvips.Image, prev_size: SizeSpec, size: SizeSpec, tw: int, th: int, fit: str) -> bool:
