@@ -167,6 +167,17 @@ def resize_floor_ms(point: CurvePoint, backend: str = "pillow") -> float | None:
     return cpu_floor_ms(point.resize_cpu_ms_per_image, point.memory_mb, resize_threads(backend, point.memory_mb))
 
 
+def without_cpu_ratio(point: CurvePoint, cpu_ms: float, floor_ms: float) -> float | None:
+    """What `point`'s billed ms/image over `floor_ms` would be without `cpu_ms` of its CPU per image, the rest as
+    measured: billed ms scaled by the share of the invocation's CPU (cpu_ms_per_image) that is left. An estimate
+    of what removing a cost buys (the S3 client's, say); None without the invocation's CPU."""
+    cpu = point.cpu_ms_per_image
+    if not cpu or cpu <= 0 or floor_ms <= 0:
+        return None
+    left = max(0.0, cpu - cpu_ms) / cpu
+    return point.billed_ms_per_image_p50 * left / floor_ms
+
+
 def is_flat(points: Sequence[CurvePoint]) -> bool:
     """True when the p50 duration barely moves with memory ((max - min) / max < FLAT_RELATIVE_RANGE)."""
     ys = [p.billed_ms_per_image_p50 for p in points]
@@ -339,6 +350,9 @@ def evaluate_targets(
             s3 = ovl[mem].s3_cpu_ms_per_image
             if s3 is not None:
                 note += f"; the S3 client's CPU beside it (overlapped): {s3:.1f} ms per image"
+                bound = without_cpu_ratio(ovl[mem], s3, floor)
+                if bound is not None:
+                    note += f" (without it, the rest as measured: {bound:.2f} x)"
         out.append(
             verdict(
                 "overlapped billed ms/image <= 1.15 x resize CPU ms/image at the CPU share",

@@ -270,34 +270,37 @@ class Bench:
                 failures = n
         return parse_report(tail), failures, tail
 
-    def resize_by_request(
-        self, since_ms: int, request_ids: set[str], name: str = c.LOG_RESIZE_MS
-    ) -> dict[str, list[float]]:
-        """request id -> the handler's `name` (resize_ms, resize_cpu_ms) per object, read off the function's log
-        group (CloudWatch Logs)."""
+    def fields_by_request(
+        self, since_ms: int, request_ids: set[str], names: Sequence[str] = (c.LOG_RESIZE_MS,)
+    ) -> dict[str, dict[str, list[float]]]:
+        """name -> request id -> the handler's `name` (resize_ms, resize_cpu_ms, ...) per object, read off the
+        function's log group (CloudWatch Logs) in one scan for every name."""
         group = f"/aws/lambda/{self.function}"
-        found: dict[str, list[float]] = {}
+        found: dict[str, dict[str, list[float]]] = {name: {} for name in names}
 
         def scan() -> bool:
-            found.clear()
+            for per_request in found.values():
+                per_request.clear()
             kwargs: dict[str, Any] = {"logGroupName": group, "startTime": since_ms}
             for _ in range(50):
                 page = self.logs.filter_log_events(**kwargs)
                 for e in page.get("events", []):
-                    rid, values = resize_of_line(e.get("message", ""), name)
-                    if rid in request_ids:
-                        found.setdefault(rid, []).extend(values)
+                    message = e.get("message", "")
+                    for name, per_request in found.items():
+                        rid, values = resize_of_line(message, name)
+                        if rid in request_ids:
+                            per_request.setdefault(rid, []).extend(values)
                 token = page.get("nextToken")
                 if not token or token == kwargs.get("nextToken"):
                     break
                 kwargs["nextToken"] = token
-            return set(found) >= request_ids
+            return all(set(per_request) >= request_ids for per_request in found.values())
 
         try:
             wait_until(scan, timeout=20, interval=1.0, what="the handler's log lines")
         except WaitTimeout:
-            pass  # reported as missing (resize ms n/a for those invocations)
-        except Exception as exc:  # noqa: BLE001 - logs unreadable (permissions on a target): resize ms n/a
+            pass  # reported as missing (n/a for those invocations)
+        except Exception as exc:  # noqa: BLE001 - logs unreadable (permissions on a target): n/a
             self.log(f"warning: could not read {group}: {exc}")
         return found
 
@@ -328,9 +331,14 @@ class Bench:
             )
         mine = self.invocations[first:]
         # the log tail is 4 KB: the rest from the log group (Invocation's fields are named as the log's)
-        for name in (c.LOG_RESIZE_MS, c.LOG_RESIZE_CPU_MS, c.LOG_S3_CPU_MS):
-            if any(len(getattr(i, name)) != i.images for i in mine):
-                by_request = self.resize_by_request(since_ms, {i.request_id for i in mine}, name)
+        short = [
+            n
+            for n in (c.LOG_RESIZE_MS, c.LOG_RESIZE_CPU_MS, c.LOG_S3_CPU_MS)
+            if any(len(getattr(i, n)) != i.images for i in mine)
+        ]
+        if short:
+            by_name = self.fields_by_request(since_ms, {i.request_id for i in mine}, short)
+            for name, by_request in by_name.items():
                 for i in mine:
                     if len(by_request.get(i.request_id, [])) == i.images:
                         setattr(i, name, by_request[i.request_id])

@@ -73,3 +73,17 @@ def rgb(data_or_image: bytes | Image.Image, size: tuple[int, int] | None = None)
 def mean_colour_error(a: np.ndarray, b: np.ndarray) -> float:
     """Mean absolute per-channel difference (0..255) of two same-shape RGB arrays."""
     return float(np.mean(np.abs(a - b)))
+
+
+def photo(w: int, h: int, mode: str = "RGB") -> Image.Image:
+    """A photo-like test image: smooth gradients with seeded noise (what JPEG is for); RGBA has an opaque centre, a
+    soft edge and clear corners; L is its grey version."""
+    rng = np.random.default_rng(16)
+    y, x = np.mgrid[0:h, 0:w]
+    px = np.stack([(x * 255 // w), (y * 255 // h), ((x + y) * 127 // (w + h))], axis=-1).astype(np.int16)
+    px = np.clip(px + rng.integers(-12, 12, px.shape), 0, 255).astype(np.uint8)
+    im = Image.fromarray(px, "RGB")
+    if mode == "RGBA":
+        r = np.hypot((x - w / 2) / (w / 2), (y - h / 2) / (h / 2))
+        im.putalpha(Image.fromarray((np.clip((1.0 - r) / 0.2, 0, 1) * 255).astype(np.uint8), "L"))
+    return im if mode in ("RGB", "RGBA") else im.convert(mode)

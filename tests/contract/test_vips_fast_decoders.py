@@ -8,7 +8,6 @@ import io
 from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
 import pytest
 from PIL import Image
 
@@ -16,7 +15,7 @@ from thumbnailer.errors import CorruptImage
 from thumbnailer.resizers import ResizeSpec, SizeSpec, get_resizer
 from thumbnailer.resizers import vips as vips_backend
 
-from .imaging import mean_colour_error, rgb
+from .imaging import mean_colour_error, photo, rgb
 
 pytestmark = pytest.mark.vips
 
@@ -24,13 +23,8 @@ SPEC = ResizeSpec(sizes=(SizeSpec("large", 1024, 1024), SizeSpec("small", 256, 2
 
 
 def _jpeg(w: int, h: int, mode: str = "RGB", **opts: object) -> bytes:
-    rng = np.random.default_rng(16)
-    y, x = np.mgrid[0:h, 0:w]
-    rgb = np.stack([(x * 255 // w), (y * 255 // h), ((x + y) * 127 // (w + h))], axis=-1).astype(np.int16)
-    rgb = np.clip(rgb + rng.integers(-12, 12, rgb.shape), 0, 255).astype(np.uint8)
-    im = Image.fromarray(rgb, "RGB")
     buf = io.BytesIO()
-    (im if mode == "RGB" else im.convert(mode)).save(buf, "JPEG", quality=90, **opts)  # type: ignore[arg-type]
+    photo(w, h, mode).save(buf, "JPEG", quality=90, **opts)  # type: ignore[arg-type]
     return buf.getvalue()
 
 

@@ -13,22 +13,12 @@ from PIL import Image
 from thumbnailer.resizers import ResizeSpec, SizeSpec, get_resizer
 from thumbnailer.resizers.pil_encode import can_encode, encode
 
+from .imaging import photo
+
 pytestmark = pytest.mark.vips
 
 SPEC = ResizeSpec(sizes=(SizeSpec("large", 1024, 1024), SizeSpec("small", 256, 256), SizeSpec("odd", 333, 77)))
 GENERATED = ("jpeg-12mp-exif6.jpg", "png-palette-trns.png", "webp-photo.webp", "gif-animated.gif", "jpeg-p3-icc.jpg")
-
-
-def _photo(w: int, h: int, mode: str) -> Image.Image:
-    rng = np.random.default_rng(16)
-    y, x = np.mgrid[0:h, 0:w]
-    rgb = np.stack([(x * 255 // w), (y * 255 // h), ((x + y) * 127 // (w + h))], axis=-1).astype(np.int16)
-    rgb = np.clip(rgb + rng.integers(-12, 12, rgb.shape), 0, 255).astype(np.uint8)
-    im = Image.fromarray(rgb, "RGB")
-    if mode == "RGBA":  # opaque centre, soft edge, clear corners
-        r = np.hypot((x - w / 2) / (w / 2), (y - h / 2) / (h / 2))
-        im.putalpha(Image.fromarray((np.clip((1.0 - r) / 0.2, 0, 1) * 255).astype(np.uint8), "L"))
-    return im.convert(mode) if mode == "L" else im
 
 
 def _encoded(im: Image.Image, fmt: str, **opts: object) -> bytes:
@@ -45,16 +35,16 @@ def _exif(orientation: int) -> bytes:
 
 def _synthetic() -> dict[str, bytes]:
     rotated = {
-        f"rgb jpeg, orientation {o}": _encoded(_photo(700, 500, "RGB"), "JPEG", quality=92, exif=_exif(o))
+        f"rgb jpeg, orientation {o}": _encoded(photo(700, 500, "RGB"), "JPEG", quality=92, exif=_exif(o))
         for o in range(1, 9)
     }
     return {
         **rotated,
-        "rgb jpeg 1800x1200, orientation 6": _encoded(_photo(1800, 1200, "RGB"), "JPEG", quality=92, exif=_exif(6)),
-        "rgba webp, orientation 8 -> webp": _encoded(_photo(900, 700, "RGBA"), "WEBP", quality=90, exif=_exif(8)),
-        "rgba png -> webp": _encoded(_photo(1300, 900, "RGBA"), "PNG"),
-        "grey png -> grey jpeg (libvips' saver)": _encoded(_photo(900, 700, "L"), "PNG"),
-        "rgb png -> jpeg": _encoded(_photo(1100, 800, "RGB"), "PNG"),
+        "rgb jpeg 1800x1200, orientation 6": _encoded(photo(1800, 1200, "RGB"), "JPEG", quality=92, exif=_exif(6)),
+        "rgba webp, orientation 8 -> webp": _encoded(photo(900, 700, "RGBA"), "WEBP", quality=90, exif=_exif(8)),
+        "rgba png -> webp": _encoded(photo(1300, 900, "RGBA"), "PNG"),
+        "grey png -> grey jpeg (libvips' saver)": _encoded(photo(900, 700, "L"), "PNG"),
+        "rgb png -> jpeg": _encoded(photo(1100, 800, "RGB"), "PNG"),
     }
 
 
@@ -76,13 +66,13 @@ def test_every_output_has_the_bytes_of_libvips_savers(generated_fixtures: Path) 
 
 
 def test_jpeg_has_no_jfif_segment_and_no_metadata() -> None:
-    rgb = np.asarray(_photo(64, 48, "RGB")).tobytes()
+    rgb = np.asarray(photo(64, 48, "RGB")).tobytes()
     data = encode(rgb, 64, 48, 3, "jpeg", 80)
     assert data[:2] == b"\xff\xd8" and data[2:4] != b"\xff\xe0"  # SOI, then straight to the tables
     im = Image.open(io.BytesIO(data))
     assert (im.size, im.mode, im.info.get("progressive", 0)) == ((64, 48), "RGB", 0)
     assert "exif" not in im.info and "icc_profile" not in im.info
-    webp = Image.open(io.BytesIO(encode(np.asarray(_photo(64, 48, "RGBA")).tobytes(), 64, 48, 4, "webp", 80)))
+    webp = Image.open(io.BytesIO(encode(np.asarray(photo(64, 48, "RGBA")).tobytes(), 64, 48, 4, "webp", 80)))
     assert (webp.size, webp.mode) == ((64, 48), "RGBA") and "exif" not in webp.info and "icc_profile" not in webp.info
 
 

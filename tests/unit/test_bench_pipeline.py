@@ -20,6 +20,7 @@ from benchmarks.pipeline.model import (
     resize_floor_ms,
     summarise,
     usd_per_million_images,
+    without_cpu_ratio,
 )
 from benchmarks.pipeline.report import markdown
 from benchmarks.pipeline.run import Invocation, curves_of, invocation_cpu_from_log, paired_ratios, resize_of_line
@@ -110,6 +111,22 @@ def test_targets_have_measured_value_and_verdict_at_the_recommended_size() -> No
     assert by["peak RSS with overlap on <= memory ceiling"]["met"] is True
 
 
+def test_the_resize_target_says_what_the_ratio_would_be_without_the_s3_client() -> None:
+    # GIVEN an overlapped point billing 120 ms/image on 60 CPU ms/image, 15 of them the S3 client's, at 1769 MB
+    from dataclasses import replace
+
+    ovl = replace(point(1769, 120), cpu_ms_per_image=60.0, s3_cpu_ms_per_image=15.0)
+    # THEN without those 15 ms the billed ms scale by 45/60: 90 ms over an 80 ms floor
+    assert without_cpu_ratio(ovl, 15.0, 80.0) == pytest.approx(90.0 / 80.0)
+    assert without_cpu_ratio(point(1769, 120), 15.0, 80.0) is None  # no invocation CPU: no estimate
+    seq = [replace(point(1769, 300), resize_cpu_ms_per_image=80.0)]
+    curves = {"vips": {"sequential": seq, "overlap": [ovl]}}
+    targets = evaluate_targets(curves, {"vips": recommend("vips", [ovl], "x86_64")}, paired_ratios={})
+    cpu = next(t for t in targets if t["target"].startswith("overlapped billed ms/image <= 1.15"))
+    assert cpu["measured"] == pytest.approx(1.5) and cpu["met"] is False
+    assert "15.0 ms per image (without it, the rest as measured: 1.12 x)" in cpu["note"]
+
+
 def test_missing_figures_are_not_applicable_rather_than_met() -> None:
     flat = [point(m, 300) for m in (128, 256)]
     curves = {"vips": {"sequential": flat, "overlap": flat}}
@@ -190,3 +207,27 @@ def test_the_s3_clients_cpu_per_image_comes_from_the_log_and_is_in_the_report() 
     # THEN the S3 client's CPU per image is the median over the complete invocations (8.0 and 10.0 ms), in its column
     assert point.s3_cpu_ms_per_image == pytest.approx(9.0)
     assert "S3 client CPU ms/image seq / overlap" in report and "| n/a / 9.0 |" in report
+
+
+def test_fields_missing_from_the_log_tail_are_read_off_the_log_group_in_one_scan() -> None:
+    from benchmarks.pipeline.run import Bench
+
+    class Logs:
+        """filter_log_events over two pages: r1's line on the first, r2's on the second."""
+
+        def __init__(self) -> None:
+            self.calls = 0
+
+        def filter_log_events(self, **kwargs: object) -> dict[str, object]:
+            self.calls += 1
+            if "nextToken" not in kwargs:
+                line = '{"request_id": "r1", "objects": [{"resize_ms": 1.0, "s3_cpu_ms": 2.0}]}'
+                return {"events": [{"message": "INFO " + line}], "nextToken": "p2"}
+            line = '{"request_id": "r2", "objects": [{"resize_ms": 3.0, "s3_cpu_ms": 4.0}]}'
+            return {"events": [{"message": line}, {"message": "REPORT RequestId: r2"}]}
+
+    bench = Bench.__new__(Bench)
+    bench.function, bench.logs, bench.log = "fn", Logs(), print
+    found = bench.fields_by_request(0, {"r1", "r2"}, ("resize_ms", "s3_cpu_ms"))
+    assert found == {"resize_ms": {"r1": [1.0], "r2": [3.0]}, "s3_cpu_ms": {"r1": [2.0], "r2": [4.0]}}
+    assert bench.logs.calls == 2  # both fields from one pass over the two pages

@@ -29,6 +29,12 @@ EXIF_TRANSPOSE: dict[int, Image.Transpose] = {
 # bands of a uchar image -> Pillow mode, per output format (other layouts stay with libvips' savers)
 _MODES = {"jpeg": {3: "RGB"}, "webp": {3: "RGB", 4: "RGBA"}}  # grey JPEG: libvips writes other bytes
 _JFIF_APP0 = b"\xff\xe0"
+# Pillow's save options per output format, besides quality, for both backends: JPEG baseline 4:2:0 with optimised
+# Huffman tables, lossy WebP effort 4
+SAVE_OPTIONS: dict[str, dict[str, object]] = {
+    "jpeg": {"subsampling": 2, "optimize": True, "progressive": False},
+    "webp": {"method": 4},
+}
 
 
 def can_encode(fmt: str, bands: int, band_format: str) -> bool:
@@ -44,10 +50,10 @@ def encode(pixels: bytes, width: int, height: int, bands: int, fmt: str, quality
         im = im.transpose(EXIF_TRANSPOSE[orientation])
     buf = io.BytesIO()
     if fmt == "jpeg":
-        im.save(buf, "JPEG", quality=quality, subsampling=2, optimize=True, progressive=False)
+        im.save(buf, "JPEG", quality=quality, **SAVE_OPTIONS["jpeg"])
         data = buf.getvalue()
         if data[2:4] == _JFIF_APP0:  # SOI, then APP0 (length-prefixed): libvips' saver writes no JFIF segment
             data = data[:2] + data[4 + int.from_bytes(data[4:6], "big") :]
         return data
-    im.save(buf, "WEBP", quality=quality, method=4)
+    im.save(buf, "WEBP", quality=quality, **SAVE_OPTIONS["webp"])
     return buf.getvalue()

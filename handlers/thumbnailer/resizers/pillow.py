@@ -25,7 +25,7 @@ from .base import (
     Timings,
     fit_box,
 )
-from .pil_encode import EXIF_TRANSPOSE
+from .pil_encode import EXIF_TRANSPOSE, SAVE_OPTIONS
 from .sniff import check_input, check_pixels, format_name
 
 ALLOWED_FORMATS = {"JPEG": "jpeg", "PNG": "png", "GIF": "gif", "WEBP": "webp", "TIFF": "tiff", "AVIF": "avif"}
@@ -300,9 +300,9 @@ def _encode(name: str, im: Image.Image, fmt: str, quality: int) -> Thumbnail:
             bg = Image.new("RGB", im.size, (255, 255, 255))
             bg.paste(im, mask=im.getchannel("A"))
             im = bg
-        opts: dict[str, Any] = {"quality": quality, "subsampling": "4:2:0", "optimize": True, "progressive": False}
+        opts: dict[str, Any] = {"quality": quality, **SAVE_OPTIONS["jpeg"]}
     elif fmt == "webp":
-        opts = {"quality": quality, "method": 4}
+        opts = {"quality": quality, **SAVE_OPTIONS["webp"]}
     elif fmt == "png":
         opts = {"compress_level": 6}
     elif fmt == "avif":
