@@ -74,12 +74,19 @@ class StatePaths:
             (self.home / sub).mkdir(parents=True, exist_ok=True)
 
 
-def _read_pid(state: StatePaths) -> int | None:
+def _read_pid_port(state: StatePaths) -> tuple[int | None, int | None]:
+    """(pid, port) of the emulator this state directory's pid file names; pid None when it is not alive, port None
+    when the file does not say (files of older harness versions)."""
     try:
-        pid = int(state.pidfile.read_text().split()[0])
+        fields = state.pidfile.read_text().split()
+        pid = int(fields[0])
     except (OSError, ValueError, IndexError):
-        return None
-    return pid if _alive(pid) else None
+        return None, None
+    try:
+        port: int | None = int(fields[1])
+    except (ValueError, IndexError):
+        port = None
+    return (pid if _alive(pid) else None), port
 
 
 def _alive(pid: int) -> bool:
@@ -160,8 +167,8 @@ def emulator_environment(settings: HarnessSettings, base: dict[str, str] | None 
 def find_running(settings: HarnessSettings) -> EmulatorHandle | None:
     """The emulator this harness started for these settings, if it is up and healthy."""
     state = StatePaths(settings.home)
-    pid = _read_pid(state)
-    if pid is None or "localstack" not in _cmdline(pid):
+    pid, port = _read_pid_port(state)
+    if pid is None or "localstack" not in _cmdline(pid) or port not in (None, settings.port):
         return None
     if health(settings.endpoint) is None:
         return None
@@ -184,8 +191,16 @@ def ensure_running(settings: HarnessSettings, *, timeout: float = START_TIMEOUT_
     if running:
         return running
     state = StatePaths(settings.home)
+    pid, port = _read_pid_port(state)
+    if pid is not None and port not in (None, settings.port) and "localstack" in _cmdline(pid):
+        # one emulator per state directory: a second would share its files (and its saved state) with the first
+        raise EmulatorError(
+            "EMULATOR_ELSEWHERE",
+            f"this checkout's emulator (pid {pid}, state in {settings.home}) runs on port {port}, not "
+            f"{settings.port}: use it with HARNESS_PORT={port}, or stop it first (HARNESS_PORT={port} make down); "
+            f"a second emulator needs its own HARNESS_HOME",
+        )
     if port_in_use(settings.port):
-        pid = _read_pid(state)
         if pid is not None and "localstack" in _cmdline(pid):
             # ours, still starting up (or wedged): wait for it
             try:
@@ -312,7 +327,7 @@ def stop(settings: HarnessSettings) -> list[str]:
         from harness import docker_emulator
 
         return docker_emulator.stop(settings)
-    pid = _read_pid(state)
+    pid, recorded_port = _read_pid_port(state)
     if pid is not None and "localstack" in _cmdline(pid):
         waited = _terminate_group(pid, saving=settings.home / SAVING_MARKER)
         done.append(f"stopped LocalStack (pid {pid})" + (f" after a {waited:.0f} s state save" if waited else ""))
@@ -329,10 +344,11 @@ def stop(settings: HarnessSettings) -> list[str]:
         record.unlink(missing_ok=True)
     state.pidfile.unlink(missing_ok=True)
     if pid is not None or leftovers:
+        freed = recorded_port if pid is not None and recorded_port else settings.port  # the port it listened on
         try:
-            wait_until(lambda: not port_in_use(settings.port), 10.0, what=f"port {settings.port} to be free")
+            wait_until(lambda: not port_in_use(freed), 10.0, what=f"port {freed} to be free")
         except WaitTimeout:
-            done.append(f"warning: something still listens on port {settings.port}")
+            done.append(f"warning: something still listens on port {freed}")
     if not done:
         done.append("no emulator of ours was running")
     return done

@@ -59,6 +59,28 @@ def test_port_taken_by_something_else_is_reported(tmp_path: Path) -> None:
     assert not (tmp_path / "localstack.pid").exists()
 
 
+def test_a_second_emulator_on_the_same_state_is_refused(
+    emulator: emu.EmulatorHandle, harness_settings: HarnessSettings
+) -> None:
+    if harness_settings.emulator == "docker" or harness_settings.endpoint_override:
+        pytest.skip("the embedded emulator's state directory; docker mode keeps its state in its container")
+    # GIVEN this checkout's emulator running, and its state directory asked for on another port
+    pidfile = harness_settings.home / "localstack.pid"
+    before = pidfile.read_text()
+    port = free_port()
+    elsewhere = HarnessSettings(port=port, home=harness_settings.home)
+    # THEN it is not taken for that port's emulator, and none is started there beside it (they would share files)
+    assert emu.find_running(elsewhere) is None
+    with pytest.raises(emu.EmulatorError) as info:
+        emu.ensure_running(elsewhere, timeout=5)
+    assert info.value.code == "EMULATOR_ELSEWHERE"
+    assert f"port {harness_settings.port}" in str(info.value) and f"HARNESS_PORT={harness_settings.port}" in str(
+        info.value
+    )
+    assert pidfile.read_text() == before and not emu.port_in_use(port)
+    assert emu.find_running(harness_settings) is not None  # the running one is untouched
+
+
 @pytest.mark.slow
 def test_make_down_leaves_no_process_and_no_listener(tmp_path: Path) -> None:
     if HarnessSettings.from_env().emulator == "docker":
