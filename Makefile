@@ -233,6 +233,7 @@ $(MVENV)/.installed: $(LOCK_DIR)/lambda-x86_64.txt | venv uv-tool
 	  -r $(LOCK_DIR)/lambda-x86_64.txt "boto3==$(MINISTACK_BOTO3)"
 	@touch $@
 ministack-venv: $(MVENV)/.installed ## MiniStack (the peer emulator of bench-emulator) in its own venv
+test: ministack-venv  # tests/integration/test_bench_emulator.py measures beside it (~4 s to install from uv's cache)
 bench-emulator: install ministack-venv fixtures ## emulator CPU per call/image: LocalStack before/after lean vs MiniStack
 	@$(PY) -m benchmarks.emulator $(BENCH_EMULATOR_ARGS)
 
