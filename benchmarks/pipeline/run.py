@@ -285,11 +285,10 @@ class Bench:
             for _ in range(50):
                 page = self.logs.filter_log_events(**kwargs)
                 for e in page.get("events", []):
-                    message = e.get("message", "")
-                    for name, per_request in found.items():
-                        rid, values = resize_of_line(message, name)
-                        if rid in request_ids:
-                            per_request.setdefault(rid, []).extend(values)
+                    rid, by_name = fields_of_line(e.get("message", ""), names)
+                    if rid in request_ids:
+                        for name, values in by_name.items():
+                            found[name].setdefault(rid, []).extend(values)
                 token = page.get("nextToken")
                 if not token or token == kwargs.get("nextToken"):
                     break
@@ -372,19 +371,29 @@ class Bench:
 
 def resize_of_line(line: str, name: str = c.LOG_RESIZE_MS) -> tuple[str, list[float]]:
     """(request id, `name` per object) of one handler log line ('' and [] for any other line)."""
+    rid, values = fields_of_line(line, (name,))
+    return rid, values.get(name, [])
+
+
+def fields_of_line(line: str, names: Sequence[str]) -> tuple[str, dict[str, list[float]]]:
+    """(request id, name -> values per object) of one handler log line, parsed once for every name in `names`
+    ('' and {} for any other line; a name the line lacks is absent)."""
     start = line.find("{")
-    if start < 0 or name not in line:
-        return "", []
+    wanted = [n for n in names if n in line]
+    if start < 0 or not wanted:
+        return "", {}
     try:
         doc = json.loads(line[start:])
     except ValueError:
-        return "", []
+        return "", {}
     if not isinstance(doc, dict):
-        return "", []
+        return "", {}
     nested = doc.get(c.LOG_OBJECTS)
     items: list[Any] = nested if isinstance(nested, list) else [doc]
-    values = [float(i[name]) for i in items if isinstance(i, dict) and isinstance(i.get(name), (int, float))]
-    return str(doc.get(c.LOG_REQUEST_ID) or ""), values
+    out = {
+        n: [float(i[n]) for i in items if isinstance(i, dict) and isinstance(i.get(n), (int, float))] for n in wanted
+    }
+    return str(doc.get(c.LOG_REQUEST_ID) or ""), out
 
 
 def resize_from_log(tail: str, name: str = c.LOG_RESIZE_MS) -> list[float]:
